@@ -1,0 +1,1 @@
+"""mlpcore: specs, datasets, the MLP and its trainers; pure PyTorch, no Redis or HTTP."""

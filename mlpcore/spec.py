@@ -1,0 +1,130 @@
+"""The experiment spec: one pydantic model shared by the API, the worker and the local CLI.
+
+Torch-free on purpose: the API validates with it and must start without torch.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from mlpcore.errors import SpecError
+
+Dataset = Literal["fashion-mnist", "mnist", "kmnist", "mnist-5k", "digits", "synthetic"]
+Activation = Literal["sigmoid", "relu", "tanh", "leaky_relu", "gelu", "elu", "silu"]
+Init = Literal["he", "xavier", "default"]
+Optimizer = Literal["adam", "adamw", "sgd"]
+Scheduler = Literal["none", "step", "cosine"]
+
+DATASETS: tuple[str, ...] = Dataset.__args__  # type: ignore[attr-defined]
+ACTIVATIONS: tuple[str, ...] = Activation.__args__  # type: ignore[attr-defined]
+
+PositiveInt = Annotated[int, Field(ge=1)]
+_DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
+
+
+class RunStatus(str, Enum):
+    """Lifecycle of a run; the last five are terminal."""
+
+    queued = "queued"
+    running = "running"
+    succeeded = "succeeded"
+    failed = "failed"
+    cancelled = "cancelled"
+    diverged = "diverged"
+
+    @property
+    def terminal(self) -> bool:
+        return self not in (RunStatus.queued, RunStatus.running)
+
+
+class RunSpec(BaseModel):
+    """One training run: the study's MLP, its optimiser, schedule and data."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    dataset: Dataset = "fashion-mnist"
+    hidden: list[PositiveInt] = Field(default_factory=lambda: [512, 256, 128])
+    activation: Activation = "relu"
+    init: Init = "he"
+    optimizer: Optimizer = "adam"
+    lr: float = Field(default=1e-3, gt=0)
+    momentum: float = Field(default=0.9, ge=0, lt=1, description="sgd only")
+    weight_decay: float = Field(default=0.0, ge=0)
+    scheduler: Scheduler = "step"
+    step_size: PositiveInt = 20
+    gamma: float = Field(default=0.1, gt=0)
+    epochs: PositiveInt = 10
+    batch_size: PositiveInt = 64
+    seed: int = Field(default=0, ge=0, lt=2**63)
+    train_subset: PositiveInt | None = None
+    device: str = "auto"
+
+    @field_validator("lr", "gamma", "weight_decay", "momentum")
+    @classmethod
+    def _finite(cls, value: float) -> float:
+        if not math.isfinite(value):
+            raise ValueError("must be a finite number")
+        return value
+
+    @field_validator("device")
+    @classmethod
+    def _device(cls, value: str) -> str:
+        if not _DEVICE.match(value):
+            raise ValueError("must be auto, cpu, mps, cuda or cuda:N")
+        return value
+
+    def fusion_key(self) -> tuple[Any, ...]:
+        """Fields that runs must share to train fused in one stacked model."""
+        return (
+            self.dataset, tuple(self.hidden), self.batch_size, self.epochs,
+            self.optimizer, self.train_subset, self.device,
+        )
+
+
+RUN_FIELDS: frozenset[str] = frozenset(RunSpec.model_fields)
+
+
+def load_spec_file(path: str | Path) -> dict[str, Any]:
+    """Read a JSON or YAML spec file into a plain dict (not yet validated)."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise SpecError(f"cannot read spec file {path}: {exc.strerror}") from exc
+    try:
+        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    except (json.JSONDecodeError, yaml.YAMLError) as exc:
+        raise SpecError(f"{path} is not valid {path.suffix.lstrip('.') or 'YAML'}: {exc}") from exc
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise SpecError(f"{path} must hold a mapping of spec fields, not {type(data).__name__}")
+    return data
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """Parse a CLI `field=value` override; the value is read as YAML (numbers, lists...)."""
+    field, sep, raw = text.partition("=")
+    if not sep or not field:
+        raise SpecError(f"override {text!r} must look like field=value")
+    try:
+        return field.strip(), yaml.safe_load(raw)
+    except yaml.YAMLError as exc:
+        raise SpecError(f"override {text!r}: cannot read the value: {exc}") from exc
+
+
+def format_validation_error(exc: Any) -> str:
+    """One line per problem, `field: message`, from a pydantic ValidationError."""
+    lines = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"]) or "spec"
+        lines.append(f"{loc}: {err['msg']}")
+    return "; ".join(lines)
