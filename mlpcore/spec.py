@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -30,7 +30,7 @@ PositiveInt = Annotated[int, Field(ge=1)]
 _DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 
 
-class RunStatus(str, Enum):
+class RunStatus(StrEnum):
     """Lifecycle of a run; the last five are terminal."""
 
     queued = "queued"

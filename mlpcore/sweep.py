@@ -1,0 +1,163 @@
+"""Sweeps: a base spec plus a search (grid or random), expanded into validated run specs.
+
+Torch-free, like spec.py: the API expands and validates a whole sweep before queuing anything.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import random
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from mlpcore.errors import SpecError
+from mlpcore.spec import RUN_FIELDS, RunSpec, format_validation_error
+
+Metric = Literal["final_train_loss", "final_test_loss", "final_test_accuracy"]
+Mode = Literal["min", "max"]
+Strategy = Literal["grid", "random"]
+
+
+class Choice(BaseModel):
+    """Pick one of the listed values uniformly."""
+
+    model_config = ConfigDict(extra="forbid")
+    choice: list[Any] = Field(min_length=1)
+
+
+class Uniform(BaseModel):
+    """A float drawn uniformly from [a, b]."""
+
+    model_config = ConfigDict(extra="forbid")
+    uniform: tuple[float, float]
+
+
+class LogUniform(BaseModel):
+    """A float whose log is uniform on [log a, log b]; a and b > 0."""
+
+    model_config = ConfigDict(extra="forbid")
+    loguniform: tuple[Annotated[float, Field(gt=0)], Annotated[float, Field(gt=0)]]
+
+
+Axis = list[Any] | Choice | Uniform | LogUniform
+
+
+class SweepSpec(BaseModel):
+    """A base run spec and the fields a search varies over it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(default=None, max_length=200)
+    base: dict[str, Any] = Field(default_factory=dict)
+    strategy: Strategy = "grid"
+    grid: dict[str, Axis] = Field(default_factory=dict)
+    n: int | None = Field(default=None, ge=1, description="random: how many configurations")
+    seed: int = Field(default=0, ge=0, description="random: the sampler's seed")
+    metric: Metric = "final_train_loss"
+    mode: Mode | None = None
+    fuse: bool = True
+
+    @model_validator(mode="after")
+    def _check_search(self) -> SweepSpec:
+        unknown = sorted(set(self.grid) - RUN_FIELDS) + sorted(set(self.base) - RUN_FIELDS)
+        if unknown:
+            raise ValueError(f"unknown spec field(s): {', '.join(unknown)}")
+        if not self.grid:
+            raise ValueError("grid must name at least one field to vary")
+        if self.strategy == "grid":
+            self._check_grid_axes()
+        elif self.n is None:
+            raise ValueError("strategy random needs n, the number of configurations")
+        return self
+
+    def _check_grid_axes(self) -> None:
+        for field, axis in self.grid.items():
+            if not isinstance(axis, list):
+                raise ValueError(f"grid.{field}: strategy grid takes a list of values")
+            if not axis:
+                raise ValueError(f"grid.{field}: the list of values is empty")
+
+    def resolved_mode(self) -> Mode:
+        """The explicit mode, else max for accuracy and min for losses."""
+        if self.mode is not None:
+            return self.mode
+        return "max" if self.metric == "final_test_accuracy" else "min"
+
+
+@dataclass(frozen=True)
+class SweepConfig:
+    """One configuration of a sweep: the values it varies and its full run spec."""
+
+    varied: dict[str, Any]
+    spec: RunSpec
+
+
+def varied_fields(sweep: SweepSpec) -> list[str]:
+    """The fields the sweep varies, in the order it names them."""
+    return list(sweep.grid)
+
+
+def sweep_size(sweep: SweepSpec) -> int:
+    """How many configurations the sweep expands to, computed without expanding it."""
+    if sweep.strategy == "random":
+        return sweep.n or 0
+    return math.prod(len(axis) for axis in sweep.grid.values())  # type: ignore[arg-type]
+
+
+def expand_sweep(sweep: SweepSpec, *, max_runs: int) -> list[SweepConfig]:
+    """Expand and validate every configuration; any bad one rejects the whole sweep."""
+    size = sweep_size(sweep)
+    if size > max_runs:
+        raise SpecError(
+            f"the sweep has {size} configurations, over the limit max_runs_per_sweep={max_runs}"
+        )
+    base = _validated_base(sweep.base)
+    points = _grid_points(sweep) if sweep.strategy == "grid" else _random_points(sweep)
+    return [_config(base, varied, index) for index, varied in enumerate(points)]
+
+
+def _validated_base(base: dict[str, Any]) -> dict[str, Any]:
+    """Check the base alone so its errors are not blamed on a configuration."""
+    try:
+        RunSpec(**base)
+    except ValidationError as exc:
+        raise SpecError(f"base: {format_validation_error(exc)}") from exc
+    return base
+
+
+def _config(base: dict[str, Any], varied: dict[str, Any], index: int) -> SweepConfig:
+    try:
+        spec = RunSpec(**{**base, **varied})
+    except ValidationError as exc:
+        raise SpecError(
+            f"configuration {index} {varied}: {format_validation_error(exc)}"
+        ) from exc
+    return SweepConfig(varied=varied, spec=spec)
+
+
+def _grid_points(sweep: SweepSpec) -> list[dict[str, Any]]:
+    fields = list(sweep.grid)
+    axes = [sweep.grid[f] for f in fields]
+    return [dict(zip(fields, values, strict=True)) for values in itertools.product(*axes)]  # type: ignore[arg-type]
+
+
+def _random_points(sweep: SweepSpec) -> list[dict[str, Any]]:
+    rng = random.Random(sweep.seed)
+    return [
+        {field: _sample(axis, rng) for field, axis in sweep.grid.items()}
+        for _ in range(sweep.n or 0)
+    ]
+
+
+def _sample(axis: Axis, rng: random.Random) -> Any:
+    if isinstance(axis, list):
+        return rng.choice(axis)
+    if isinstance(axis, Choice):
+        return rng.choice(axis.choice)
+    if isinstance(axis, Uniform):
+        return rng.uniform(*axis.uniform)
+    low, high = axis.loguniform
+    return math.exp(rng.uniform(math.log(low), math.log(high)))

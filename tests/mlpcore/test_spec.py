@@ -1,0 +1,97 @@
+"""RunSpec validation: defaults, bounds, clear field-named errors, file loading."""
+
+import json
+import math
+
+import pytest
+from pydantic import ValidationError
+
+from mlpcore.errors import SpecError
+from mlpcore.spec import RunSpec, RunStatus, load_spec_file, parse_override
+
+
+def test_defaults_are_the_design_table():
+    spec = RunSpec()
+    assert spec.dataset == "fashion-mnist"
+    assert spec.hidden == [512, 256, 128]
+    assert (spec.activation, spec.init, spec.optimizer) == ("relu", "he", "adam")
+    assert (spec.lr, spec.step_size, spec.gamma) == (1e-3, 20, 0.1)
+    assert (spec.epochs, spec.batch_size, spec.seed) == (10, 64, 0)
+    assert spec.train_subset is None and spec.device == "auto"
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("lr", 0),
+        ("lr", -1e-3),
+        ("lr", math.nan),
+        ("lr", math.inf),
+        ("gamma", math.inf),
+        ("epochs", 0),
+        ("batch_size", 0),
+        ("step_size", 0),
+        ("hidden", [512, 0]),
+        ("train_subset", 0),
+        ("activation", "swish"),
+        ("optimizer", "rmsprop"),
+        ("scheduler", "plateau"),
+        ("dataset", "cifar10"),
+        ("device", "tpu"),
+        ("momentum", 1.0),
+        ("seed", -1),
+    ],
+)
+def test_bad_values_are_rejected_naming_the_field(field, value):
+    with pytest.raises(ValidationError) as info:
+        RunSpec(**{field: value})
+    assert info.value.errors()[0]["loc"][0] == field
+
+
+def test_unknown_fields_are_rejected():
+    with pytest.raises(ValidationError, match="extra_forbidden|Extra inputs"):
+        RunSpec(learning_rate=0.1)
+
+
+@pytest.mark.parametrize("device", ["auto", "cpu", "cuda", "cuda:1", "mps"])
+def test_devices(device):
+    assert RunSpec(device=device).device == device
+
+
+def test_status_terminal():
+    assert not RunStatus.queued.terminal and not RunStatus.running.terminal
+    assert all(RunStatus(s).terminal for s in ("succeeded", "failed", "cancelled", "diverged"))
+
+
+def test_json_and_yaml_files_load(tmp_path):
+    (tmp_path / "a.json").write_text(json.dumps({"lr": 0.01, "hidden": [64]}))
+    (tmp_path / "b.yaml").write_text("lr: 0.01\nhidden: [64]\n")
+    from_json = RunSpec(**load_spec_file(tmp_path / "a.json"))
+    assert from_json == RunSpec(**load_spec_file(tmp_path / "b.yaml"))
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "message"),
+    [
+        ("list.yaml", "- 1\n- 2\n", "mapping"),
+        ("bad.json", "{lr: ", "not valid json"),
+        ("bad.yaml", "lr: [1,\n", "not valid yaml"),
+    ],
+)
+def test_bad_files_give_spec_errors(tmp_path, name, text, message):
+    (tmp_path / name).write_text(text)
+    with pytest.raises(SpecError, match=message):
+        load_spec_file(tmp_path / name)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(SpecError, match="cannot read"):
+        load_spec_file(tmp_path / "nope.yaml")
+
+
+def test_overrides_parse_yaml_values():
+    assert parse_override("lr=0.01") == ("lr", 0.01)
+    assert parse_override("hidden=[64, 32]") == ("hidden", [64, 32])
+    assert parse_override("activation=tanh") == ("activation", "tanh")
+    with pytest.raises(SpecError):
+        parse_override("lr")
