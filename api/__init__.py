@@ -1,0 +1,1 @@
+"""The HTTP API: validates specs, stores records, queues Celery tasks, streams progress."""

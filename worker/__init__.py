@@ -1,0 +1,1 @@
+"""The Celery worker: trains queued runs with mlpcore and reports through runstore."""

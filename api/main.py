@@ -1,0 +1,48 @@
+"""The FastAPI application factory: `uvicorn --factory api.main:create_app`."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from api import errors
+from api.middleware import BodyGuard
+from api.queue import TaskQueue
+from api.routes import health, runs, sweeps
+from api.settings import ApiSettings, get_settings
+from runstore import AsyncStore, Store
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Open the Redis clients and the broker handle for the app's lifetime."""
+    settings: ApiSettings = app.state.settings
+    app.state.store = Store.from_url(settings.redis_url, prefix=settings.key_prefix)
+    app.state.async_store = AsyncStore.from_url(settings.redis_url, prefix=settings.key_prefix)
+    app.state.queue = TaskQueue.from_url(
+        settings.redis_url, visibility_timeout_s=settings.visibility_timeout_s
+    )
+    try:
+        yield
+    finally:
+        app.state.queue.close()
+        await app.state.async_store.close()
+        app.state.store.client.close()
+
+
+def create_app(settings: ApiSettings | None = None) -> FastAPI:
+    """Build the app; connections open at startup, not here."""
+    app = FastAPI(
+        title="mlplab",
+        summary="Training-job server for MLP experiments",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings or get_settings()
+    app.add_middleware(BodyGuard, max_bytes=app.state.settings.max_body_bytes)
+    errors.install(app)
+    for module in (health, runs, sweeps):
+        app.include_router(module.router)
+    return app

@@ -1,0 +1,80 @@
+"""/v1/runs: submit, list, read, stream and cancel runs."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query
+from fastapi.responses import StreamingResponse
+
+from api import services
+from api.deps import (
+    AsyncStoreDep,
+    CurrentUser,
+    OwnedRun,
+    QueueDep,
+    SettingsDep,
+    StoreDep,
+    owned,
+)
+from api.schemas import RunPublic, RunsPublic
+from api.sse import run_events, sse_response
+from mlpcore.spec import RunSpec, RunStatus
+from runstore import after_position
+
+router = APIRouter(prefix="/v1/runs", tags=["runs"])
+
+
+@router.post("", response_model=RunPublic, status_code=202)
+def submit_run(
+    spec: RunSpec, store: StoreDep, queue: QueueDep, settings: SettingsDep, user: CurrentUser
+) -> dict[str, Any]:
+    """Submit one run spec; it is queued for a worker."""
+    return services.submit_run(spec=spec, owner=user, store=store, queue=queue, settings=settings)
+
+
+@router.get("", response_model=RunsPublic, status_code=200)
+def list_runs(
+    store: StoreDep,
+    user: CurrentUser,
+    sweep_id: str | None = None,
+    status: RunStatus | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> dict[str, Any]:
+    """The caller's runs, newest first (sweep runs in sweep order), filtered and paginated."""
+    if sweep_id is not None:
+        sweep = owned(store.get_sweep(sweep_id), user=user, kind="sweep", record_id=sweep_id)
+        run_ids = sweep["run_ids"]
+    else:
+        run_ids = store.owner_run_ids(owner=user)
+    wanted = status.value if status is not None else None
+    runs, count = store.list_runs(run_ids=run_ids, status=wanted, limit=limit, offset=offset)
+    return {"data": runs, "count": count}
+
+
+@router.get("/{run_id}", response_model=RunPublic, status_code=200)
+async def get_run(run: OwnedRun) -> dict[str, Any]:
+    """The run record with its epochs so far and, once finished, its result."""
+    return run
+
+
+@router.get("/{run_id}/events", status_code=200, response_class=StreamingResponse,
+            responses={200: {"content": {"text/event-stream": {}}}})
+async def stream_run(
+    run: OwnedRun,
+    reader: AsyncStoreDep,
+    settings: SettingsDep,
+    last_event_id: Annotated[str | None, Header()] = None,
+) -> StreamingResponse:
+    """SSE: `epoch` events (id = epoch number) and `status` events, ending after the last."""
+    after = after_position(last_event_id)
+    return sse_response(
+        run_events(reader, run["id"], after=after, keepalive_s=settings.sse_keepalive_s)
+    )
+
+
+@router.delete("/{run_id}", response_model=RunPublic, status_code=202)
+def cancel_run(run: OwnedRun, store: StoreDep) -> dict[str, Any]:
+    """Cancel: a queued run never starts; a running one stops within a few batches."""
+    return services.cancel_run(run=run, store=store)

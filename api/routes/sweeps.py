@@ -1,0 +1,72 @@
+"""/v1/sweeps: submit a sweep, follow it, rank its runs, cancel it."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header
+from fastapi.responses import StreamingResponse
+
+from api import ranking, services
+from api.deps import AsyncStoreDep, CurrentUser, OwnedSweep, QueueDep, SettingsDep, StoreDep
+from api.schemas import BestPublic, LeaderboardPublic, SweepPublic
+from api.sse import sse_response, sweep_events
+from mlpcore.sweep import SweepSpec
+from runstore import Conflict, after_position
+
+router = APIRouter(prefix="/v1/sweeps", tags=["sweeps"])
+
+
+@router.post("", response_model=SweepPublic, status_code=202)
+def submit_sweep(
+    sweep: SweepSpec, store: StoreDep, queue: QueueDep, settings: SettingsDep, user: CurrentUser
+) -> dict[str, Any]:
+    """Submit a sweep; every configuration is validated before any run is queued."""
+    return services.submit_sweep(sweep=sweep, owner=user, store=store, queue=queue,
+                                 settings=settings)
+
+
+@router.get("/{sweep_id}", response_model=SweepPublic, status_code=200)
+def get_sweep(sweep: OwnedSweep, store: StoreDep) -> dict[str, Any]:
+    """The sweep: its runs, their status counts and the best run so far."""
+    return services.sweep_view(sweep=sweep, store=store)
+
+
+@router.get("/{sweep_id}/best", response_model=BestPublic, status_code=200)
+def get_best(sweep: OwnedSweep, store: StoreDep) -> dict[str, Any]:
+    """The best finished run so far; 409 while none has finished."""
+    runs = services.sweep_runs(sweep=sweep, store=store)
+    best = ranking.best(runs, metric=sweep["metric"], mode=sweep["mode"])
+    if best is None:
+        raise Conflict(f"no run of sweep {sweep['id']} has succeeded yet")
+    return best
+
+
+@router.get("/{sweep_id}/leaderboard", response_model=LeaderboardPublic, status_code=200)
+def get_leaderboard(sweep: OwnedSweep, store: StoreDep) -> dict[str, Any]:
+    """Runs ranked by the sweep's metric, best first; unfinished runs last."""
+    runs = services.sweep_runs(sweep=sweep, store=store)
+    rows = ranking.leaderboard(runs, metric=sweep["metric"], mode=sweep["mode"])
+    return {"sweep_id": sweep["id"], "metric": sweep["metric"], "mode": sweep["mode"],
+            "data": rows, "count": len(rows)}
+
+
+@router.get("/{sweep_id}/events", status_code=200, response_class=StreamingResponse,
+            responses={200: {"content": {"text/event-stream": {}}}})
+async def stream_sweep(
+    sweep: OwnedSweep,
+    reader: AsyncStoreDep,
+    settings: SettingsDep,
+    last_event_id: Annotated[str | None, Header()] = None,
+) -> StreamingResponse:
+    """SSE over all the sweep's runs (each event carries run_id); ends when all are done."""
+    after = after_position(last_event_id)
+    return sse_response(
+        sweep_events(reader, sweep["id"], after=after, keepalive_s=settings.sse_keepalive_s)
+    )
+
+
+@router.delete("/{sweep_id}", response_model=SweepPublic, status_code=202)
+def cancel_sweep(sweep: OwnedSweep, store: StoreDep) -> dict[str, Any]:
+    """Cancel every unfinished run of the sweep."""
+    return services.cancel_sweep(sweep=sweep, store=store)

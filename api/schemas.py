@@ -1,0 +1,134 @@
+"""Response models: what every route returns, as documented in /docs."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from mlpcore.spec import RunSpec, RunStatus
+from mlpcore.sweep import Metric, Mode
+
+
+class EpochPublic(BaseModel):
+    """One epoch's metrics, as reported by the worker (non-finite values are null)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    epoch: int
+    train_loss: float | None
+    test_loss: float | None
+    test_accuracy: float | None
+    lr: float | None
+    seconds: float | None
+    ts: float | None = None  # unix time the worker finished the epoch
+
+
+class ResultPublic(BaseModel):
+    """A finished run's final numbers."""
+
+    model_config = ConfigDict(extra="allow")
+
+    final_train_loss: float | None = None
+    final_test_loss: float | None = None
+    final_test_accuracy: float | None = None
+    runtime_s: float | None = None
+
+
+class RunPublic(BaseModel):
+    """A run record with its per-epoch metrics so far and its final result."""
+
+    id: str
+    status: RunStatus
+    spec: RunSpec
+    owner: str
+    sweep_id: str | None
+    varied: dict[str, Any] | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    epochs: list[EpochPublic]
+    result: ResultPublic | None
+    error: str | None
+    worker: str | None
+    device: str | None
+    cancel_requested: bool
+
+
+class RunsPublic(BaseModel):
+    """One page of runs and how many match in all."""
+
+    data: list[RunPublic]
+    count: int
+
+
+class BestConfig(BaseModel):
+    """The winning configuration: the fields the sweep varied and the full spec."""
+
+    varied: dict[str, Any]
+    spec: RunSpec
+
+
+class BestPublic(BaseModel):
+    """The best finished run of a sweep so far."""
+
+    run_id: str
+    metric: Metric
+    mode: Mode
+    value: float
+    config: BestConfig
+
+
+class LeaderboardRow(BaseModel):
+    """A run's place: finished runs best first, then the rest in sweep order."""
+
+    rank: int | None
+    run_id: str
+    status: RunStatus
+    value: float | None
+    varied: dict[str, Any]
+
+
+class LeaderboardPublic(BaseModel):
+    """A sweep's runs ranked by its metric."""
+
+    sweep_id: str
+    metric: Metric
+    mode: Mode
+    data: list[LeaderboardRow]
+    count: int
+
+
+class SweepPublic(BaseModel):
+    """A sweep record: its runs, their status counts and the best so far."""
+
+    id: str
+    name: str | None
+    owner: str
+    spec: dict[str, Any]
+    metric: Metric
+    mode: Mode
+    varied: list[str]
+    run_ids: list[str]
+    counts: dict[str, int]
+    done: bool
+    best: BestPublic | None
+    created_at: datetime
+
+
+class WorkerPublic(BaseModel):
+    """A worker that sent a heartbeat recently."""
+
+    model_config = ConfigDict(extra="allow")
+
+    hostname: str
+    seen: float
+
+
+class HealthPublic(BaseModel):
+    """Liveness and what the API can reach."""
+
+    status: Literal["ok", "degraded", "unavailable"]
+    redis: bool
+    workers: list[WorkerPublic]

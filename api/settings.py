@@ -1,0 +1,34 @@
+"""API settings, read from MLPLAB_* environment variables."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ApiSettings(BaseSettings):
+    """Everything the API process can be configured with."""
+
+    model_config = SettingsConfigDict(env_prefix="MLPLAB_")
+
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    key_prefix: str = Field(default="mlplab", description="prefix of every runstore key")
+    auth: bool = Field(default=False, description="token auth (not yet); off: one local user")
+    max_epochs: int = Field(default=200, ge=1)
+    max_hidden_width: int = Field(default=4096, ge=1)
+    max_hidden_layers: int = Field(default=8, ge=1)
+    max_batch_size: int = Field(default=8192, ge=1)
+    max_runs_per_sweep: int = Field(default=256, ge=1)
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    sse_keepalive_s: float = Field(default=15.0, gt=0)
+    visibility_timeout_s: int = Field(
+        default=24 * 3600, description="Celery redelivers a task unacked for this long"
+    )
+
+
+@lru_cache
+def get_settings() -> ApiSettings:
+    """The process's settings, read from the environment once."""
+    return ApiSettings()

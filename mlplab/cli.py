@@ -1,0 +1,34 @@
+"""The `mlplab` command line: local training, the server, and (later) the client commands.
+
+Each subcommand module registers its own parser; heavy modules (torch, fastapi, celery) are
+imported inside the functions that need them, so `mlplab --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from mlplab import local, serve
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The top-level parser with every subcommand registered."""
+    parser = argparse.ArgumentParser(
+        prog="mlplab", description="Train MLP experiments locally or on a shared training server."
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    local.register(sub)
+    serve.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the console script."""
+    args = build_parser().parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,278 @@
+"""A thin Python client for the mlplab server (httpx); imports neither torch nor fastapi."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import tomllib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+DEFAULT_URL = "http://127.0.0.1:8000"
+TERMINAL = frozenset({"succeeded", "failed", "cancelled", "diverged", "stopped_early"})
+
+
+class MlplabError(Exception):
+    """Base of the client's errors; carries the server's detail and HTTP status."""
+
+    def __init__(self, detail: str, status_code: int | None = None) -> None:
+        super().__init__(detail if status_code is None else f"{status_code}: {detail}")
+        self.detail, self.status_code = detail, status_code
+
+
+class ConnectionFailed(MlplabError):
+    """The server could not be reached."""
+
+
+class BadRequest(MlplabError):
+    """The server refused the request as invalid (4xx other than the ones below)."""
+
+
+class Unauthorized(MlplabError):
+    """Missing, wrong or revoked token (401)."""
+
+
+class NotFound(MlplabError):
+    """No such run or sweep for this user (404)."""
+
+
+class Conflict(MlplabError):
+    """The request does not fit the current state, e.g. cancelling a finished run (409)."""
+
+
+class QuotaExceeded(MlplabError):
+    """A per-user quota is full (429)."""
+
+
+class ServerError(MlplabError):
+    """The server failed (5xx)."""
+
+
+_BY_STATUS = {401: Unauthorized, 404: NotFound, 409: Conflict, 429: QuotaExceeded}
+
+
+@dataclass(frozen=True)
+class Event:
+    """One server-sent event: its type, id and decoded JSON data."""
+
+    event: str
+    id: str | None
+    data: Any
+
+
+def config_path() -> Path:
+    """Where the client's config file lives (XDG config dir)."""
+    base = os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config"
+    return Path(base) / "mlplab" / "config.toml"
+
+
+def _from_config(key: str) -> str | None:
+    path = config_path()
+    if not path.exists():
+        return None
+    value = tomllib.loads(path.read_text()).get(key)
+    return str(value) if value is not None else None
+
+
+class Client:
+    """Talks to one mlplab server as one user."""
+
+    def __init__(self, url: str | None = None, token: str | None = None, *,
+                 timeout: float = 30.0) -> None:
+        self.url = (url or os.environ.get("MLPLAB_URL") or _from_config("url") or DEFAULT_URL)
+        self.token = token or os.environ.get("MLPLAB_TOKEN") or _from_config("token")
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        self._http = httpx.Client(base_url=self.url.rstrip("/"), headers=headers, timeout=timeout)
+
+    def close(self) -> None:
+        """Close the underlying connection pool."""
+        self._http.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- plumbing ---------------------------------------------------------------------------
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        try:
+            response = self._http.request(method, path, **kwargs)
+        except httpx.TransportError as exc:
+            raise ConnectionFailed(f"cannot reach mlplab at {self.url}: {exc}") from exc
+        if response.status_code >= 400:
+            raise _error_for(response)
+        return response
+
+    def _json(self, method: str, path: str, **kwargs: Any) -> Any:
+        return self._request(method, path, **kwargs).json()
+
+    # -- runs and sweeps --------------------------------------------------------------------
+
+    def submit_run(self, spec: dict[str, Any] | None = None, **fields: Any) -> dict[str, Any]:
+        """Queue one run; `spec` and keyword fields merge into the RunSpec body."""
+        return self._json("POST", "/v1/runs", json={**(spec or {}), **fields})
+
+    def submit_sweep(self, sweep: dict[str, Any]) -> dict[str, Any]:
+        """Queue a sweep; answers the sweep record with its run ids."""
+        return self._json("POST", "/v1/sweeps", json=sweep)
+
+    def run(self, run_id: str) -> dict[str, Any]:
+        """The run record with its epochs so far."""
+        return self._json("GET", f"/v1/runs/{run_id}")
+
+    def runs(self, **filters: Any) -> dict[str, Any]:
+        """The caller's runs: filters sweep_id, status, limit, offset."""
+        params = {k: v for k, v in filters.items() if v is not None}
+        return self._json("GET", "/v1/runs", params=params)
+
+    def sweep(self, sweep_id: str) -> dict[str, Any]:
+        """The sweep record: status counts, runs, best so far."""
+        return self._json("GET", f"/v1/sweeps/{sweep_id}")
+
+    def best(self, sweep_id: str) -> dict[str, Any]:
+        """The sweep's best finished run; Conflict while none has finished."""
+        return self._json("GET", f"/v1/sweeps/{sweep_id}/best")
+
+    def leaderboard(self, sweep_id: str) -> list[dict[str, Any]]:
+        """The sweep's runs ranked by its metric, best first."""
+        body = self._json("GET", f"/v1/sweeps/{sweep_id}/leaderboard")
+        return body["data"] if isinstance(body, dict) else body
+
+    def cancel(self, run_id: str) -> dict[str, Any]:
+        """Cancel a run (queued: never starts; running: stops within a few batches)."""
+        return self._json("DELETE", f"/v1/runs/{run_id}")
+
+    def cancel_sweep(self, sweep_id: str) -> dict[str, Any]:
+        """Cancel every unfinished run of a sweep."""
+        return self._json("DELETE", f"/v1/sweeps/{sweep_id}")
+
+    def plot(self, run_or_sweep_id: str, *, sweep: bool = False) -> bytes:
+        """The loss-curve PNG of a run or a sweep."""
+        kind = "sweeps" if sweep else "runs"
+        return self._request("GET", f"/v1/{kind}/{run_or_sweep_id}/plot.png").content
+
+    # -- live progress ----------------------------------------------------------------------
+
+    def stream(self, run_id: str, *, sweep: bool = False, last_event_id: str | None = None,
+               retries: int = 5) -> Iterator[Event]:
+        """Yield the run's (or sweep's) events to the end, reconnecting with Last-Event-ID."""
+        path = f"/v1/{'sweeps' if sweep else 'runs'}/{run_id}/events"
+        failures = 0
+        while True:
+            try:
+                for event in self._events_once(path, last_event_id):
+                    failures = 0
+                    last_event_id = event.id or last_event_id
+                    yield event
+                return
+            except (httpx.TransportError, ConnectionFailed):
+                failures += 1
+                if failures > retries:
+                    raise
+                time.sleep(min(0.2 * 2**failures, 5.0))
+
+    def _events_once(self, path: str, last_event_id: str | None) -> Iterator[Event]:
+        headers = {"Last-Event-ID": last_event_id} if last_event_id else {}
+        timeout = httpx.Timeout(self._http.timeout.connect, read=60.0)
+        with self._http.stream("GET", path, headers=headers, timeout=timeout) as response:
+            if response.status_code >= 400:
+                response.read()
+                raise _error_for(response)
+            yield from parse_sse(response.iter_lines())
+
+    def wait(self, run_id: str, *, on_epoch: Callable[[dict[str, Any]], None] | None = None,
+             sweep: bool = False) -> dict[str, Any]:
+        """Follow a run (or sweep) to its end, calling on_epoch per epoch; return its record.
+
+        For a sweep each epoch carries its run_id, and the sweep record is returned.
+        """
+        for event in self.stream(run_id, sweep=sweep):
+            if event.event == "epoch" and on_epoch is not None:
+                on_epoch(event.data)
+        return self.sweep(run_id) if sweep else self.run(run_id)
+
+    def resolve(self, run_or_sweep_id: str) -> tuple[str, dict[str, Any]]:
+        """("run", record) or ("sweep", record) for an id of either kind; else NotFound."""
+        try:
+            return "run", self.run(run_or_sweep_id)
+        except NotFound:
+            pass
+        try:
+            return "sweep", self.sweep(run_or_sweep_id)
+        except NotFound:
+            raise NotFound(f"no run or sweep with id {run_or_sweep_id!r}", 404) from None
+
+    def sweep_runs(self, sweep_id: str, *, page: int = 500) -> list[dict[str, Any]]:
+        """Every run record of the sweep (with epochs), in sweep order."""
+        runs: list[dict[str, Any]] = []
+        while True:
+            body = self.runs(sweep_id=sweep_id, limit=page, offset=len(runs))
+            runs += body["data"]
+            if not body["data"] or len(runs) >= body["count"]:
+                return runs
+
+    def sweep_rows(self, sweep_id: str) -> list[dict[str, Any]]:
+        """One flat row per run, best first: rank, id, status, metric, varied, spec, result."""
+        board = self._json("GET", f"/v1/sweeps/{sweep_id}/leaderboard")
+        runs = {run["id"]: run for run in self.sweep_runs(sweep_id)}
+        rows = []
+        for row in board["data"]:
+            run = runs[row["run_id"]]
+            rows.append({"rank": row["rank"], "run_id": row["run_id"], "status": row["status"],
+                         board["metric"]: row["value"], **row["varied"], **run["spec"],
+                         **(run.get("result") or {}), "epochs_done": len(run["epochs"]),
+                         "error": run.get("error")})
+        return rows
+
+    def to_dataframe(self, sweep_id: str) -> Any:
+        """One row per run of the sweep, best first: varied fields, status, metrics (pandas)."""
+        import pandas as pd
+
+        return pd.DataFrame(self.sweep_rows(sweep_id))
+
+
+def parse_sse(lines: Iterator[str]) -> Iterator[Event]:
+    """Decode a text/event-stream body into events (comments and keep-alives skipped)."""
+    event, event_id, data = "message", None, []
+    for line in lines:
+        if not line:
+            if data:
+                yield Event(event=event, id=event_id, data=_decode("\n".join(data)))
+            event, data = "message", []
+            continue
+        if line.startswith(":"):
+            continue
+        field, _, value = line.partition(":")
+        value = value[1:] if value.startswith(" ") else value
+        if field == "event":
+            event = value
+        elif field == "id":
+            event_id = value
+        elif field == "data":
+            data.append(value)
+
+
+def _decode(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def _error_for(response: httpx.Response) -> MlplabError:
+    try:
+        detail = response.json().get("detail", response.text)
+    except (json.JSONDecodeError, AttributeError):
+        detail = response.text
+    if not isinstance(detail, str):
+        detail = json.dumps(detail)
+    if response.status_code >= 500:
+        return ServerError(detail, response.status_code)
+    return _BY_STATUS.get(response.status_code, BadRequest)(detail, response.status_code)

@@ -1,0 +1,68 @@
+"""Lua scripts: each status move, epoch append or cancel is one atomic step in Redis.
+
+A status event goes to the run stream at `{last_epoch}-*` (Redis >= 7 picks the sequence), so
+epoch k keeps the id `k-0` and "after epoch k" is simply "after k-0". Runs of a sweep also
+copy every event, with their run_id, to the sweep stream, and count terminal moves in the
+sweep hash so a sweep stream knows when it is complete.
+"""
+
+# KEYS: run hash, run stream, [sweep hash, sweep stream]; ARGV[1] run_id, ARGV[2] data,
+# ARGV[3] "1" when the new status is terminal.
+_EMIT_STATUS = """
+local function emit_status()
+  local last = redis.call('HGET', KEYS[1], 'last_epoch') or '0'
+  local id = redis.call('XADD', KEYS[2], last .. '-*', 'type', 'status', 'data', ARGV[2])
+  if #KEYS == 4 then
+    redis.call('XADD', KEYS[4], '*', 'type', 'status', 'run_id', ARGV[1], 'data', ARGV[2])
+    if ARGV[3] == '1' then redis.call('HINCRBY', KEYS[3], 'n_terminal', 1) end
+  end
+  return id
+end
+"""
+
+# ARGV[4] allowed current statuses (comma-separated), ARGV[5] to status,
+# ARGV[6] "1": refuse with 'cancel' when a cancel was requested, ARGV[7..] field/value pairs.
+TRANSITION = _EMIT_STATUS + """
+local cur = redis.call('HGET', KEYS[1], 'status')
+if not cur then return {'missing', ''} end
+local allowed = false
+for s in string.gmatch(ARGV[4], '[^,]+') do
+  if s == cur then allowed = true end
+end
+if not allowed then return {'refused', cur} end
+if ARGV[6] == '1' and redis.call('HGET', KEYS[1], 'cancel_requested') == '1' then
+  return {'cancel', cur}
+end
+redis.call('HSET', KEYS[1], 'status', ARGV[5])
+if #ARGV >= 8 then redis.call('HSET', KEYS[1], unpack(ARGV, 7)) end
+return {'ok', emit_status()}
+"""
+
+# ARGV[4] finished_at. Queued: cancelled now. Running: flag it for the worker.
+CANCEL = _EMIT_STATUS + """
+local cur = redis.call('HGET', KEYS[1], 'status')
+if not cur then return 'missing' end
+if cur == 'running' then
+  redis.call('HSET', KEYS[1], 'cancel_requested', '1')
+  return 'requested'
+end
+if cur ~= 'queued' then return 'finished' end
+redis.call('HSET', KEYS[1], 'status', 'cancelled', 'finished_at', ARGV[4],
+           'cancel_requested', '1')
+emit_status()
+return 'cancelled'
+"""
+
+# KEYS: run hash, run stream, [sweep stream]; ARGV: run_id, epoch, data.
+# Only a running run takes epochs, and only newer ones: a retried run never duplicates one.
+APPEND_EPOCH = """
+if redis.call('HGET', KEYS[1], 'status') ~= 'running' then return 0 end
+local last = tonumber(redis.call('HGET', KEYS[1], 'last_epoch') or '0')
+if tonumber(ARGV[2]) <= last then return 0 end
+redis.call('XADD', KEYS[2], ARGV[2] .. '-0', 'type', 'epoch', 'data', ARGV[3])
+redis.call('HSET', KEYS[1], 'last_epoch', ARGV[2])
+if #KEYS == 3 then
+  redis.call('XADD', KEYS[3], '*', 'type', 'epoch', 'run_id', ARGV[1], 'data', ARGV[3])
+end
+return 1
+"""

@@ -1,0 +1,232 @@
+"""The run store: every record operation the API and the worker perform on Redis."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from typing import Any
+
+import redis
+
+from runstore import scripts
+from runstore.codec import decode_runs, decode_sweep, dumps, encode
+from runstore.events import TERMINAL, Event, parse_entry
+from runstore.keys import Keys
+
+
+def new_id() -> str:
+    """A fresh random record id (16 hex digits)."""
+    return secrets.token_hex(8)
+
+
+class Store:
+    """Run and sweep records, their event streams, cancel flags and worker heartbeats."""
+
+    def __init__(self, client: redis.Redis, *, prefix: str = "mlplab") -> None:
+        self.client = client
+        self.keys = Keys(prefix)
+        self._transition = client.register_script(scripts.TRANSITION)
+        self._cancel = client.register_script(scripts.CANCEL)
+        self._append_epoch = client.register_script(scripts.APPEND_EPOCH)
+
+    @classmethod
+    def from_url(cls, url: str, *, prefix: str = "mlplab") -> Store:
+        """A store on a new connection pool for `url`."""
+        return cls(redis.Redis.from_url(url, decode_responses=True), prefix=prefix)
+
+    def ping(self) -> bool:
+        """True when Redis answers."""
+        return bool(self.client.ping())
+
+    # -- creating ------------------------------------------------------------------------
+
+    def create_run(self, *, owner: str, spec: dict[str, Any]) -> dict[str, Any]:
+        """Record one queued run and return it."""
+        run = _new_run(owner=owner, spec=spec, sweep_id=None, varied=None)
+        pipe = self.client.pipeline(transaction=True)
+        self._queue_run(pipe, run)
+        pipe.execute()
+        return run
+
+    def create_sweep(
+        self,
+        *,
+        owner: str,
+        spec: dict[str, Any],
+        metric: str,
+        mode: str,
+        configs: list[tuple[dict[str, Any], dict[str, Any]]],
+    ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """Record a sweep and its queued runs (configs: (varied, spec) pairs) atomically."""
+        sweep_id, now = new_id(), time.time()
+        runs = [_new_run(owner=owner, spec=s, sweep_id=sweep_id, varied=v) for v, s in configs]
+        sweep = {
+            "id": sweep_id, "owner": owner, "name": spec.get("name"), "spec": spec,
+            "metric": metric, "mode": mode, "varied": list(spec.get("grid", {})),
+            "run_ids": [run["id"] for run in runs], "n_runs": len(runs), "n_terminal": 0,
+            "created_at": now,
+        }
+        pipe = self.client.pipeline(transaction=True)
+        pipe.hset(self.keys.sweep(sweep_id), mapping=encode(sweep))
+        pipe.zadd(self.keys.owner_sweeps(owner), {sweep_id: int(now * 1000)})
+        for run in runs:
+            self._queue_run(pipe, run)
+        pipe.execute()
+        return sweep, runs
+
+    def _queue_run(self, pipe: Any, run: dict[str, Any]) -> None:
+        """Queue the commands that write a new run, its index entry and its queued event."""
+        run_id, fields = run["id"], {**encode(run), "last_epoch": "0"}
+        fields.pop("epochs")
+        pipe.hset(self.keys.run(run_id), mapping=fields)
+        pipe.zadd(self.keys.owner_runs(run["owner"]), {run_id: int(run["created_at"] * 1000)})
+        data = dumps({"status": "queued", "at": run["created_at"]})
+        pipe.xadd(self.keys.run_events(run_id), {"type": "status", "data": data}, id="0-*")
+        if run["sweep_id"]:
+            entry = {"type": "status", "run_id": run_id, "data": data}
+            pipe.xadd(self.keys.sweep_events(run["sweep_id"]), entry)
+
+    # -- reading -------------------------------------------------------------------------
+
+    def get_run(self, run_id: str) -> dict[str, Any] | None:
+        """The run record with its epochs, or None."""
+        runs = self.get_runs([run_id])
+        return runs[0] if runs else None
+
+    def get_runs(self, run_ids: list[str], *, epochs: bool = True) -> list[dict[str, Any]]:
+        """The records of the runs that exist, in the given order."""
+        pipe = self.client.pipeline(transaction=False)
+        for run_id in run_ids:
+            pipe.hgetall(self.keys.run(run_id))
+            if epochs:
+                pipe.xrange(self.keys.run_events(run_id), min="1-0")
+        return decode_runs(pipe.execute(), epochs=epochs)
+
+    def owner_run_ids(self, *, owner: str) -> list[str]:
+        """The owner's run ids, newest first."""
+        return self.client.zrevrange(self.keys.owner_runs(owner), 0, -1)
+
+    def list_runs(
+        self, *, run_ids: list[str], status: str | None, limit: int, offset: int
+    ) -> tuple[list[dict[str, Any]], int]:
+        """One page of the given runs (optionally of one status) and the total that match."""
+        if status is not None:
+            pipe = self.client.pipeline(transaction=False)
+            for run_id in run_ids:
+                pipe.hget(self.keys.run(run_id), "status")
+            statuses = pipe.execute()
+            run_ids = [r for r, s in zip(run_ids, statuses, strict=True) if s == status]
+        return self.get_runs(run_ids[offset : offset + limit]), len(run_ids)
+
+    def get_sweep(self, sweep_id: str) -> dict[str, Any] | None:
+        """The sweep record, or None."""
+        raw = self.client.hgetall(self.keys.sweep(sweep_id))
+        return decode_sweep(raw) if raw else None
+
+    def events(self, key: str, *, after: str = "0-0", count: int = 1000) -> list[Event]:
+        """Entries of a stream after a position (tests and tools; SSE reads asynchronously)."""
+        return [parse_entry(i, f) for i, f in self.client.xrange(key, f"({after}", "+", count)]
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    def mark_running(self, *, run_id: str, worker: str, device: str) -> str:
+        """Move a queued (or redelivered running) run to running; else why not.
+
+        Returns "running", "cancel" (a cancel is pending), "missing" or the current status.
+        """
+        now = time.time()
+        data = {"status": "running", "worker": worker, "device": device, "at": now}
+        fields = {"started_at": now, "worker": worker, "device": device}
+        outcome, detail = self._move(run_id, "queued,running", "running", data, fields, True)
+        return "running" if outcome == "ok" else (outcome if outcome != "refused" else detail)
+
+    def finish_run(
+        self,
+        *,
+        run_id: str,
+        status: str,
+        result: dict[str, Any] | None = None,
+        error: str | None = None,
+    ) -> bool:
+        """Move an unfinished run to a terminal status with its result or error."""
+        now = time.time()
+        data = {"status": status, "result": result, "error": error, "at": now}
+        fields = {"finished_at": now, "result": result, "error": error}
+        outcome, _ = self._move(run_id, "queued,running", status, data, fields, False)
+        return outcome == "ok"
+
+    def _move(
+        self,
+        run_id: str,
+        allowed: str,
+        status: str,
+        data: dict[str, Any],
+        fields: dict[str, Any],
+        honour_cancel: bool,
+    ) -> tuple[str, str]:
+        pairs = [x for kv in encode(fields).items() for x in kv]
+        argv = [run_id, dumps(data), "1" if status in TERMINAL else "0", allowed, status,
+                "1" if honour_cancel else "0", *pairs]
+        outcome, detail = self._transition(keys=self._run_keys(run_id), args=argv)
+        return outcome, detail
+
+    def cancel_run(self, *, run_id: str) -> str:
+        """Cancel a queued run or flag a running one: cancelled, requested, finished, missing."""
+        now = time.time()
+        data = dumps({"status": "cancelled", "reason": "cancelled before it started", "at": now})
+        return self._cancel(keys=self._run_keys(run_id), args=[run_id, data, "1", now])
+
+    def cancel_requested(self, *, run_id: str) -> bool:
+        """True when someone asked the running run to stop."""
+        return self.client.hget(self.keys.run(run_id), "cancel_requested") == "1"
+
+    def append_epoch(self, *, run_id: str, metrics: dict[str, Any]) -> bool:
+        """Append an epoch event unless the run already has it (or is no longer running)."""
+        keys = self._run_keys(run_id)
+        keys = keys[:2] + keys[3:]  # the epoch script needs no sweep hash
+        args = [run_id, int(metrics["epoch"]), dumps(metrics)]
+        return bool(self._append_epoch(keys=keys, args=args))
+
+    def _run_keys(self, run_id: str) -> list[str]:
+        """Run hash and stream, plus sweep hash and stream when the run belongs to a sweep."""
+        keys = [self.keys.run(run_id), self.keys.run_events(run_id)]
+        sweep_id = self.client.hget(keys[0], "sweep_id")
+        if sweep_id:
+            keys += [self.keys.sweep(sweep_id), self.keys.sweep_events(sweep_id)]
+        return keys
+
+    # -- workers -------------------------------------------------------------------------
+
+    def heartbeat(self, *, hostname: str, info: dict[str, Any], ttl_s: float) -> None:
+        """Record that a worker is alive, with what it says about itself."""
+        now = time.time()
+        pipe = self.client.pipeline(transaction=False)
+        pipe.zadd(self.keys.workers(), {hostname: now})
+        pipe.set(self.keys.worker(hostname), dumps({**info, "hostname": hostname, "seen": now}),
+                 px=int(ttl_s * 1000))
+        pipe.zremrangebyscore(self.keys.workers(), "-inf", now - 24 * 3600)
+        pipe.execute()
+
+    def remove_worker(self, *, hostname: str) -> None:
+        """Forget a worker that shut down cleanly."""
+        self.client.delete(self.keys.worker(hostname))
+        self.client.zrem(self.keys.workers(), hostname)
+
+    def live_workers(self) -> list[dict[str, Any]]:
+        """The workers whose heartbeat has not expired."""
+        names = self.client.zrange(self.keys.workers(), 0, -1)
+        infos = self.client.mget([self.keys.worker(n) for n in names]) if names else []
+        return [json.loads(info) for info in infos if info]
+
+
+def _new_run(
+    *, owner: str, spec: dict[str, Any], sweep_id: str | None, varied: dict[str, Any] | None
+) -> dict[str, Any]:
+    """A new queued run record."""
+    return {
+        "id": new_id(), "owner": owner, "status": "queued", "spec": spec, "sweep_id": sweep_id,
+        "varied": varied, "created_at": time.time(), "started_at": None, "finished_at": None,
+        "worker": None, "device": None, "result": None, "error": None,
+        "cancel_requested": False, "epochs": [],
+    }

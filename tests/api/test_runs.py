@@ -1,0 +1,81 @@
+"""Runs over HTTP (in-process app, real Redis): submit, read, list, cancel, the task message."""
+
+import base64
+import json
+
+import pytest
+
+from tests.conftest import TEST_PREFIX, prefix_keys
+
+SPEC = {"dataset": "synthetic", "hidden": [16], "epochs": 2, "device": "cpu"}
+
+
+def queued_task_messages(redis_client):
+    """The Celery messages waiting in the default queue, decoded."""
+    out = []
+    for raw in redis_client.lrange("celery", 0, -1):
+        message = json.loads(raw)
+        body = json.loads(base64.b64decode(message["body"]))
+        out.append((message["headers"]["task"], body[0]))
+    return out
+
+
+def test_submit_returns_the_resolved_record_and_queues_a_task_by_name(client, redis_client):
+    response = client.post("/v1/runs", json=SPEC)
+    assert response.status_code == 202
+    run = response.json()
+    assert run["status"] == "queued" and run["owner"] == "local" and run["sweep_id"] is None
+    assert run["spec"]["lr"] == 0.001 and run["spec"]["activation"] == "relu"  # defaults filled
+    assert run["epochs"] == [] and run["result"] is None and run["started_at"] is None
+    assert queued_task_messages(redis_client) == [("mlplab.train_group", [[run["id"]]])]
+    assert client.get(f"/v1/runs/{run['id']}").json() == run
+
+
+def test_list_filters_and_paginates(client, store):
+    ids = [client.post("/v1/runs", json={**SPEC, "seed": i}).json()["id"] for i in range(4)]
+    client.delete(f"/v1/runs/{ids[0]}")
+    page = client.get("/v1/runs", params={"limit": 2, "offset": 1}).json()
+    assert page["count"] == 4 and [r["id"] for r in page["data"]] == [ids[2], ids[1]]
+    cancelled = client.get("/v1/runs", params={"status": "cancelled"}).json()
+    assert [r["id"] for r in cancelled["data"]] == [ids[0]]
+    bad = client.get("/v1/runs", params={"status": "done", "limit": 0})
+    assert bad.status_code == 422
+    assert "query parameter status" in bad.json()["detail"]
+    assert "query parameter limit" in bad.json()["detail"]
+
+
+def test_another_users_run_is_not_found(client, store):
+    other = store.create_run(owner="bob", spec={**SPEC})
+    for method in ("GET", "DELETE"):
+        response = client.request(method, f"/v1/runs/{other['id']}")
+        assert response.status_code == 404 and response.json()["code"] == "not_found"
+    assert client.get("/v1/runs").json()["count"] == 0
+
+
+def test_cancel_queued_then_409(client):
+    run_id = client.post("/v1/runs", json=SPEC).json()["id"]
+    response = client.delete(f"/v1/runs/{run_id}")
+    assert response.status_code == 202 and response.json()["status"] == "cancelled"
+    again = client.delete(f"/v1/runs/{run_id}")
+    assert again.status_code == 409 and again.json()["code"] == "conflict"
+    assert "cancelled" in again.json()["detail"]
+
+
+def test_cancel_running_sets_the_flag(client, store):
+    run_id = client.post("/v1/runs", json=SPEC).json()["id"]
+    store.mark_running(run_id=run_id, worker="w", device="cpu")
+    response = client.delete(f"/v1/runs/{run_id}")
+    assert response.status_code == 202
+    assert response.json()["status"] == "running" and response.json()["cancel_requested"]
+
+
+@pytest.mark.parametrize("auth", [True])
+def test_auth_on_is_refused_until_tokens_exist(api_settings, redis_client, auth):
+    from api.main import create_app
+    from tests.conftest import starlette_test_client
+
+    settings = api_settings.model_copy(update={"auth": auth})
+    with starlette_test_client()(create_app(settings)) as client:
+        response = client.post("/v1/runs", json=SPEC)
+    assert response.status_code == 401 and response.json()["code"] == "auth_required"
+    assert prefix_keys(redis_client, TEST_PREFIX) == []

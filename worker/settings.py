@@ -1,0 +1,31 @@
+"""Worker settings, read from MLPLAB_* environment variables."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class WorkerSettings(BaseSettings):
+    """Everything a worker process can be configured with."""
+
+    model_config = SettingsConfigDict(env_prefix="MLPLAB_")
+
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    key_prefix: str = Field(default="mlplab", description="prefix of every runstore key")
+    data_dir: str | None = Field(default=None, description="dataset files; None: mlpcore's")
+    device: str = Field(default="auto", description="device for specs that say auto")
+    visibility_timeout_s: int = Field(
+        default=24 * 3600, description="above the longest allowed run: Celery redelivers after"
+    )
+    torch_threads: int | None = Field(default=None, ge=1, description="CPU threads for torch")
+    heartbeat_s: float = Field(default=5.0, gt=0, description="heartbeat period; TTL is 3x")
+    cancel_poll_s: float = Field(default=0.2, gt=0, description="min seconds between cancel reads")
+
+
+@lru_cache
+def get_settings() -> WorkerSettings:
+    """The process's settings, read from the environment once."""
+    return WorkerSettings()
