@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from api import errors
 from api.middleware import BodyGuard
 from api.queue import TaskQueue
-from api.routes import health, runs, sweeps
+from api.routes import dashboard, health, plots, runs, sweeps
 from api.settings import ApiSettings, get_settings
 from runstore import AsyncStore, Store
 
@@ -43,6 +43,6 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app.state.settings = settings or get_settings()
     app.add_middleware(BodyGuard, max_bytes=app.state.settings.max_body_bytes)
     errors.install(app)
-    for module in (health, runs, sweeps):
+    for module in (health, runs, sweeps, plots, dashboard):
         app.include_router(module.router)
     return app

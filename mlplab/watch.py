@@ -1,0 +1,167 @@
+"""`mlplab watch`: follow a run or a sweep live, one progress bar per run (rich)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass, field
+from typing import Any
+
+from mlplab.client import TERMINAL, Client, Conflict, Event
+
+EXIT_NOT_ALL_SUCCEEDED = 4
+_STYLE = {"succeeded": "green", "failed": "red", "diverged": "red", "cancelled": "yellow",
+          "running": "cyan", "queued": "dim"}
+
+
+@dataclass
+class RunState:
+    """What the display knows of one run."""
+
+    id: str
+    label: str
+    total: int
+    status: str
+    epoch: int = 0
+    train_loss: float | None = None
+    test_loss: float | None = None
+    seconds: list[float] = field(default_factory=list)
+
+    def apply_epoch(self, data: dict[str, Any]) -> None:
+        """Take in one epoch event (replays of an old epoch change nothing)."""
+        if data["epoch"] <= self.epoch:
+            return
+        self.epoch, self.train_loss, self.test_loss = (
+            data["epoch"], data.get("train_loss"), data.get("test_loss"))
+        if data.get("seconds") is not None:
+            self.seconds.append(float(data["seconds"]))
+
+    def eta(self) -> str:
+        """Time left from the mean epoch time so far, or the status once it is not running."""
+        if self.status != "running":
+            return self.status
+        if not self.seconds:
+            return "…"
+        left = (self.total - self.epoch) * sum(self.seconds) / len(self.seconds)
+        return f"{int(left // 60)}:{int(left % 60):02d} left"
+
+
+def label_of(run: dict[str, Any], fields: list[str] | None) -> str:
+    """`activation=relu lr=0.001` from the varied values, else a short config."""
+    spec, varied = run["spec"], run.get("varied") or {}
+    if fields:
+        return " ".join(f"{f}={varied.get(f, spec.get(f))}" for f in fields)
+    return f"{spec['dataset']} {spec['activation']} lr={spec['lr']:g}"
+
+
+def _loss(value: float | None) -> str:
+    return "–" if value is None else f"{value:.4f}"
+
+
+class Display:
+    """The rich renderable: a progress table plus, for sweeps, a best-so-far line."""
+
+    def __init__(self, runs: list[dict[str, Any]], *, sweep: dict[str, Any] | None) -> None:
+        from rich.progress import BarColumn, Progress, TextColumn
+
+        fields = list(sweep.get("varied") or []) if sweep else None
+        self.sweep, self.best_line = sweep, ""
+        self.states = {r["id"]: RunState(r["id"], label_of(r, fields), r["spec"]["epochs"],
+                                         r["status"]) for r in runs}
+        self.progress = Progress(
+            TextColumn("{task.fields[run]}", style="dim"), TextColumn("{task.description}"),
+            BarColumn(), TextColumn("{task.completed}/{task.total}"),
+            TextColumn("train {task.fields[train]}  test {task.fields[test]}"),
+            TextColumn("{task.fields[eta]}"), auto_refresh=False)
+        self.tasks = {rid: self.progress.add_task(s.label, total=s.total, run=rid, train="–",
+                                                  test="–", eta=s.status)
+                      for rid, s in self.states.items()}
+        for run in runs:
+            for epoch in run.get("epochs") or []:
+                self.states[run["id"]].apply_epoch(epoch)
+            self._update(run["id"])
+
+    def apply(self, event: Event) -> None:
+        """Update the run an event is about."""
+        data = event.data if isinstance(event.data, dict) else {}
+        run_id = data.get("run_id") or next(iter(self.states))
+        state = self.states.get(run_id)
+        if state is None:
+            return
+        if event.event == "epoch":
+            state.apply_epoch(data)
+        elif event.event == "status" and data.get("status"):
+            state.status = data["status"]
+        self._update(run_id)
+
+    def _update(self, run_id: str) -> None:
+        state = self.states[run_id]
+        style = _STYLE.get(state.status, "")
+        self.progress.update(self.tasks[run_id], completed=state.epoch,
+                             description=f"[{style}]{state.label}[/]" if style else state.label,
+                             train=_loss(state.train_loss), test=_loss(state.test_loss),
+                             eta=state.eta())
+
+    def done(self) -> bool:
+        """True when every run is terminal."""
+        return all(s.status in TERMINAL for s in self.states.values())
+
+    def __rich__(self) -> Any:
+        from rich.console import Group
+        from rich.text import Text
+
+        if self.sweep is None:
+            return self.progress
+        finished = sum(s.status in TERMINAL for s in self.states.values())
+        head = f"sweep {self.sweep['id']}: {finished}/{len(self.states)} finished"
+        return Group(self.progress, Text(head + (f" · {self.best_line}" if self.best_line else "")))
+
+
+def best_line(client: Client, sweep_id: str) -> str:
+    """`best so far: RUN metric=VALUE (varied)` or empty while nothing has finished."""
+    try:
+        best = client.best(sweep_id)
+    except Conflict:
+        return ""
+    varied = " ".join(f"{k}={v}" for k, v in best["config"]["varied"].items())
+    return f"best so far: {best['run_id']} {best['metric']}={best['value']:.4f} ({varied})"
+
+
+def watch(client: Client, kind: str, record: dict[str, Any], *, as_json: bool) -> int:
+    """Follow a run or sweep to its end; 0 when every run succeeded, else 4."""
+    sweep = record if kind == "sweep" else None
+    runs = client.sweep_runs(record["id"]) if sweep else [record]
+    events = client.stream(record["id"], sweep=sweep is not None)
+    if as_json:
+        return _watch_json(client, kind, record["id"], events)
+    return _watch_live(client, Display(runs, sweep=sweep), events)
+
+
+def _watch_live(client: Client, display: Display, events: Any) -> int:
+    from rich.console import Console
+    from rich.live import Live
+
+    console = Console(stderr=True)
+    with Live(display, console=console, refresh_per_second=4):
+        if display.sweep is not None:
+            display.best_line = best_line(client, display.sweep["id"])
+        for event in events:
+            display.apply(event)
+            if display.sweep is not None and event.event == "status":
+                display.best_line = best_line(client, display.sweep["id"])
+    statuses = [s.status for s in display.states.values()]
+    return 0 if all(s == "succeeded" for s in statuses) else EXIT_NOT_ALL_SUCCEEDED
+
+
+def _watch_json(client: Client, kind: str, record_id: str, events: Any) -> int:
+    """JSON lines: one per event, then the final record."""
+    for event in events:
+        print(json.dumps({"event": event.event, "id": event.id, "data": event.data}), flush=True)
+    if kind == "run":
+        final = client.run(record_id)
+        ok = final["status"] == "succeeded"
+    else:
+        final = client.sweep(record_id)
+        ok = set(final["counts"]) <= {"succeeded"}
+    sys.stdout.write(json.dumps({"event": "end", "record": final}) + "\n")
+    return 0 if ok else EXIT_NOT_ALL_SUCCEEDED

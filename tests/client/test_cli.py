@@ -1,0 +1,104 @@
+"""The client CLI as a subprocess against a real uvicorn and a real Celery worker."""
+
+import csv
+import io
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.integration
+
+RUN_YAML = "dataset: synthetic\nhidden: [16]\nepochs: 3\n"
+SWEEP_YAML = RUN_YAML + "name: cli\ngrid:\n  activation: [relu, tanh]\n"
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture
+def mlplab(server, tmp_path):
+    """Run `python -m mlplab.cli ARGS` in tmp_path against the test server."""
+    env = dict(os.environ, MLPLAB_URL=server.base_url, XDG_CONFIG_HOME=str(tmp_path / "cfg"),
+               PYTHONPATH=str(ROOT), COLUMNS="200")
+    env.pop("MLPLAB_TOKEN", None)
+    (tmp_path / "run.yaml").write_text(RUN_YAML)
+    (tmp_path / "sweep.yaml").write_text(SWEEP_YAML)
+
+    def run(*args, code=0, env_extra=None):
+        done = subprocess.run([sys.executable, "-m", "mlplab.cli", *args], cwd=tmp_path,
+                              env={**env, **(env_extra or {})}, capture_output=True,
+                              text=True, timeout=120)
+        assert done.returncode == code, (done.returncode, done.stdout, done.stderr)
+        return done
+
+    return run
+
+
+def error_line(done, command):
+    """The one stderr line a failed command prints."""
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"mlplab {command}: error: "), done.stderr
+    return lines[0]
+
+
+def test_submit_watch_then_show_and_plot_a_run(mlplab, tmp_path):
+    done = mlplab("submit", "run.yaml", "--set", "lr=0.01", "--watch")
+    run_id = done.stdout.split()[2]
+    assert done.stdout.startswith(f"submitted run {run_id}") and "succeeded" in done.stderr
+    record = json.loads(mlplab("show", run_id, "--json").stdout)
+    assert record["status"] == "succeeded" and record["spec"]["lr"] == 0.01
+    assert [e["epoch"] for e in record["epochs"]] == [1, 2, 3]
+    assert "train loss" in mlplab("show", run_id).stdout
+    mlplab("plot", run_id, "-o", "run.png")
+    assert (tmp_path / "run.png").read_bytes().startswith(PNG)
+
+
+def test_sweep_end_to_end_watch_json_ls_best_export(mlplab, tmp_path):
+    sweep = json.loads(mlplab("submit", "sweep.yaml", "--set", "lr=0.01", "--json").stdout)
+    assert len(sweep["run_ids"]) == 2 and sweep["spec"]["base"]["lr"] == 0.01
+    lines = [json.loads(line) for line in mlplab("watch", sweep["id"], "--json").stdout.split("\n")
+             if line]
+    epochs = [line["data"] for line in lines if line["event"] == "epoch"]
+    assert len(epochs) == 6 and {e["run_id"] for e in epochs} == set(sweep["run_ids"])
+    assert lines[-1]["event"] == "end" and lines[-1]["record"]["counts"] == {"succeeded": 2}
+    listed = json.loads(mlplab("ls", "--sweep", sweep["id"], "--json").stdout)
+    assert listed["count"] == 2 and "succeeded" in mlplab("ls", "--status", "succeeded").stdout
+    best = json.loads(mlplab("best", sweep["id"], "--json").stdout)
+    assert best["run_id"] in sweep["run_ids"] and best["metric"] == "final_train_loss"
+    rows = list(csv.DictReader(io.StringIO(mlplab("export", sweep["id"]).stdout)))
+    assert [r["rank"] for r in rows] == ["1", "2"] and rows[0]["run_id"] == best["run_id"]
+    assert {r["activation"] for r in rows} == {"relu", "tanh"} and rows[0]["hidden"] == "[16]"
+    mlplab("export", sweep["id"], "--format", "json", "-o", "rows.json")
+    assert json.loads((tmp_path / "rows.json").read_text())[0]["run_id"] == best["run_id"]
+    shown = mlplab("show", sweep["id"]).stdout
+    assert best["run_id"] in shown and "activation" in shown
+    mlplab("plot", sweep["id"], "-o", "sweep.png")
+    assert (tmp_path / "sweep.png").read_bytes().startswith(PNG)
+
+
+def test_cancel_a_long_run_and_watch_reports_it(mlplab):
+    run_id = mlplab("submit", "run.yaml", "--set", "epochs=400").stdout.split()[2]
+    assert run_id in mlplab("cancel", run_id).stdout
+    lines = mlplab("watch", run_id, "--json", code=4).stdout.strip().split("\n")
+    assert json.loads(lines[-1])["record"]["status"] == "cancelled"
+    refused = mlplab("cancel", run_id, code=1)
+    assert "nothing to cancel" in error_line(refused, "cancel")
+
+
+def test_errors_are_one_line_with_distinct_exit_codes(mlplab, tmp_path):
+    assert "no run or sweep" in error_line(mlplab("show", "nope", code=1), "show")
+    bad = mlplab("submit", "run.yaml", "--set", "lr=-1", code=2)
+    assert "lr" in error_line(bad, "submit")
+    over = mlplab("submit", "run.yaml", "--set", "epochs=100000", code=1)
+    assert "max_epochs" in error_line(over, "submit")
+    assert "cannot read" in error_line(mlplab("submit", "missing.yaml", code=2), "submit")
+    (tmp_path / "flat.yaml").write_text(RUN_YAML)
+    no_grid = mlplab("submit", "flat.yaml", "--sweep", code=2)
+    assert "grid" in error_line(no_grid, "submit")
+    down = mlplab("ls", "--url", "http://127.0.0.1:9", code=3)
+    assert "cannot reach" in error_line(down, "ls")
+    mlplab("ls", "--status", "bogus", code=2)
+

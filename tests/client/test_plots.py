@@ -1,0 +1,93 @@
+"""The loss-curve renderer and its cache, without a server."""
+
+import math
+import subprocess
+import sys
+
+from api.plots import PlotCache, cached_loss_curves, plot_key, render_loss_curves, run_label
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def make_run(i, epochs, *, status="succeeded", varied=None):
+    """A run record with `epochs` decreasing losses."""
+    return {
+        "id": f"run{i:02d}", "status": status, "varied": varied,
+        "spec": {"dataset": "synthetic", "activation": "relu", "lr": 0.001, "hidden": [16]},
+        "epochs": [{"epoch": e, "train_loss": 2.0 * math.exp(-0.3 * e) + 0.01 * i,
+                    "test_loss": 2.1 * math.exp(-0.25 * e)} for e in range(1, epochs + 1)],
+    }
+
+
+def png_size(png):
+    """Width and height from the PNG's IHDR chunk."""
+    return int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
+
+
+def test_one_run_renders_a_png():
+    png = render_loss_curves([make_run(0, 5)], title="run run00", label_fields=["lr"],
+                             best_run_id=None)
+    assert png.startswith(PNG) and png_size(png)[0] >= 600
+
+
+def test_a_36_run_sweep_with_gaps_and_empty_runs_renders_with_a_wider_legend():
+    grid = [{"activation": a, "lr": lr, "step_size": s} for a in ("sigmoid", "relu", "tanh",
+            "leaky_relu") for lr in (1e-4, 1e-3, 1e-2) for s in (20, 30, 40)]
+    runs = [make_run(i, 10, varied=v) for i, v in enumerate(grid)]
+    runs[3] = {**runs[3], "status": "queued", "epochs": []}  # listed, draws nothing
+    runs[4]["epochs"][2]["train_loss"] = None  # a diverged epoch leaves a gap
+    png = render_loss_curves(runs, title="sweep", label_fields=["activation", "lr", "step_size"],
+                             best_run_id="run07")
+    one = render_loss_curves(runs[:1], title="sweep", label_fields=["lr"], best_run_id=None)
+    assert png.startswith(PNG) and png_size(png)[0] > png_size(one)[0]
+
+
+def test_labels_name_the_varied_fields_else_the_spec_else_the_id():
+    run = make_run(1, 1, varied={"lr": 0.01})
+    assert run_label(run, ["activation", "lr", "hidden"]) == "activation=relu lr=0.01 hidden=16"
+    assert run_label(run, []) == "run01"
+
+
+def test_cache_hits_on_unchanged_state_and_misses_on_any_change():
+    cache, calls = PlotCache(maxsize=8), []
+    runs = [make_run(0, 3), make_run(1, 2, status="running")]
+
+    def draw(rs, best="run00"):
+        def loader():
+            calls.append(1)
+            return rs
+        return cached_loss_curves(rs, title="t", label_fields=[], best_run_id=best,
+                                  with_epochs=loader, cache=cache)
+
+    first = draw(runs)
+    assert draw(runs) == first and (cache.hits, cache.misses, len(calls)) == (1, 1, 1)
+    grown = [runs[0], make_run(1, 3, status="running")]
+    finished = [runs[0], make_run(1, 3)]
+    assert draw(grown) != first
+    draw(finished)
+    draw(finished, best="run01")
+    assert (cache.hits, cache.misses, len(calls)) == (1, 4, 4)
+
+
+def test_the_key_reads_epoch_counts_from_light_records_too():
+    full = make_run(0, 3)
+    light = {**full, "epochs": [], "last_epoch": 3}
+    key = plot_key([full], title="t", label_fields=[], best_run_id=None)
+    assert plot_key([light], title="t", label_fields=[], best_run_id=None) == key
+
+
+def test_cache_is_a_bounded_lru():
+    cache = PlotCache(maxsize=2)
+    cache.put("a", b"1")
+    cache.put("b", b"2")
+    assert cache.get("a") == b"1"  # a is now the most recently used
+    cache.put("c", b"3")
+    assert (cache.get("b"), cache.get("a"), cache.get("c"), len(cache)) == (None, b"1", b"3", 2)
+
+
+def test_rendering_leaves_pyplot_alone_and_imports_no_torch():
+    code = ("import sys; from api.plots import render_loss_curves as r;"
+            "r([], title='t', label_fields=[], best_run_id=None);"
+            "print(sorted({'torch', 'matplotlib.pyplot'} & set(sys.modules)))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
