@@ -91,7 +91,7 @@ function runRow(run) {
     el("td", { class: "num" }, fmt(last.train_loss)),
     el("td", { class: "num" }, fmt(last.test_loss)),
     el("td", { class: "num" }, fmt(last.test_accuracy, 3)),
-    el("td", {}, runConfig(run)));
+    el("td", { class: "config" }, runConfig(run)));
 }
 
 const ORDER = { running: 0, queued: 1 };

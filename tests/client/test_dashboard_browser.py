@@ -1,0 +1,105 @@
+"""The dashboard at GET / in a real browser: Debian's chromium driven by playwright.
+
+Runs against the real uvicorn + Celery worker (the `server` fixture). Skips only when no
+chromium binary is found (set MLPLAB_CHROMIUM to point at one); the screenshot lands in
+artifacts/ at the repository root.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "artifacts"
+# Flags that work as root in a container with no GPU and no network beyond the test server.
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--disable-dev-shm-usage"]
+# Slow enough on one CPU thread (~0.15 s an epoch) to watch a curve grow, quick to finish.
+SLOW = {"dataset": "synthetic", "hidden": [512, 512], "batch_size": 16, "epochs": 30,
+        "scheduler": "none", "device": "cpu"}
+# Total points on the train-loss curves: one "M" or "L" per epoch drawn.
+TRAIN_POINTS = """() => [...document.querySelectorAll('#chart path.curve:not(.test)')]
+  .reduce((n, p) => n + (p.getAttribute('d').match(/[ML]/g) || []).length, 0)"""
+
+
+def find_chromium() -> str | None:
+    """The system chromium: $MLPLAB_CHROMIUM, else the usual names on PATH."""
+    names = [os.environ.get("MLPLAB_CHROMIUM", ""), "chromium", "chromium-browser",
+             "google-chrome-stable", "google-chrome"]
+    return next((found for name in names if name and (found := shutil.which(name))), None)
+
+
+CHROMIUM = find_chromium()
+# Skipped before the session's servers start, so a machine without chromium pays nothing.
+pytestmark = [pytest.mark.integration, pytest.mark.skipif(
+    CHROMIUM is None, reason="no chromium: apt-get install chromium, or set MLPLAB_CHROMIUM")]
+
+
+@pytest.fixture
+def browser(tmp_path: Path) -> Iterator[tuple[Any, list[str]]]:
+    """A fresh headless chromium page (own profile), and the console errors it records."""
+    from playwright.sync_api import sync_playwright  # here: only needed once chromium exists
+
+    with sync_playwright() as pw:
+        context = pw.chromium.launch_persistent_context(
+            tmp_path / "profile", executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS,
+            viewport={"width": 1280, "height": 900})
+        page, problems = context.new_page(), []
+        page.on("console", lambda msg: msg.type == "error"
+                and problems.append(f"console: {msg.text} {msg.location}"))
+        page.on("pageerror", lambda exc: problems.append(f"pageerror: {exc}"))
+        try:
+            yield page, problems
+        finally:
+            context.close()
+
+
+def test_dashboard_follows_a_sweep_live(server, browser):
+    from playwright.sync_api import expect
+
+    page, problems = browser
+
+    sweep = httpx.post(f"{server.base_url}/v1/sweeps", timeout=10, json={
+        "name": "browser", "base": SLOW, "grid": {"activation": ["relu", "tanh"]}}).json()
+    run_ids = sweep["run_ids"]
+    try:
+        page.goto(f"{server.base_url}/#sweep={sweep['id']}")
+        page.wait_for_selector("#legend li:has-text('running')", timeout=60_000)
+        page.wait_for_function(f"({TRAIN_POINTS})() >= 2", timeout=10_000)
+        first = page.evaluate(TRAIN_POINTS)
+        # More epochs arrive over SSE and the curve is redrawn with them, no reload.
+        page.wait_for_function(f"({TRAIN_POINTS})() >= {first + 3}", timeout=10_000)
+        assert page.text_content("#conn") == "live"
+        assert page.is_hidden("#token-form")  # this server needs no token
+        for run_id in run_ids:
+            expect(page.locator(f"#runs a[href='#run={run_id}']")).to_have_count(1)
+
+        # The sweep ends: both runs succeed, both curves are complete, the board ranks them.
+        page.wait_for_function(f"({TRAIN_POINTS})() === {2 * SLOW['epochs']}", timeout=30_000)
+        page.wait_for_selector("#view-summary:has-text('2 succeeded')", timeout=10_000)
+        page.wait_for_function(
+            "document.querySelectorAll('#leaderboard td.status-succeeded').length === 2")
+        board = page.locator("#leaderboard tbody tr")
+        assert board.count() == 2 and page.is_visible("#leaderboard")
+        assert board.locator("td:first-child").all_text_contents() == ["1", "2"]
+        assert sorted(board.locator("a.id").all_text_contents()) == sorted(run_ids)
+        assert page.locator("#leaderboard tr.selected").count() == 1  # the best run
+        assert page.locator("#chart circle").count() == 2
+        assert page.is_hidden("#error")
+        # The runs table, polled every 3 s, catches up too.
+        for run_id in run_ids:
+            expect(page.locator(f"#runs tr:has(a[href='#run={run_id}']) td:nth-child(3)")
+                   ).to_have_text("succeeded", timeout=10_000)
+    finally:
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=ARTIFACTS / "dashboard-browser.png", full_page=True)
+        httpx.delete(f"{server.base_url}/v1/sweeps/{sweep['id']}", timeout=10)  # no-op if done
+    assert problems == []
