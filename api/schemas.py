@@ -45,6 +45,7 @@ class RunPublic(BaseModel):
     owner: str
     sweep_id: str | None
     varied: dict[str, Any] | None
+    fused_group: str | None = None  # shared by runs trained as one fused model; None: alone
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None

@@ -11,7 +11,7 @@ from api.queue import TaskQueue
 from api.settings import ApiSettings
 from mlpcore.spec import RunSpec
 from mlpcore.sweep import SweepSpec, expand_sweep
-from runstore import TERMINAL, Conflict, Store
+from runstore import TERMINAL, Conflict, Store, new_id
 
 log = logging.getLogger(__name__)
 
@@ -48,14 +48,38 @@ def submit_sweep(
     for index, config in enumerate(configs):
         where = f"configuration {index} {config.varied}: "
         check_limits(config.spec, settings=settings, where=where)
+    chunks = fusion_chunks([c.spec for c in configs], fuse=sweep.fuse,
+                           max_models=settings.max_fused_models)
     record, runs = store.create_sweep(
         owner=owner, spec=sweep.model_dump(mode="json"), metric=sweep.metric,
         mode=sweep.resolved_mode(),
         configs=[(c.varied, c.spec.model_dump(mode="json")) for c in configs],
+        groups=group_ids(chunks, n_runs=len(configs)),
     )
-    for run in runs:  # one run per task for now; fused groups come with the fusion issue
-        _send(queue, store, [run["id"]])
+    for chunk in chunks:
+        _send(queue, store, [runs[i]["id"] for i in chunk])
     return sweep_view(sweep=record, store=store, runs=runs)
+
+
+def fusion_chunks(specs: list[RunSpec], *, fuse: bool, max_models: int) -> list[list[int]]:
+    """Indices of the runs each task trains: runs sharing a fusion key, in sweep order, at
+    most max_models a task; one run a task when not fusing."""
+    if not fuse:
+        return [[i] for i in range(len(specs))]
+    groups: dict[tuple[Any, ...], list[int]] = {}
+    for index, spec in enumerate(specs):
+        groups.setdefault(spec.fusion_key(), []).append(index)
+    return [g[a:a + max_models] for g in groups.values() for a in range(0, len(g), max_models)]
+
+
+def group_ids(chunks: list[list[int]], *, n_runs: int) -> list[str | None]:
+    """Each run's fused_group: an id shared by its chunk's runs, None for a chunk of one."""
+    ids: list[str | None] = [None] * n_runs
+    for chunk in chunks:
+        group = f"g-{new_id()}" if len(chunk) > 1 else None
+        for index in chunk:
+            ids[index] = group
+    return ids
 
 
 def _send(queue: TaskQueue, store: Store, run_ids: list[str]) -> None:

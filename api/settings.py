@@ -21,6 +21,9 @@ class ApiSettings(BaseSettings):
     max_hidden_layers: int = Field(default=8, ge=1)
     max_batch_size: int = Field(default=8192, ge=1)
     max_runs_per_sweep: int = Field(default=256, ge=1)
+    max_fused_models: int = Field(
+        default=64, ge=1, description="most runs of a sweep sent as one fused task"
+    )
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     sse_keepalive_s: float = Field(default=15.0, gt=0)
     visibility_timeout_s: int = Field(

@@ -12,7 +12,9 @@ from typing import Any
 
 RUN_JSON = ("spec", "varied", "result")
 RUN_FLOAT = ("created_at", "started_at", "finished_at")
-RUN_TEXT = ("id", "owner", "status", "sweep_id", "worker", "device", "error")
+RUN_TEXT = (
+    "id", "owner", "status", "sweep_id", "worker", "device", "error", "fused_group", "checkpoint",
+)
 SWEEP_JSON = ("spec", "varied", "run_ids")
 SWEEP_FLOAT = ("created_at",)
 SWEEP_TEXT = ("id", "owner", "name", "metric", "mode")

@@ -1,6 +1,9 @@
 """The Redis key schema: every key mlplab uses, in one place.
 
-{p}:run:{id}               hash    the run record (JSON fields: spec, varied, result)
+{p}:run:{id}               hash    the run record (JSON fields: spec, varied, result);
+                                   fused_group: the id its fused group's runs share (the API
+                                   plans it, the worker records the group it trained in);
+                                   checkpoint: the key of the file holding its group's state
 {p}:run:{id}:events        stream  epoch k at id k-0; status events at {last_epoch}-n
 {p}:sweep:{id}             hash    the sweep record (JSON fields: spec, varied, run_ids)
 {p}:sweep:{id}:events      stream  every event of the sweep's runs, with run_id, auto ids

@@ -57,10 +57,16 @@ class Store:
         metric: str,
         mode: str,
         configs: list[tuple[dict[str, Any], dict[str, Any]]],
+        groups: list[str | None] | None = None,
     ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-        """Record a sweep and its queued runs (configs: (varied, spec) pairs) atomically."""
+        """Record a sweep and its queued runs atomically.
+
+        configs: (varied, spec) pairs; groups: each run's fused_group (None: queued alone).
+        """
         sweep_id, now = new_id(), time.time()
-        runs = [_new_run(owner=owner, spec=s, sweep_id=sweep_id, varied=v) for v, s in configs]
+        groups = groups if groups is not None else [None] * len(configs)
+        runs = [_new_run(owner=owner, spec=s, sweep_id=sweep_id, varied=v, fused_group=g)
+                for (v, s), g in zip(configs, groups, strict=True)]
         sweep = {
             "id": sweep_id, "owner": owner, "name": spec.get("name"), "spec": spec,
             "metric": metric, "mode": mode, "varied": list(spec.get("grid", {})),
@@ -130,14 +136,20 @@ class Store:
 
     # -- lifecycle -----------------------------------------------------------------------
 
-    def mark_running(self, *, run_id: str, worker: str, device: str) -> str:
+    def mark_running(
+        self, *, run_id: str, worker: str, device: str, checkpoint: str | None = None,
+        fused_group: str | None = None,
+    ) -> str:
         """Move a queued (or redelivered running) run to running; else why not.
 
+        With a checkpoint key, also records it and the fused_group the run trains in.
         Returns "running", "cancel" (a cancel is pending), "missing" or the current status.
         """
         now = time.time()
         data = {"status": "running", "worker": worker, "device": device, "at": now}
-        fields = {"started_at": now, "worker": worker, "device": device}
+        fields: dict[str, Any] = {"started_at": now, "worker": worker, "device": device}
+        if checkpoint is not None:
+            fields.update(checkpoint=checkpoint, fused_group=fused_group)
         outcome, detail = self._move(run_id, "queued,running", "running", data, fields, True)
         return "running" if outcome == "ok" else (outcome if outcome != "refused" else detail)
 
@@ -221,12 +233,14 @@ class Store:
 
 
 def _new_run(
-    *, owner: str, spec: dict[str, Any], sweep_id: str | None, varied: dict[str, Any] | None
+    *, owner: str, spec: dict[str, Any], sweep_id: str | None, varied: dict[str, Any] | None,
+    fused_group: str | None = None,
 ) -> dict[str, Any]:
     """A new queued run record."""
     return {
         "id": new_id(), "owner": owner, "status": "queued", "spec": spec, "sweep_id": sweep_id,
-        "varied": varied, "created_at": time.time(), "started_at": None, "finished_at": None,
-        "worker": None, "device": None, "result": None, "error": None,
-        "cancel_requested": False, "epochs": [],
+        "varied": varied, "fused_group": fused_group, "created_at": time.time(),
+        "started_at": None, "finished_at": None, "worker": None, "device": None,
+        "checkpoint": None, "result": None, "error": None, "cancel_requested": False,
+        "epochs": [],
     }

@@ -106,6 +106,8 @@ class ServerProcesses:
             MLPLAB_DEVICE="cpu", MLPLAB_TORCH_THREADS="1", MLPLAB_HEARTBEAT_S="1",
             MLPLAB_CANCEL_POLL_S="0.05", MLPLAB_DATA_DIR=str(log_dir / "data"),
             MLPLAB_MAX_EPOCHS="400", MLPLAB_MAX_RUNS_PER_SWEEP="16", MLPLAB_SSE_KEEPALIVE_S="1",
+            MLPLAB_CHECKPOINT_DIR=str(log_dir / "checkpoints"),
+            MLPLAB_STATE_DIR=str(log_dir / "state"),
         )
 
     def start(self, part: str) -> None:

@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
+from pathlib import Path
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def default_checkpoint_dir() -> Path:
+    """<$MLPLAB_STATE_DIR, else $XDG_STATE_HOME/mlplab, else ~/.local/state/mlplab>/checkpoints."""
+    state = os.environ.get("MLPLAB_STATE_DIR")
+    if not state:
+        base = os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state"
+        state = str(Path(base) / "mlplab")
+    return Path(state).expanduser() / "checkpoints"
 
 
 class WorkerSettings(BaseSettings):
@@ -23,6 +34,14 @@ class WorkerSettings(BaseSettings):
     torch_threads: int | None = Field(default=None, ge=1, description="CPU threads for torch")
     heartbeat_s: float = Field(default=5.0, gt=0, description="heartbeat period; TTL is 3x")
     cancel_poll_s: float = Field(default=0.2, gt=0, description="min seconds between cancel reads")
+    max_fused_models: int = Field(default=64, ge=1, description="most models trained as one")
+    memory_fraction: float = Field(
+        default=0.5, gt=0, le=1, description="share of the device's free memory a group may use"
+    )
+    checkpoint_dir: Path = Field(
+        default_factory=default_checkpoint_dir,
+        description="one file per training group, rewritten every epoch, removed at its end",
+    )
 
 
 @lru_cache

@@ -14,7 +14,7 @@ from worker.store import get_store
 
 @app.task(name=TRAIN_GROUP, bind=True)
 def train_group_task(self: Task, run_ids: list[str]) -> dict[str, Any]:
-    """Train a group of runs (one per task for now) and report through the run store."""
+    """Train a group of runs sharing a fusion key, fused, and report through the run store."""
     return run_group(
         list(run_ids), store=get_store(), settings=get_settings(), worker=self.request.hostname
     )

@@ -21,8 +21,8 @@ def test_submit_queues_every_configuration(client, redis_client):
     assert len(sweep["run_ids"]) == 4 and sweep["counts"] == {"queued": 4}
     assert sweep["varied"] == ["lr", "activation"] and sweep["metric"] == "final_train_loss"
     assert sweep["mode"] == "min" and sweep["best"] is None and not sweep["done"]
-    tasks = queued_task_messages(redis_client)
-    assert sorted(args[0][0] for _, args in tasks) == sorted(sweep["run_ids"])
+    # one fusion key (same hidden, batch, epochs...): one fused task for all four runs
+    assert queued_task_messages(redis_client) == [("mlplab.train_group", [sweep["run_ids"]])]
     runs = client.get("/v1/runs", params={"sweep_id": sweep["id"]}).json()
     assert [r["id"] for r in runs["data"]] == sweep["run_ids"]
     assert [r["varied"] for r in runs["data"]][:2] == [{"lr": 0.1, "activation": "relu"},

@@ -17,7 +17,8 @@ SPEC = {"dataset": "synthetic", "hidden": [16], "epochs": 3, "batch_size": 64, "
 @pytest.fixture
 def settings(tmp_path):
     return WorkerSettings(redis_url=UNIT_REDIS_URL, key_prefix=TEST_PREFIX, device="cpu",
-                          torch_threads=1, cancel_poll_s=0.01, data_dir=str(tmp_path))
+                          torch_threads=1, cancel_poll_s=0.01, data_dir=str(tmp_path),
+                          checkpoint_dir=tmp_path / "checkpoints")
 
 
 def run(store, settings, spec):
