@@ -1,7 +1,12 @@
 """Dependencies as Annotated aliases: settings, stores, queue, the caller, owned records.
 
-The accessors are `async def` because they only read app state: FastAPI then runs them on
-the event loop instead of sending each to the threadpool.
+The accessors are `async def` because they only read app state (or Redis, asynchronously):
+FastAPI then runs them on the event loop instead of sending each to the threadpool.
+
+Identity and ownership live here only: `CurrentUser` (the Bearer token's user, or the admin
+user `local` with auth off), `owned` (others' records are 404, exactly like missing ones;
+admins own everything), `AdminUser` (403 for others) and `UserSettings` (the server's
+settings with the caller's per-user limit overrides).
 """
 
 from __future__ import annotations
@@ -10,12 +15,16 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
-from api.errors import AuthRequired
+from api.errors import AuthRequired, Forbidden
 from api.queue import TaskQueue
 from api.settings import ApiSettings
 from runstore import AsyncStore, NotFound, Store
+from runstore.users import User, authenticate_async
 
 LOCAL_USER = "local"
+LOCAL = User(name=LOCAL_USER, admin=True)
+_QUERY_TOKENS = ("token", "access_token", "api_key", "apikey")
+_USE_HEADER = "send the token as a header: Authorization: Bearer <token>"
 
 
 async def _settings(request: Request) -> ApiSettings:
@@ -40,19 +49,48 @@ AsyncStoreDep = Annotated[AsyncStore, Depends(_async_store)]
 QueueDep = Annotated[TaskQueue, Depends(_queue)]
 
 
-async def current_user(settings: SettingsDep) -> str:
-    """The caller's user name; with auth off everyone is the one local user."""
-    if settings.auth:
-        raise AuthRequired("token auth is not available yet; run the server with --no-auth")
-    return LOCAL_USER
+async def current_user(request: Request, settings: SettingsDep, store: AsyncStoreDep) -> User:
+    """The user whose Bearer token came with the request; with auth off, the admin `local`."""
+    if not settings.auth:
+        return LOCAL
+    if any(name in request.query_params for name in _QUERY_TOKENS):
+        raise AuthRequired(f"tokens in the URL are refused (URLs end up in logs); {_USE_HEADER}")
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise AuthRequired(f"authentication required: {_USE_HEADER}")
+    user = await authenticate_async(store.client, store.keys, token.strip())
+    if user is None:
+        raise AuthRequired("invalid or revoked token")
+    return user
 
 
-CurrentUser = Annotated[str, Depends(current_user)]
+CurrentUser = Annotated[User, Depends(current_user)]
 
 
-def owned(record: dict[str, Any] | None, *, user: str, kind: str, record_id: str) -> dict[str, Any]:
-    """The record if it exists and is the caller's; else NotFound (others' work is invisible)."""
-    if record is None or record["owner"] != user:
+async def admin_user(user: CurrentUser) -> User:
+    """The caller, if an admin; else 403."""
+    if not user.admin:
+        raise Forbidden(f"only an admin may do this; {user.name} is not one")
+    return user
+
+
+AdminUser = Annotated[User, Depends(admin_user)]
+
+
+async def user_settings(settings: SettingsDep, user: CurrentUser) -> ApiSettings:
+    """The server's settings with the caller's per-user overrides of limits and quotas."""
+    return settings.model_copy(update=user.overrides) if user.overrides else settings
+
+
+UserSettingsDep = Annotated[ApiSettings, Depends(user_settings)]
+
+
+def owned(
+    record: dict[str, Any] | None, *, user: User, kind: str, record_id: str
+) -> dict[str, Any]:
+    """The record if it exists and the caller owns it (admins own all); else NotFound, the
+    same answer as for a missing id, so others' work is invisible."""
+    if record is None or (record["owner"] != user.name and not user.admin):
         raise NotFound(f"no {kind} with id {record_id!r}")
     return record
 

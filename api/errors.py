@@ -2,8 +2,10 @@
 
 ApiError
 ├── LimitExceeded      a spec over a server limit (max_epochs, ...)       -> 422
-└── AuthRequired       no valid credentials                               -> 401
+├── AuthRequired       no valid credentials (with WWW-Authenticate)       -> 401
+└── Forbidden          an admin-only request from a non-admin             -> 403
 runstore.NotFound -> 404, runstore.Conflict -> 409, runstore.InvalidEventId -> 422,
+runstore.quota.QuotaFull (max_queued, naming the user's count) -> 429,
 mlpcore.errors.SpecError -> 422, request validation -> 422, Redis unreachable -> 503,
 anything else -> logged 500.
 Every error body is {"detail": str, "code": str}.
@@ -22,6 +24,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from mlpcore.errors import SpecError
 from runstore import Conflict, InvalidEventId, NotFound
+from runstore.quota import QuotaFull
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +41,10 @@ class AuthRequired(ApiError):
     """A request without usable credentials."""
 
 
+class Forbidden(ApiError):
+    """A request only an admin may make."""
+
+
 # exception class -> (status, code); the first matching entry in this order wins
 _MAPPING: list[tuple[type[Exception], int, str]] = [
     (LimitExceeded, 422, "limit_exceeded"),
@@ -46,6 +53,8 @@ _MAPPING: list[tuple[type[Exception], int, str]] = [
     (NotFound, 404, "not_found"),
     (Conflict, 409, "conflict"),
     (AuthRequired, 401, "auth_required"),
+    (Forbidden, 403, "forbidden"),
+    (QuotaFull, 429, "quota_exceeded"),
     (RedisConnectionError, 503, "unavailable"),
     (RedisTimeoutError, 503, "unavailable"),
 ]
@@ -53,9 +62,13 @@ _HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_la
                415: "unsupported_media_type"}
 
 
+_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="mlplab"'}
+
+
 def error_response(status: int, detail: str, code: str) -> JSONResponse:
-    """The one error body shape."""
-    return JSONResponse({"detail": detail, "code": code}, status_code=status)
+    """The one error body shape; a 401 says how to authenticate (RFC 6750)."""
+    headers = _CHALLENGE if status == 401 else None
+    return JSONResponse({"detail": detail, "code": code}, status_code=status, headers=headers)
 
 
 def describe_validation(errors: list[dict]) -> str:

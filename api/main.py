@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -10,15 +11,20 @@ from fastapi import FastAPI
 from api import errors
 from api.middleware import BodyGuard
 from api.queue import TaskQueue
-from api.routes import dashboard, health, plots, runs, sweeps
+from api.routes import dashboard, health, plots, runs, sweeps, users
 from api.settings import ApiSettings, get_settings
 from runstore import AsyncStore, Store
+
+log = logging.getLogger("mlplab.api")
 
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Open the Redis clients and the broker handle for the app's lifetime."""
     settings: ApiSettings = app.state.settings
+    if not settings.auth:
+        log.warning("AUTH IS OFF (MLPLAB_AUTH=false): every request acts as the admin user "
+                    "'local'. Use this only on a machine where you are the only user.")
     app.state.store = Store.from_url(settings.redis_url, prefix=settings.key_prefix)
     app.state.async_store = AsyncStore.from_url(settings.redis_url, prefix=settings.key_prefix)
     app.state.queue = TaskQueue.from_url(
@@ -43,6 +49,6 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app.state.settings = settings or get_settings()
     app.add_middleware(BodyGuard, max_bytes=app.state.settings.max_body_bytes)
     errors.install(app)
-    for module in (health, runs, sweeps, plots, dashboard):
+    for module in (health, runs, sweeps, plots, users, dashboard):
         app.include_router(module.router)
     return app

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from mlpcore.spec import RunSpec, RunStatus
 from mlpcore.sweep import Metric, Mode
@@ -55,6 +55,7 @@ class RunPublic(BaseModel):
     worker: str | None
     device: str | None
     cancel_requested: bool
+    queue_position: int | None = None  # while queued: runs fair share dispatches before it
 
 
 class RunsPublic(BaseModel):
@@ -101,6 +102,16 @@ class LeaderboardPublic(BaseModel):
     count: int
 
 
+class StagePublic(BaseModel):
+    """One stage of a staged sweep: the field it varies, its runs and the winners it carried."""
+
+    field: str
+    values: list[Any]
+    status: Literal["pending", "running", "finished"]
+    run_ids: list[str]
+    winners: list[str]  # run ids carried into the next stage, best first
+
+
 class SweepPublic(BaseModel):
     """A sweep record: its runs, their status counts and the best so far."""
 
@@ -115,6 +126,9 @@ class SweepPublic(BaseModel):
     counts: dict[str, int]
     done: bool
     best: BestPublic | None
+    stages: list[StagePublic] | None = None  # staged sweeps only, in order
+    end_reason: str | None = None  # why a staged sweep ended before its last stage
+    epochs_saved: int = 0  # epochs its early-stopped runs did not train
     created_at: datetime
 
 
@@ -133,3 +147,52 @@ class HealthPublic(BaseModel):
     status: Literal["ok", "degraded", "unavailable"]
     redis: bool
     workers: list[WorkerPublic]
+
+
+LimitName = Literal["max_epochs", "max_hidden_width", "max_hidden_layers", "max_batch_size",
+                    "max_runs_per_sweep", "max_queued", "max_running"]
+
+
+class UsagePublic(BaseModel):
+    """A user's runs that count against the quotas right now."""
+
+    queued: int
+    running: int
+
+
+class LimitsPublic(BaseModel):
+    """The caller's effective limits (server settings with their overrides) and usage."""
+
+    user: str
+    admin: bool
+    priority: float
+    limits: dict[LimitName, int | None]  # max_running None: no cap
+    overrides: dict[LimitName, int]
+    usage: UsagePublic
+
+
+class UserPublic(BaseModel):
+    """A user as an admin sees it (never a token or its hash)."""
+
+    name: str
+    admin: bool
+    priority: float
+    overrides: dict[LimitName, int]
+    created_at: datetime | None
+    revoked: bool
+
+
+class UsersPublic(BaseModel):
+    """Every user."""
+
+    data: list[UserPublic]
+    count: int
+
+
+class UserUpdate(BaseModel):
+    """An admin's change to a user: priority, and limit overrides (null drops one)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    priority: float | None = Field(default=None, gt=0, le=1000)
+    limits: dict[LimitName, Annotated[int, Field(ge=1)] | None] = Field(default_factory=dict)

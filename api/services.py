@@ -5,13 +5,15 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from api import ranking
+from api import ranking, staged
+from api.admission import admitted
 from api.errors import LimitExceeded
 from api.queue import TaskQueue
 from api.settings import ApiSettings
 from mlpcore.spec import RunSpec
 from mlpcore.sweep import SweepSpec, expand_sweep
-from runstore import TERMINAL, Conflict, Store, new_id
+from runstore import TERMINAL, Conflict, Store
+from worker.dispatch import fusion_chunks, group_ids, send_group
 
 log = logging.getLogger(__name__)
 
@@ -35,8 +37,9 @@ def submit_run(
 ) -> dict[str, Any]:
     """Check, record and queue one run; return its record."""
     check_limits(spec, settings=settings)
-    run = store.create_run(owner=owner, spec=spec.model_dump(mode="json"))
-    _send(queue, store, [run["id"]])
+    with admitted(store=store, owner=owner, runs=1, settings=settings):
+        run = store.create_run(owner=owner, spec=spec.model_dump(mode="json"))
+        _send(queue, store, [run["id"]])
     return run
 
 
@@ -48,48 +51,26 @@ def submit_sweep(
     for index, config in enumerate(configs):
         where = f"configuration {index} {config.varied}: "
         check_limits(config.spec, settings=settings, where=where)
+    for where, spec in staged.stage_specs(sweep):  # a later stage's values, before any run
+        check_limits(spec, settings=settings, where=where)
     chunks = fusion_chunks([c.spec for c in configs], fuse=sweep.fuse,
                            max_models=settings.max_fused_models)
-    record, runs = store.create_sweep(
-        owner=owner, spec=sweep.model_dump(mode="json"), metric=sweep.metric,
-        mode=sweep.resolved_mode(),
-        configs=[(c.varied, c.spec.model_dump(mode="json")) for c in configs],
-        groups=group_ids(chunks, n_runs=len(configs)),
-    )
-    for chunk in chunks:
-        _send(queue, store, [runs[i]["id"] for i in chunk])
+    with admitted(store=store, owner=owner, runs=len(configs), settings=settings):
+        record, runs = store.create_sweep(
+            owner=owner, spec=sweep.model_dump(mode="json"), metric=sweep.metric,
+            mode=sweep.resolved_mode(),
+            configs=[(c.varied, c.spec.model_dump(mode="json")) for c in configs],
+            groups=group_ids(chunks, n_runs=len(configs)),
+        )
+        staged.start(sweep=sweep, record=record, runs=runs, store=store)
+        for chunk in chunks:
+            _send(queue, store, [runs[i]["id"] for i in chunk])
     return sweep_view(sweep=record, store=store, runs=runs)
 
 
-def fusion_chunks(specs: list[RunSpec], *, fuse: bool, max_models: int) -> list[list[int]]:
-    """Indices of the runs each task trains: runs sharing a fusion key, in sweep order, at
-    most max_models a task; one run a task when not fusing."""
-    if not fuse:
-        return [[i] for i in range(len(specs))]
-    groups: dict[tuple[Any, ...], list[int]] = {}
-    for index, spec in enumerate(specs):
-        groups.setdefault(spec.fusion_key(), []).append(index)
-    return [g[a:a + max_models] for g in groups.values() for a in range(0, len(g), max_models)]
-
-
-def group_ids(chunks: list[list[int]], *, n_runs: int) -> list[str | None]:
-    """Each run's fused_group: an id shared by its chunk's runs, None for a chunk of one."""
-    ids: list[str | None] = [None] * n_runs
-    for chunk in chunks:
-        group = f"g-{new_id()}" if len(chunk) > 1 else None
-        for index in chunk:
-            ids[index] = group
-    return ids
-
-
 def _send(queue: TaskQueue, store: Store, run_ids: list[str]) -> None:
-    """Queue a task; if the broker refuses, fail the runs rather than leave them queued."""
-    try:
-        queue.submit(run_ids)
-    except Exception as exc:
-        for run_id in run_ids:
-            store.finish_run(run_id=run_id, status="failed", error=f"could not be queued: {exc}")
-        raise
+    """Queue a task by the one function the worker's staged sweeps use too."""
+    send_group(queue, store, run_ids)
 
 
 def cancel_run(*, run: dict[str, Any], store: Store) -> dict[str, Any]:
@@ -103,9 +84,10 @@ def cancel_run(*, run: dict[str, Any], store: Store) -> dict[str, Any]:
 
 def cancel_sweep(*, sweep: dict[str, Any], store: Store) -> dict[str, Any]:
     """Cancel every unfinished run of the sweep; 409 when none is left."""
+    stopped = staged.cancel(sweep=sweep, store=store)  # first: no stage may start after
     runs = store.get_runs(sweep["run_ids"], epochs=False)
     outcomes = [store.cancel_run(run_id=r["id"]) for r in runs if r["status"] not in TERMINAL]
-    if not any(o in ("cancelled", "requested") for o in outcomes):
+    if not stopped and not any(o in ("cancelled", "requested") for o in outcomes):
         raise Conflict(f"sweep {sweep['id']} has no unfinished runs; nothing to cancel")
     return sweep_view(sweep=sweep, store=store)
 
@@ -121,5 +103,6 @@ def sweep_view(
     """The sweep record with status counts, done and the best run so far."""
     runs = runs if runs is not None else sweep_runs(sweep=sweep, store=store)
     best = ranking.best(runs, metric=sweep["metric"], mode=sweep["mode"])
-    done = all(run["status"] in TERMINAL for run in runs)
-    return {**sweep, "counts": ranking.status_counts(runs), "done": done, "best": best}
+    extra = staged.view(sweep=sweep, store=store, runs=runs)
+    done = all(run["status"] in TERMINAL for run in runs) and not extra.pop("staging")
+    return {**sweep, "counts": ranking.status_counts(runs), "done": done, "best": best, **extra}

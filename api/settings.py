@@ -15,12 +15,18 @@ class ApiSettings(BaseSettings):
 
     redis_url: str = "redis://127.0.0.1:6379/0"
     key_prefix: str = Field(default="mlplab", description="prefix of every runstore key")
-    auth: bool = Field(default=False, description="token auth (not yet); off: one local user")
+    auth: bool = Field(
+        default=True, description="Bearer tokens on /v1; off: everyone is the admin user local"
+    )
     max_epochs: int = Field(default=200, ge=1)
     max_hidden_width: int = Field(default=4096, ge=1)
     max_hidden_layers: int = Field(default=8, ge=1)
     max_batch_size: int = Field(default=8192, ge=1)
     max_runs_per_sweep: int = Field(default=256, ge=1)
+    max_queued: int = Field(default=1000, ge=1, description="queued+running runs per user")
+    max_running: int | None = Field(
+        default=None, ge=1, description="runs dispatched at once per user; None: no cap"
+    )
     max_fused_models: int = Field(
         default=64, ge=1, description="most runs of a sweep sent as one fused task"
     )

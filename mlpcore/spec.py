@@ -31,7 +31,7 @@ _DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 
 
 class RunStatus(StrEnum):
-    """Lifecycle of a run; the last five are terminal."""
+    """Lifecycle of a run; all but queued and running are terminal."""
 
     queued = "queued"
     running = "running"
@@ -39,6 +39,7 @@ class RunStatus(StrEnum):
     failed = "failed"
     cancelled = "cancelled"
     diverged = "diverged"
+    stopped_early = "stopped_early"  # by the sweep's early-stopping rule
 
     @property
     def terminal(self) -> bool:

@@ -1,6 +1,8 @@
-"""Sweeps: a base spec plus a search (grid or random), expanded into validated run specs.
+"""Sweeps: a base spec plus a search (grid, random or staged), expanded into validated run specs.
 
 Torch-free, like spec.py: the API expands and validates a whole sweep before queuing anything.
+A staged sweep expands to its first stage; later stages are planned (mlpcore.staged) when the
+stage before them has ended.
 """
 
 from __future__ import annotations
@@ -15,10 +17,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from mlpcore.errors import SpecError
 from mlpcore.spec import RUN_FIELDS, RunSpec, format_validation_error
+from mlpcore.staged import Carry, check_stage_values, stage_field, stage_sizes
+from mlpcore.stopping import EarlyStopping
 
 Metric = Literal["final_train_loss", "final_test_loss", "final_test_accuracy"]
 Mode = Literal["min", "max"]
-Strategy = Literal["grid", "random"]
+Strategy = Literal["grid", "random", "staged"]
 
 
 class Choice(BaseModel):
@@ -56,22 +60,47 @@ class SweepSpec(BaseModel):
     grid: dict[str, Axis] = Field(default_factory=dict)
     n: int | None = Field(default=None, ge=1, description="random: how many configurations")
     seed: int = Field(default=0, ge=0, description="random: the sampler's seed")
+    stages: list[dict[str, list[Any]]] = Field(
+        default_factory=list, description="staged: one {field: [values]} object per stage")
+    keep_top: int | None = Field(
+        default=None, ge=1, description="staged: configurations a stage carries forward")
+    carry: Carry = Field(default="top", description="staged: top, or per_parent (one each)")
     metric: Metric = "final_train_loss"
     mode: Mode | None = None
     fuse: bool = True
+    early_stopping: EarlyStopping | None = None
 
     @model_validator(mode="after")
     def _check_search(self) -> SweepSpec:
+        stage_fields = [f for stage in self.stages for f in stage]
         unknown = sorted(set(self.grid) - RUN_FIELDS) + sorted(set(self.base) - RUN_FIELDS)
+        unknown += sorted(set(stage_fields) - RUN_FIELDS)
         if unknown:
             raise ValueError(f"unknown spec field(s): {', '.join(unknown)}")
-        if not self.grid:
+        if self.strategy == "staged":
+            self._check_stages()
+        elif self.stages or self.keep_top is not None:
+            raise ValueError("stages and keep_top belong to strategy staged")
+        elif not self.grid:
             raise ValueError("grid must name at least one field to vary")
-        if self.strategy == "grid":
+        elif self.strategy == "grid":
             self._check_grid_axes()
         elif self.n is None:
             raise ValueError("strategy random needs n, the number of configurations")
         return self
+
+    def _check_stages(self) -> None:
+        if self.grid:
+            raise ValueError("strategy staged varies its stages, not a grid")
+        if not self.stages:
+            raise ValueError("strategy staged needs stages, e.g. [{activation: [relu, tanh]}]")
+        for number, stage in enumerate(self.stages, start=1):
+            if len(stage) != 1:
+                raise ValueError(f"stage {number} must name exactly one field, not {len(stage)}")
+            if not stage_field(stage)[1]:
+                raise ValueError(f"stage {number}: the list of values is empty")
+        if len(self.stages) > 1 and self.keep_top is None:
+            raise ValueError("strategy staged with several stages needs keep_top")
 
     def _check_grid_axes(self) -> None:
         for field, axis in self.grid.items():
@@ -97,25 +126,35 @@ class SweepConfig:
 
 def varied_fields(sweep: SweepSpec) -> list[str]:
     """The fields the sweep varies, in the order it names them."""
+    if sweep.strategy == "staged":
+        return list(dict.fromkeys(stage_field(stage)[0] for stage in sweep.stages))
     return list(sweep.grid)
 
 
 def sweep_size(sweep: SweepSpec) -> int:
-    """How many configurations the sweep expands to, computed without expanding it."""
+    """How many configurations the sweep expands to (staged: at most), without expanding it."""
     if sweep.strategy == "random":
         return sweep.n or 0
+    if sweep.strategy == "staged":
+        lengths = [len(stage_field(stage)[1]) for stage in sweep.stages]
+        return sum(stage_sizes(lengths, keep_top=sweep.keep_top or 1))
     return math.prod(len(axis) for axis in sweep.grid.values())  # type: ignore[arg-type]
 
 
 def expand_sweep(sweep: SweepSpec, *, max_runs: int) -> list[SweepConfig]:
-    """Expand and validate every configuration; any bad one rejects the whole sweep."""
+    """Expand and validate every configuration; any bad one rejects the whole sweep.
+
+    A staged sweep answers its first stage, after validating every value of every stage.
+    """
     size = sweep_size(sweep)
     if size > max_runs:
-        raise SpecError(
-            f"the sweep has {size} configurations, over the limit max_runs_per_sweep={max_runs}"
-        )
+        what = "up to " if sweep.strategy == "staged" else ""
+        raise SpecError(f"the sweep has {what}{size} configurations, over the limit "
+                        f"max_runs_per_sweep={max_runs}")
     base = _validated_base(sweep.base)
-    points = _grid_points(sweep) if sweep.strategy == "grid" else _random_points(sweep)
+    if sweep.strategy == "staged":
+        check_stage_values(base, sweep.stages)
+    points = _POINTS[sweep.strategy](sweep)
     return [_config(base, varied, index) for index, varied in enumerate(points)]
 
 
@@ -144,6 +183,11 @@ def _grid_points(sweep: SweepSpec) -> list[dict[str, Any]]:
     return [dict(zip(fields, values, strict=True)) for values in itertools.product(*axes)]  # type: ignore[arg-type]
 
 
+def _first_stage_points(sweep: SweepSpec) -> list[dict[str, Any]]:
+    field, values = stage_field(sweep.stages[0])
+    return [{field: value} for value in values]
+
+
 def _random_points(sweep: SweepSpec) -> list[dict[str, Any]]:
     rng = random.Random(sweep.seed)
     return [
@@ -161,3 +205,6 @@ def _sample(axis: Axis, rng: random.Random) -> Any:
         return rng.uniform(*axis.uniform)
     low, high = axis.loguniform
     return math.exp(rng.uniform(math.log(low), math.log(high)))
+
+
+_POINTS = {"grid": _grid_points, "random": _random_points, "staged": _first_stage_points}

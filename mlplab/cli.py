@@ -10,7 +10,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from mlplab import commands, local, serve
+from mlplab import commands, local, serve, study_cmd, users_cmd
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -22,6 +22,8 @@ def build_parser() -> argparse.ArgumentParser:
     local.register(sub)
     serve.register(sub)
     commands.register(sub)
+    users_cmd.register(sub)
+    study_cmd.register(sub)
     return parser
 
 

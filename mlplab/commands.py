@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 EXIT_REFUSED, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_INTERRUPTED = 1, 2, 3, 130
-STATUSES = ("queued", "running", "succeeded", "failed", "cancelled", "diverged")
+STATUSES = ("queued", "running", "succeeded", "failed", "cancelled", "diverged", "stopped_early")
 SWEEP_KEYS = frozenset({"grid", "strategy", "base"})
 Command = Callable[[Any, argparse.Namespace], int | None]
 

@@ -4,6 +4,11 @@ Workers run Celery's solo pool, one task at a time in the worker's own process: 
 cached in that process across tasks, CUDA is initialised where the task runs (no fork after
 it), and SIGTERM reaches the process that trains. `up` adds a private redis-server when nothing
 answers at MLPLAB_REDIS_URL.
+
+One worker per visible GPU (CUDA_VISIBLE_DEVICES, else `nvidia-smi -L`; this process never
+imports torch), each pinned with CUDA_VISIBLE_DEVICES=<that GPU> and named gpuK@host; one
+CPU worker (cpu1@host) when there is no GPU; `--workers N` overrides the count. CPU workers
+split the cores between them (MLPLAB_TORCH_THREADS) unless it is set.
 """
 
 from __future__ import annotations
@@ -19,6 +24,9 @@ import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
+
+from mlplab.placement import worker_plan
+from mlplab.users_cmd import auth_notice
 
 log = logging.getLogger("mlplab.serve")
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -114,14 +122,13 @@ def ensure_redis(url: str, *, state_dir: Path, supervisor: Supervisor) -> bool:
 def child_env(args: argparse.Namespace) -> dict[str, str]:
     """The environment every child gets: MLPLAB_* from the options on top of ours."""
     env = dict(os.environ, MLPLAB_REDIS_URL=args.redis_url)
-    if args.no_auth:
-        env["MLPLAB_AUTH"] = "false"
+    env["MLPLAB_AUTH"] = "false" if args.no_auth else "true"
     if args.device:
         env["MLPLAB_DEVICE"] = args.device
     return env
 
 
-def _serve(args: argparse.Namespace, *, api: bool, workers: int, redis: bool) -> int:
+def _serve(args: argparse.Namespace, *, api: bool, workers: int | None, redis: bool) -> int:
     """Start the chosen parts, wait for a signal or a child's death, stop everything."""
     _setup_logging()
     supervisor = Supervisor()
@@ -139,9 +146,15 @@ def _serve(args: argparse.Namespace, *, api: bool, workers: int, redis: bool) ->
                                       supervisor=supervisor):
             return 1
         env = child_env(args)
-        for i in range(workers):
-            supervisor.start(f"worker{i + 1}", worker_command(name=f"worker{i + 1}"), env)
+        plan = worker_plan(count=workers, env=env) if workers != 0 else []
+        for name, worker_env in plan:
+            supervisor.start(name, worker_command(name=name), worker_env)
+            log.info("%s: CUDA_VISIBLE_DEVICES=%s MLPLAB_TORCH_THREADS=%s", name,
+                     worker_env.get("CUDA_VISIBLE_DEVICES", "(unset)"),
+                     worker_env.get("MLPLAB_TORCH_THREADS", "(torch default)"))
         if api:
+            auth_notice(no_auth=args.no_auth, redis_url=args.redis_url,
+                        prefix=env.get("MLPLAB_KEY_PREFIX", "mlplab"), log=log)
             supervisor.start("api", api_command(host=args.host, port=args.port), env)
             log.info("API on http://%s:%d (docs at /docs)", args.host, args.port)
         code = supervisor.wait(stopping)
@@ -169,7 +182,8 @@ def _add_options(parser: argparse.ArgumentParser) -> None:
     """The options `up`, `api` and `worker` share."""
     parser.add_argument("--host", default="127.0.0.1", help="API address (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8000, help="API port (default 8000)")
-    parser.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    parser.add_argument("--workers", type=int, default=None, help="worker processes "
+                        "(default: one per visible GPU, else one on the CPU)")
     parser.add_argument("--no-auth", action="store_true", help="single-user local mode")
     parser.add_argument("--device", default=None, help="worker device for `auto` specs")
     parser.add_argument("--redis-url", default=os.environ.get("MLPLAB_REDIS_URL",
@@ -185,7 +199,7 @@ def _state_dir() -> Path:
 
 
 def _setup_logging() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s mlplab: %(message)s")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s mlplab %(levelname)s: %(message)s")
 
 
 def register(subparsers: Any) -> None:

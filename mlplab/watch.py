@@ -11,7 +11,7 @@ from mlplab.client import TERMINAL, Client, Conflict, Event
 
 EXIT_NOT_ALL_SUCCEEDED = 4
 _STYLE = {"succeeded": "green", "failed": "red", "diverged": "red", "cancelled": "yellow",
-          "running": "cyan", "queued": "dim"}
+          "stopped_early": "yellow", "running": "cyan", "queued": "dim"}
 
 
 @dataclass
@@ -64,25 +64,36 @@ class Display:
     def __init__(self, runs: list[dict[str, Any]], *, sweep: dict[str, Any] | None) -> None:
         from rich.progress import BarColumn, Progress, TextColumn
 
-        fields = list(sweep.get("varied") or []) if sweep else None
+        self.fields = list(sweep.get("varied") or []) if sweep else None
         self.sweep, self.best_line = sweep, ""
-        self.states = {r["id"]: RunState(r["id"], label_of(r, fields), r["spec"]["epochs"],
-                                         r["status"]) for r in runs}
+        self.states: dict[str, RunState] = {}
+        self.tasks: dict[str, Any] = {}
         self.progress = Progress(
             TextColumn("{task.fields[run]}", style="dim"), TextColumn("{task.description}"),
             BarColumn(), TextColumn("{task.completed}/{task.total}"),
             TextColumn("train {task.fields[train]}  test {task.fields[test]}"),
             TextColumn("{task.fields[eta]}"), auto_refresh=False)
-        self.tasks = {rid: self.progress.add_task(s.label, total=s.total, run=rid, train="–",
-                                                  test="–", eta=s.status)
-                      for rid, s in self.states.items()}
+        self.add(runs)
+
+    def add(self, runs: list[dict[str, Any]]) -> None:
+        """Show these runs (those not shown yet): a staged sweep's next stage joins later."""
         for run in runs:
+            if run["id"] in self.states:
+                continue
+            state = RunState(run["id"], label_of(run, self.fields), run["spec"]["epochs"],
+                             run["status"])
+            self.states[run["id"]] = state
+            self.tasks[run["id"]] = self.progress.add_task(
+                state.label, total=state.total, run=run["id"], train="–", test="–",
+                eta=state.status)
             for epoch in run.get("epochs") or []:
-                self.states[run["id"]].apply_epoch(epoch)
+                state.apply_epoch(epoch)
             self._update(run["id"])
 
     def apply(self, event: Event) -> None:
-        """Update the run an event is about."""
+        """Update the run an event is about (a `stage` event is about none)."""
+        if event.event == "stage":
+            return
         data = event.data if isinstance(event.data, dict) else {}
         run_id = data.get("run_id") or next(iter(self.states))
         state = self.states.get(run_id)
@@ -146,6 +157,8 @@ def _watch_live(client: Client, display: Display, events: Any) -> int:
         if display.sweep is not None:
             display.best_line = best_line(client, display.sweep["id"])
         for event in events:
+            if event.event == "stage" and display.sweep is not None:
+                display.add(client.sweep_runs(display.sweep["id"]))
             display.apply(event)
             if display.sweep is not None and event.event == "status":
                 display.best_line = best_line(client, display.sweep["id"])

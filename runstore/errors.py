@@ -3,7 +3,8 @@
 RunstoreError
 ├── NotFound           a run or sweep id that does not exist (or is not the caller's)
 ├── Conflict           an operation the record's state does not allow (cancel a finished run)
-└── InvalidEventId     a Last-Event-ID that is not a stream position
+├── InvalidEventId     a Last-Event-ID that is not a stream position
+└── QuotaFull          (runstore.quota) a submission over the owner's max_queued
 """
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from runstore.errors import InvalidEventId
 
-TERMINAL = frozenset({"succeeded", "failed", "cancelled", "diverged"})
+TERMINAL = frozenset({"succeeded", "failed", "cancelled", "diverged", "stopped_early"})
 _POSITION = re.compile(r"^(\d+)(?:-(\d+))?$")
 
 

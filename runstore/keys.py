@@ -6,11 +6,37 @@
                                    checkpoint: the key of the file holding its group's state
 {p}:run:{id}:events        stream  epoch k at id k-0; status events at {last_epoch}-n
 {p}:sweep:{id}             hash    the sweep record (JSON fields: spec, varied, run_ids)
-{p}:sweep:{id}:events      stream  every event of the sweep's runs, with run_id, auto ids
+{p}:sweep:{id}:events      stream  every event of the sweep's runs, with run_id, auto ids;
+                                   `stage` events (no run_id) as a staged sweep moves on
+{p}:sweep:{id}:stages      string  a staged sweep's stage record, JSON (runstore/stages.py);
+                                   while it runs, the sweep's n_runs counts one extra run
 {p}:owner:{owner}:runs     zset    run ids by creation time (ms)
 {p}:owner:{owner}:sweeps   zset    sweep ids by creation time (ms)
 {p}:workers                zset    worker hostname -> last heartbeat (unix seconds)
 {p}:worker:{hostname}      string  the worker's heartbeat JSON, expires with its TTL
+{p}:runs                   zset    every run id by creation time (ms): the admin's listing
+{p}:owner:{owner}:active   set     the owner's queued and running run ids (finished ones are
+                                   pruned when counted): the max_queued quota's count
+{p}:owner:{owner}:reserved string  runs being written by submissions in flight (quota lease,
+                                   short TTL), so two submissions cannot both pass the quota
+
+Users and tokens (runstore/users.py):
+{p}:user:{name}            hash    name, token_hash (sha256 hex of the token; never the token),
+                                   admin "0"/"1", priority (weight, default 1), created_at,
+                                   revoked "0"/"1", and one field per overridden limit (max_*)
+{p}:users                  zset    user names by creation time
+{p}:tokens                 hash    sha256 hex of a live token -> user name
+
+Fair share (runstore/fairqueue.py; the scheduler's Lua builds these names from the prefix):
+{p}:fair:q:{owner}         list    the owner's pending groups, oldest first (JSON run id lists)
+{p}:fair:ready             set     owners with pending groups
+{p}:fair:vtime             hash    owner -> virtual time (runs dispatched / priority)
+{p}:fair:clock             string  virtual time of the group dispatched last
+{p}:fair:running:{owner}   set     run ids dispatched and not finished (pruned when counted)
+{p}:fair:claim:{task_id}   string  the group a token task took (JSON); a redelivery resumes it
+{p}:fair:parked            string  tokens that found only capped work, re-sent when a group ends
+{p}:fair:caps              hash    owner -> max_running the API applied at their last submission
+                                   ("none": no cap); an override in the user record wins
 
 The cancel flag is the run hash's `cancel_requested` field, so it is read and written in the
 same Lua scripts that move the status.
@@ -43,6 +69,10 @@ class Keys:
         """The stream carrying every event of the sweep's runs."""
         return f"{self.prefix}:sweep:{sweep_id}:events"
 
+    def sweep_stages(self, sweep_id: str) -> str:
+        """A staged sweep's stage record."""
+        return f"{self.prefix}:sweep:{sweep_id}:stages"
+
     def owner_runs(self, owner: str) -> str:
         """The owner's runs, newest last (score: creation time in ms)."""
         return f"{self.prefix}:owner:{owner}:runs"
@@ -58,6 +88,34 @@ class Keys:
     def worker(self, hostname: str) -> str:
         """One worker's heartbeat payload."""
         return f"{self.prefix}:worker:{hostname}"
+
+    def all_runs(self) -> str:
+        """Every run id (score: creation time in ms)."""
+        return f"{self.prefix}:runs"
+
+    def owner_active(self, owner: str) -> str:
+        """The owner's queued and running run ids."""
+        return f"{self.prefix}:owner:{owner}:active"
+
+    def owner_reserved(self, owner: str) -> str:
+        """How many runs the owner's submissions in flight are writing."""
+        return f"{self.prefix}:owner:{owner}:reserved"
+
+    def user(self, name: str) -> str:
+        """A user record hash."""
+        return f"{self.prefix}:user:{name}"
+
+    def users(self) -> str:
+        """User names by creation time."""
+        return f"{self.prefix}:users"
+
+    def tokens(self) -> str:
+        """Token hash -> user name."""
+        return f"{self.prefix}:tokens"
+
+    def fair(self, name: str) -> str:
+        """A fair-share key: q:{owner}, ready, vtime, clock, running:{owner}, claim:{id}, ..."""
+        return f"{self.prefix}:fair:{name}"
 
     def pattern(self) -> str:
         """A SCAN pattern matching every key under the prefix."""

@@ -86,7 +86,10 @@ class Store:
         run_id, fields = run["id"], {**encode(run), "last_epoch": "0"}
         fields.pop("epochs")
         pipe.hset(self.keys.run(run_id), mapping=fields)
-        pipe.zadd(self.keys.owner_runs(run["owner"]), {run_id: int(run["created_at"] * 1000)})
+        created_ms = int(run["created_at"] * 1000)
+        pipe.zadd(self.keys.owner_runs(run["owner"]), {run_id: created_ms})
+        pipe.zadd(self.keys.all_runs(), {run_id: created_ms})
+        pipe.sadd(self.keys.owner_active(run["owner"]), run_id)  # counted by the quota
         data = dumps({"status": "queued", "at": run["created_at"]})
         pipe.xadd(self.keys.run_events(run_id), {"type": "status", "data": data}, id="0-*")
         if run["sweep_id"]:
@@ -112,6 +115,10 @@ class Store:
     def owner_run_ids(self, *, owner: str) -> list[str]:
         """The owner's run ids, newest first."""
         return self.client.zrevrange(self.keys.owner_runs(owner), 0, -1)
+
+    def all_run_ids(self) -> list[str]:
+        """Every run id, newest first (an admin's listing)."""
+        return self.client.zrevrange(self.keys.all_runs(), 0, -1)
 
     def list_runs(
         self, *, run_ids: list[str], status: str | None, limit: int, offset: int

@@ -2,7 +2,8 @@
 
 Unit tests use DB 15; the integration servers (a real uvicorn and a real Celery worker,
 started through `python -m mlplab.serve`) use DB 14, so flushing one never pulls the broker's
-keys from under the other. Override with MLPLAB_TEST_REDIS_URL / MLPLAB_TEST_SERVER_REDIS_URL.
+keys from under the other; the servers with auth on (users, fair share) use DB 13. Override
+with MLPLAB_TEST_REDIS_URL / MLPLAB_TEST_SERVER_REDIS_URL / MLPLAB_TEST_AUTH_SERVER_REDIS_URL.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ import redis
 
 UNIT_REDIS_URL = os.environ.get("MLPLAB_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 SERVER_REDIS_URL = os.environ.get("MLPLAB_TEST_SERVER_REDIS_URL", "redis://127.0.0.1:6379/14")
+AUTH_SERVER_REDIS_URL = os.environ.get("MLPLAB_TEST_AUTH_SERVER_REDIS_URL",
+                                       "redis://127.0.0.1:6379/13")
 TEST_PREFIX = "mlplabtest"
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -62,11 +65,12 @@ def store(redis_client: redis.Redis):
 
 @pytest.fixture
 def api_settings():
-    """API settings on the unit-test DB with small limits."""
+    """API settings on the unit-test DB with small limits, auth off (the user `local`)."""
     from api.settings import ApiSettings
 
     return ApiSettings(redis_url=UNIT_REDIS_URL, key_prefix=TEST_PREFIX, max_epochs=50,
-                       max_hidden_width=1024, max_runs_per_sweep=16, sse_keepalive_s=0.5)
+                       max_hidden_width=1024, max_runs_per_sweep=16, sse_keepalive_s=0.5,
+                       auth=False)
 
 
 @pytest.fixture
@@ -96,8 +100,8 @@ def free_port() -> int:
 class ServerProcesses:
     """`mlplab api` and `mlplab worker` as subprocesses against one Redis DB."""
 
-    def __init__(self, *, redis_url: str, prefix: str, log_dir: Path) -> None:
-        self.redis_url, self.prefix, self.log_dir = redis_url, prefix, log_dir
+    def __init__(self, *, redis_url: str, prefix: str, log_dir: Path, auth: bool = False) -> None:
+        self.redis_url, self.prefix, self.log_dir, self.auth = redis_url, prefix, log_dir, auth
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
@@ -112,7 +116,8 @@ class ServerProcesses:
 
     def start(self, part: str) -> None:
         """Start `api` or `worker`, logging to a file in the log dir."""
-        argv = [sys.executable, "-m", "mlplab.serve", part, "--port", str(self.port), "--no-auth"]
+        argv = [sys.executable, "-m", "mlplab.serve", part, "--port", str(self.port)]
+        argv += [] if self.auth else ["--no-auth"]
         with open(self.log_dir / f"{part}.log", "ab") as log:  # the child keeps its own fd
             self.procs[part] = subprocess.Popen(argv, cwd=ROOT, env=self.env, stdout=log,
                                                 stderr=subprocess.STDOUT)
@@ -172,6 +177,43 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcesses
         procs.close()
         client.flushdb()
         client.close()
+
+
+@pytest.fixture(scope="session")
+def auth_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcesses]:
+    """A real API with token auth on and a real worker (DB 13), for users and fair share."""
+    client = connect(AUTH_SERVER_REDIS_URL)
+    client.flushdb()
+    procs = ServerProcesses(redis_url=AUTH_SERVER_REDIS_URL, prefix=TEST_PREFIX, auth=True,
+                            log_dir=tmp_path_factory.mktemp("auth-server"))
+    procs.env["MLPLAB_MAX_RUNS_PER_SWEEP"] = "64"
+    procs.start("worker")
+    procs.start("api")
+    try:
+        procs.wait_ready()
+        yield procs
+    finally:
+        procs.close()
+        client.flushdb()
+        client.close()
+
+
+@pytest.fixture
+def users(redis_client: redis.Redis):
+    """A UserStore on the unit-test DB under the test prefix."""
+    from runstore.users import UserStore
+
+    return UserStore(redis_client, prefix=TEST_PREFIX)
+
+
+@pytest.fixture
+def auth_client(api_settings, redis_client):
+    """The app in-process with token auth on (add users with the `users` fixture)."""
+    from api.main import create_app
+
+    settings = api_settings.model_copy(update={"auth": True})
+    with starlette_test_client()(create_app(settings)) as test_client:
+        yield test_client
 
 
 @pytest.fixture(scope="session")

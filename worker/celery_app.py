@@ -6,7 +6,8 @@ from celery import Celery
 
 from worker.settings import get_settings
 
-TRAIN_GROUP = "mlplab.train_group"
+TRAIN_GROUP = "mlplab.train_group"  # trains the given run ids now (bypasses fair share)
+TRAIN_NEXT = "mlplab.train_next"  # a token: trains the group the fair-share scheduler picks
 
 
 def create_celery(broker_url: str, *, visibility_timeout_s: int) -> Celery:

@@ -22,7 +22,9 @@ from mlpcore.memory import free_bytes, split_to_fit
 from mlpcore.spec import RunSpec
 from mlpcore.train import Callback, EpochMetrics, RunResult, resolve_device
 from runstore import TERMINAL, Store, new_id
+from worker import stages
 from worker.checkpoints import GroupCheckpoint, checkpoint_path
+from worker.early_stop import with_early_stopping
 from worker.settings import WorkerSettings
 
 log = logging.getLogger(__name__)
@@ -75,6 +77,7 @@ def run_group(
     if due:
         _train_due(due, store=store, settings=settings, worker=worker)
     records = store.get_runs(list(run_ids), epochs=False)
+    stages.after_task(records, store=store, settings=settings)  # the next stage, if one is due
     return {"runs": {r["id"]: r["status"] for r in records}}
 
 
@@ -161,9 +164,10 @@ def _train(
     run_ids = [d.run_id for d in started]
     reporters = [StoreReporter(store, run_id, poll_s=settings.cancel_poll_s) for run_id in run_ids]
     saver = GroupCheckpoint(checkpoint_path(settings.checkpoint_dir, key), run_ids)
+    callbacks = with_early_stopping(reporters, store=store)  # plain reporters unless asked
     results: list[RunResult] = []
     try:
-        results = train_group([d.spec for d in started], callbacks=list(reporters), data=data,
+        results = train_group([d.spec for d in started], callbacks=callbacks, data=data,
                               on_checkpoint=saver)
     except Exception as exc:
         log.exception("runs %s failed", run_ids)

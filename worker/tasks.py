@@ -1,4 +1,8 @@
-"""Celery tasks: thin wrappers that take run ids and hand them to the runner."""
+"""Celery tasks: thin wrappers that hand run ids to the runner.
+
+`train_next` (a fair-share token, no arguments) is what the API and staged sweeps send;
+`train_group` (explicit run ids, no fair share) stays for tools and older messages.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,8 @@ from typing import Any
 
 from celery import Task
 
-from worker.celery_app import TRAIN_GROUP, app
+from worker.celery_app import TRAIN_GROUP, TRAIN_NEXT, app
+from worker.fairshare import train_next
 from worker.runner import run_group
 from worker.settings import get_settings
 from worker.store import get_store
@@ -15,6 +20,21 @@ from worker.store import get_store
 @app.task(name=TRAIN_GROUP, bind=True)
 def train_group_task(self: Task, run_ids: list[str]) -> dict[str, Any]:
     """Train a group of runs sharing a fusion key, fused, and report through the run store."""
-    return run_group(
-        list(run_ids), store=get_store(), settings=get_settings(), worker=self.request.hostname
+    return train_runs(list(run_ids), worker=self.request.hostname)
+
+
+def train_runs(run_ids: list[str], *, worker: str) -> dict[str, Any]:
+    """What both tasks do with a group: train it and record how each run ended."""
+    return run_group(run_ids, store=get_store(), settings=get_settings(), worker=worker)
+
+
+@app.task(name=TRAIN_NEXT, bind=True)
+def train_next_task(self: Task) -> dict[str, Any]:
+    """Train the group the fair-share scheduler picks for this token (none: nothing to do)."""
+    settings = get_settings()
+    return train_next(
+        claim=self.request.id, store=get_store(),
+        train=lambda run_ids: train_runs(run_ids, worker=self.request.hostname),
+        send_token=lambda: app.send_task(TRAIN_NEXT),
+        visibility_timeout_s=settings.visibility_timeout_s,
     )

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Query
 from fastapi.responses import StreamingResponse
 
-from api import services
+from api import services, staged
 from api.deps import (
     AsyncStoreDep,
     CurrentUser,
@@ -15,8 +15,10 @@ from api.deps import (
     QueueDep,
     SettingsDep,
     StoreDep,
+    UserSettingsDep,
     owned,
 )
+from api.listing import visible_run_ids, with_queue_positions
 from api.schemas import RunPublic, RunsPublic
 from api.sse import run_events, sse_response
 from mlpcore.spec import RunSpec, RunStatus
@@ -27,10 +29,12 @@ router = APIRouter(prefix="/v1/runs", tags=["runs"])
 
 @router.post("", response_model=RunPublic, status_code=202)
 def submit_run(
-    spec: RunSpec, store: StoreDep, queue: QueueDep, settings: SettingsDep, user: CurrentUser
+    spec: RunSpec, store: StoreDep, queue: QueueDep, settings: UserSettingsDep, user: CurrentUser
 ) -> dict[str, Any]:
-    """Submit one run spec; it is queued for a worker."""
-    return services.submit_run(spec=spec, owner=user, store=store, queue=queue, settings=settings)
+    """Submit one run spec; it is queued for a worker (429 when max_queued is full)."""
+    run = services.submit_run(spec=spec, owner=user.name, store=store, queue=queue,
+                              settings=settings)
+    return with_queue_positions([run], store=store)[0]
 
 
 @router.get("", response_model=RunsPublic, status_code=200)
@@ -39,24 +43,29 @@ def list_runs(
     user: CurrentUser,
     sweep_id: str | None = None,
     status: RunStatus | None = None,
+    owner: str | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> dict[str, Any]:
-    """The caller's runs, newest first (sweep runs in sweep order), filtered and paginated."""
+    """The caller's runs, newest first (sweep runs in sweep order), filtered and paginated.
+
+    Admins see everyone's runs, or one user's with `owner`; others may name only themselves.
+    """
     if sweep_id is not None:
         sweep = owned(store.get_sweep(sweep_id), user=user, kind="sweep", record_id=sweep_id)
         run_ids = sweep["run_ids"]
     else:
-        run_ids = store.owner_run_ids(owner=user)
+        run_ids = visible_run_ids(store=store, user=user, owner=owner)
     wanted = status.value if status is not None else None
     runs, count = store.list_runs(run_ids=run_ids, status=wanted, limit=limit, offset=offset)
-    return {"data": runs, "count": count}
+    return {"data": with_queue_positions(runs, store=store), "count": count}
 
 
 @router.get("/{run_id}", response_model=RunPublic, status_code=200)
-async def get_run(run: OwnedRun) -> dict[str, Any]:
-    """The run record with its epochs so far and, once finished, its result."""
-    return run
+def get_run(run: OwnedRun, store: StoreDep) -> dict[str, Any]:
+    """The run record with its epochs so far, its queue_position while queued and, once
+    finished, its result."""
+    return with_queue_positions([run], store=store)[0]
 
 
 @router.get("/{run_id}/events", status_code=200, response_class=StreamingResponse,
@@ -75,6 +84,10 @@ async def stream_run(
 
 
 @router.delete("/{run_id}", response_model=RunPublic, status_code=202)
-def cancel_run(run: OwnedRun, store: StoreDep) -> dict[str, Any]:
+def cancel_run(
+    run: OwnedRun, store: StoreDep, queue: QueueDep, settings: SettingsDep
+) -> dict[str, Any]:
     """Cancel: a queued run never starts; a running one stops within a few batches."""
-    return services.cancel_run(run=run, store=store)
+    fresh = services.cancel_run(run=run, store=store)
+    staged.after_cancel(run=fresh, store=store, queue=queue, settings=settings)
+    return fresh

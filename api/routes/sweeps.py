@@ -8,7 +8,15 @@ from fastapi import APIRouter, Header
 from fastapi.responses import StreamingResponse
 
 from api import ranking, services
-from api.deps import AsyncStoreDep, CurrentUser, OwnedSweep, QueueDep, SettingsDep, StoreDep
+from api.deps import (
+    AsyncStoreDep,
+    CurrentUser,
+    OwnedSweep,
+    QueueDep,
+    SettingsDep,
+    StoreDep,
+    UserSettingsDep,
+)
 from api.schemas import BestPublic, LeaderboardPublic, SweepPublic
 from api.sse import sse_response, sweep_events
 from mlpcore.sweep import SweepSpec
@@ -19,10 +27,12 @@ router = APIRouter(prefix="/v1/sweeps", tags=["sweeps"])
 
 @router.post("", response_model=SweepPublic, status_code=202)
 def submit_sweep(
-    sweep: SweepSpec, store: StoreDep, queue: QueueDep, settings: SettingsDep, user: CurrentUser
+    sweep: SweepSpec, store: StoreDep, queue: QueueDep, settings: UserSettingsDep,
+    user: CurrentUser,
 ) -> dict[str, Any]:
-    """Submit a sweep; every configuration is validated before any run is queued."""
-    return services.submit_sweep(sweep=sweep, owner=user, store=store, queue=queue,
+    """Submit a sweep; every configuration is validated, and the whole sweep must fit the
+    caller's max_queued quota (else 429), before any run is queued."""
+    return services.submit_sweep(sweep=sweep, owner=user.name, store=store, queue=queue,
                                  settings=settings)
 
 

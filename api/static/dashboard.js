@@ -4,7 +4,7 @@
 
 const TOKEN_KEY = "mlplab.token";
 const POLL_MS = 3000;
-const TERMINAL = new Set(["succeeded", "failed", "cancelled", "diverged"]);
+const TERMINAL = new Set(["succeeded", "failed", "cancelled", "diverged", "stopped_early"]);
 
 const $ = (id) => document.getElementById(id);
 const state = { runs: [], view: null, stream: null, drawPending: false, pollTimer: null,
@@ -145,6 +145,10 @@ function addRun(view, run) {
 }
 
 function onStreamEvent(view, type, data) {
+  if (type === "stage") {  // a staged sweep moved on: its new stage's runs join the view
+    loadSweep(view).then(scheduleDraw).catch(() => {});
+    return;
+  }
   const runId = view.kind === "run" ? view.id : data.run_id;
   const run = view.runs.get(runId);
   if (!run) return;

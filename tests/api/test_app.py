@@ -14,7 +14,7 @@ def test_the_api_never_imports_torch(redis_client):
         from starlette.testclient import TestClient
         from api.main import create_app
         from api.settings import ApiSettings
-        settings = ApiSettings(redis_url={UNIT_REDIS_URL!r}, key_prefix="notorch")
+        settings = ApiSettings(redis_url={UNIT_REDIS_URL!r}, key_prefix="notorch", auth=False)
         with TestClient(create_app(settings)) as client:
             spec = {{"dataset": "synthetic", "hidden": [4], "epochs": 1}}
             assert client.post("/v1/runs", json=spec).status_code == 202

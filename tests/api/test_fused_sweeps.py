@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.api.test_runs import queued_task_messages
+from tests.api.test_runs import queued_groups
 from tests.conftest import starlette_test_client
 
 BASE = {"dataset": "synthetic", "hidden": [16], "epochs": 2}
@@ -10,8 +10,8 @@ SWEEP = {"base": BASE, "grid": {"lr": [0.1, 0.01], "activation": ["relu", "tanh"
 
 
 def tasks(redis_client):
-    """The run id lists of the queued train_group tasks, in the order they were sent."""
-    return [args[0] for _, args in reversed(queued_task_messages(redis_client))]
+    """The run id lists queued for fair dispatch (one token each), in the order sent."""
+    return queued_groups(redis_client)
 
 
 def groups(client, sweep):

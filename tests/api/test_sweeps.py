@@ -1,6 +1,6 @@
 """Sweeps over HTTP (in-process app, real Redis): submit, best, leaderboard, cancel."""
 
-from tests.api.test_runs import queued_task_messages
+from tests.api.test_runs import queued_groups
 
 BASE = {"dataset": "synthetic", "hidden": [16], "epochs": 2}
 SWEEP = {"name": "lr x act", "base": BASE,
@@ -22,7 +22,7 @@ def test_submit_queues_every_configuration(client, redis_client):
     assert sweep["varied"] == ["lr", "activation"] and sweep["metric"] == "final_train_loss"
     assert sweep["mode"] == "min" and sweep["best"] is None and not sweep["done"]
     # one fusion key (same hidden, batch, epochs...): one fused task for all four runs
-    assert queued_task_messages(redis_client) == [("mlplab.train_group", [sweep["run_ids"]])]
+    assert queued_groups(redis_client) == [sweep["run_ids"]]
     runs = client.get("/v1/runs", params={"sweep_id": sweep["id"]}).json()
     assert [r["id"] for r in runs["data"]] == sweep["run_ids"]
     assert [r["varied"] for r in runs["data"]][:2] == [{"lr": 0.1, "activation": "relu"},

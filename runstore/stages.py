@@ -1,0 +1,173 @@
+"""A staged sweep's stage record and its moves, each one atomic (WATCH on the record's key).
+
+The record (JSON at Keys.sweep_stages) holds `status` (running, finished, ended, cancelled),
+`reason` (why it ended early), `current` (0-based index of the running stage) and `stages`:
+per stage `field`, `values`, `status` (pending, running, finished), `run_ids`, `parents`
+(each run's parent winner) and `winners`. While the record is running the sweep hash's
+n_runs counts one run more than exist, so the sweep's stream and `done` wait for the stages
+still to come; every move out of running gives that run back.
+
+Which runs win and what the next stage holds is the planner's business (worker/stages.py);
+this module only applies a plan exactly once.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis
+
+from runstore.codec import dumps
+from runstore.events import TERMINAL
+from runstore.store import Store, _new_run
+
+
+@dataclass
+class StagePlan:
+    """What a planner decides once every run of the current stage has ended."""
+
+    winners: list[str]
+    configs: list[tuple[dict[str, Any], dict[str, Any]]] = field(default_factory=list)
+    parents: list[str] = field(default_factory=list)  # each new run's parent winner
+    groups: list[str | None] = field(default_factory=list)  # each new run's fused_group
+    chunks: list[list[int]] = field(default_factory=list)  # indices of configs, one task each
+    reason: str | None = None  # why the sweep ends here when a next stage exists
+
+
+@dataclass
+class Advanced:
+    """A stage move that happened: the plan and the runs it created (maybe none)."""
+
+    plan: StagePlan
+    runs: list[dict[str, Any]]
+
+
+Planner = Callable[[dict[str, Any], dict[str, Any], list[dict[str, Any]]], StagePlan]
+
+
+def get(store: Store, sweep_id: str) -> dict[str, Any] | None:
+    """The sweep's stage record, or None for a sweep that is not staged."""
+    raw = store.client.get(store.keys.sweep_stages(sweep_id))
+    return json.loads(raw) if raw else None
+
+
+def start(
+    store: Store, *, sweep_id: str, stages: list[tuple[str, list[Any]]], run_ids: list[str]
+) -> dict[str, Any]:
+    """Record a new staged sweep whose first stage's runs exist; returns the record."""
+    record = {
+        "status": "running", "reason": None, "current": 0,
+        "stages": [{"field": f, "values": v, "status": "pending", "run_ids": [], "parents": [],
+                    "winners": []} for f, v in stages],
+    }
+    first = record["stages"][0]
+    first.update(status="running", run_ids=list(run_ids), parents=[None] * len(run_ids))
+    varied = list(dict.fromkeys(f for f, _ in stages))
+    pipe = store.client.pipeline(transaction=True)
+    pipe.set(store.keys.sweep_stages(sweep_id), dumps(record))
+    pipe.hset(store.keys.sweep(sweep_id), "varied", dumps(varied))
+    pipe.hincrby(store.keys.sweep(sweep_id), "n_runs", 1)
+    pipe.execute()
+    return record
+
+
+def advance(store: Store, sweep_id: str, planner: Planner) -> Advanced | None:
+    """Apply the planner's plan once every run of the current stage has ended; None when
+    the stage is still going, the sweep is not running, or another process got there first."""
+    key = store.keys.sweep_stages(sweep_id)
+    with store.client.pipeline(transaction=True) as pipe:
+        while True:
+            try:
+                pipe.watch(key)
+                record = _load(pipe.get(key))
+                if record is None or record["status"] != "running":
+                    return None
+                runs = store.get_runs(record["stages"][record["current"]]["run_ids"],
+                                      epochs=False)
+                if any(run["status"] not in TERMINAL for run in runs):
+                    return None
+                sweep = store.get_sweep(sweep_id)
+                if sweep is None:  # deleted under us
+                    return None
+                plan = planner(sweep, record, runs)
+                new_runs = _apply(store, pipe, sweep, record, plan)
+                return Advanced(plan, new_runs)
+            except redis.WatchError:
+                continue
+
+
+def stop(store: Store, sweep_id: str, *, status: str, reason: str) -> bool:
+    """Move a running staged sweep to `status` (ended, cancelled): no stage follows."""
+    key = store.keys.sweep_stages(sweep_id)
+    with store.client.pipeline(transaction=True) as pipe:
+        while True:
+            try:
+                pipe.watch(key)
+                record = _load(pipe.get(key))
+                if record is None or record["status"] != "running":
+                    return False
+                record.update(status=status, reason=reason)
+                pipe.multi()
+                _write(store, pipe, sweep_id, record, n_runs=-1)
+                pipe.execute()
+                return True
+            except redis.WatchError:
+                continue
+
+
+def _load(raw: str | None) -> dict[str, Any] | None:
+    return json.loads(raw) if raw else None
+
+
+def _apply(
+    store: Store, pipe: Any, sweep: dict[str, Any], record: dict[str, Any], plan: StagePlan
+) -> list[dict[str, Any]]:
+    """Queue the plan's writes in the watched pipeline and execute them."""
+    index = record["current"]
+    record["stages"][index].update(status="finished", winners=plan.winners)
+    runs = [_new_run(owner=sweep["owner"], spec=spec, sweep_id=sweep["id"], varied=varied,
+                     fused_group=group)
+            for (varied, spec), group in zip(plan.configs, plan.groups, strict=True)]
+    last = index + 1 == len(record["stages"])
+    pipe.multi()
+    if last or not runs:
+        reason = None if last else plan.reason
+        record.update(status="finished" if last else "ended", reason=reason)
+        _write(store, pipe, sweep["id"], record, n_runs=-1)
+    else:
+        _queue_stage(store, pipe, sweep, record, runs, plan.parents)
+    pipe.execute()
+    return runs
+
+
+def _queue_stage(
+    store: Store, pipe: Any, sweep: dict[str, Any], record: dict[str, Any],
+    runs: list[dict[str, Any]], parents: list[str],
+) -> None:
+    """Queue the writes of the next stage: its runs, the sweep's run ids, the record."""
+    run_ids = [run["id"] for run in runs]
+    record["current"] += 1
+    record["stages"][record["current"]].update(status="running", run_ids=run_ids,
+                                               parents=parents)
+    for run in runs:
+        store._queue_run(pipe, run)
+    pipe.hset(store.keys.sweep(sweep["id"]), "run_ids", dumps(sweep["run_ids"] + run_ids))
+    _write(store, pipe, sweep["id"], record, n_runs=len(runs))
+
+
+def _write(store: Store, pipe: Any, sweep_id: str, record: dict[str, Any], *, n_runs: int) -> None:
+    """Queue the record, the n_runs change and a `stage` event on the sweep stream."""
+    pipe.set(store.keys.sweep_stages(sweep_id), dumps(record))
+    pipe.hincrby(store.keys.sweep(sweep_id), "n_runs", n_runs)
+    data = {"status": record["status"], "reason": record["reason"],
+            "current": record["current"], "stages": public_stages(record)}
+    pipe.xadd(store.keys.sweep_events(sweep_id), {"type": "stage", "data": dumps(data)})
+
+
+def public_stages(record: dict[str, Any]) -> list[dict[str, Any]]:
+    """The stages as the API shows them (without the parents)."""
+    keys = ("field", "values", "status", "run_ids", "winners")
+    return [{k: stage[k] for k in keys} for stage in record["stages"]]

@@ -1,0 +1,127 @@
+"""Auth and isolation with token auth on (in-process app, real Redis).
+
+The matrix walks the app's own OpenAPI paths, so an endpoint added later is covered too: every
+/v1 endpoint refuses a request without a valid token, and every endpoint taking a run or
+sweep id answers another user's id exactly as a missing one, while its owner and an admin
+get through.
+"""
+
+import re
+
+import pytest
+
+from tests.conftest import TEST_PREFIX, prefix_keys
+
+SPEC = {"dataset": "synthetic", "hidden": [8], "epochs": 2}
+SWEEP = {"base": SPEC, "grid": {"lr": [0.1, 0.01]}}
+MISSING = "ffffffffffffffff"
+EPOCH = {"train_loss": 0.5, "test_loss": 0.6, "test_accuracy": 0.5, "lr": 0.1, "seconds": 0.1}
+
+
+def bearer(token):
+    return {"Authorization": f"Bearer {token}"}
+
+
+def v1_routes(app):
+    """(method, path template) of every /v1 endpoint, from the app's OpenAPI schema."""
+    return [(method.upper(), path) for path, item in app.openapi()["paths"].items()
+            if path.startswith("/v1") for method in item]
+
+
+def fill(path, ids):
+    """The path with its {params} replaced from ids (anything else: a dummy)."""
+    return re.sub(r"{(\w+)}", lambda m: ids.get(m[1], "x"), path)
+
+
+@pytest.fixture
+def world(auth_client, users, store):
+    """ann's finished sweep and run, and tokens for ann, bob and the admin root."""
+    tokens = {name: users.add(name=name, admin=name == "root")[1]
+              for name in ("ann", "bob", "root")}
+    sweep = auth_client.post("/v1/sweeps", json=SWEEP, headers=bearer(tokens["ann"])).json()
+    run = auth_client.post("/v1/runs", json=SPEC, headers=bearer(tokens["ann"])).json()
+    for run_id in [*sweep["run_ids"], run["id"]]:
+        store.mark_running(run_id=run_id, worker="w", device="cpu")
+        store.append_epoch(run_id=run_id, metrics={"epoch": 1, **EPOCH})
+        store.finish_run(run_id=run_id, status="succeeded",
+                         result={"final_train_loss": 0.5, "runtime_s": 1.0})
+    return {"tokens": tokens, "ids": {"run_id": run["id"], "sweep_id": sweep["id"]}}
+
+
+def test_every_v1_endpoint_needs_a_valid_token(auth_client, users, redis_client):
+    routes = v1_routes(auth_client.app)
+    assert len(routes) >= 14
+    _, token = users.add(name="ann")
+    users.revoke("ann")
+    before = prefix_keys(redis_client, TEST_PREFIX)
+    for method, path in routes:
+        url = fill(path, {})
+        for headers in ({}, bearer("mlp_wrong"), bearer(token), {"Authorization": token}):
+            response = auth_client.request(method, url, headers=headers, json={})
+            assert response.status_code == 401, (method, path, headers, response.text)
+            assert response.json()["code"] == "auth_required"
+            assert response.headers["www-authenticate"] == 'Bearer realm="mlplab"'
+    assert prefix_keys(redis_client, TEST_PREFIX) == before  # nothing written
+
+
+def test_a_token_in_the_url_is_refused_even_a_valid_one(auth_client, users):
+    _, token = users.add(name="ann")
+    for name in ("token", "access_token"):
+        response = auth_client.get("/v1/runs", params={name: token})
+        assert response.status_code == 401 and "Authorization: Bearer" in response.json()["detail"]
+
+
+def test_open_endpoints_need_no_token(auth_client):
+    for path in ("/healthz", "/", "/static/dashboard.js", "/openapi.json"):
+        assert auth_client.get(path).status_code == 200, path
+
+
+def test_others_ids_answer_exactly_like_missing_ones(auth_client, world):
+    routes = [(m, p) for m, p in v1_routes(auth_client.app) if "{run_id}" in p
+              or "{sweep_id}" in p]
+    assert len(routes) >= 10
+    ids, bob = world["ids"], bearer(world["tokens"]["bob"])
+    routes.append(("GET", "/v1/runs?sweep_id={sweep_id}"))
+    for method, path in routes:
+        theirs = auth_client.request(method, fill(path, ids), headers=bob)
+        missing = auth_client.request(method, fill(path, dict.fromkeys(ids, MISSING)),
+                                      headers=bob)
+        assert theirs.status_code == missing.status_code == 404, (method, path)
+        masked = theirs.text.replace(ids["run_id"], MISSING).replace(ids["sweep_id"], MISSING)
+        assert masked == missing.text and theirs.headers == missing.headers, (method, path)
+        for owner in ("ann", "root"):  # the owner and an admin get through
+            response = auth_client.request(method, fill(path, ids),
+                                           headers=bearer(world["tokens"][owner]))
+            assert response.status_code in (200, 202, 409), (owner, method, path, response.text)
+
+
+def test_lists_show_own_runs_admins_all_or_one_owners(auth_client, world):
+    tokens = {name: bearer(token) for name, token in world["tokens"].items()}
+    count = lambda who, **params: auth_client.get(  # noqa: E731
+        "/v1/runs", params=params, headers=tokens[who]).json()["count"]
+    assert count("ann") == 3 and count("bob") == 0 and count("bob", owner="bob") == 0
+    assert count("root") == 3 and count("root", owner="ann") == 3 and count("root", owner="x") == 0
+    refused = auth_client.get("/v1/runs", params={"owner": "ann"}, headers=tokens["bob"])
+    assert refused.status_code == 403 and refused.json()["code"] == "forbidden"
+
+
+def test_an_admin_cancels_anyones_work(auth_client, users):
+    tokens = {name: users.add(name=name, admin=name == "root")[1] for name in ("ann", "root")}
+    run = auth_client.post("/v1/runs", json=SPEC, headers=bearer(tokens["ann"])).json()
+    sweep = auth_client.post("/v1/sweeps", json=SWEEP, headers=bearer(tokens["ann"])).json()
+    root = bearer(tokens["root"])
+    assert auth_client.delete(f"/v1/runs/{run['id']}", headers=root).json()["status"] == "cancelled"
+    cancelled = auth_client.delete(f"/v1/sweeps/{sweep['id']}", headers=root)
+    assert cancelled.status_code == 202 and cancelled.json()["counts"] == {"cancelled": 2}
+    assert cancelled.json()["owner"] == "ann"
+
+
+def test_revoke_and_rotate_answer_401_on_the_next_request(auth_client, users):
+    _, token = users.add(name="ann")
+    assert auth_client.get("/v1/limits", headers=bearer(token)).status_code == 200
+    _, new = users.rotate("ann")
+    assert auth_client.get("/v1/limits", headers=bearer(token)).status_code == 401
+    assert auth_client.get("/v1/limits", headers=bearer(new)).json()["user"] == "ann"
+    users.revoke("ann")
+    response = auth_client.get("/v1/limits", headers=bearer(new))
+    assert response.status_code == 401 and response.json()["detail"] == "invalid or revoked token"

@@ -1,0 +1,71 @@
+"""`mlplab train` as a user runs it: a subprocess, a spec file, overrides, clean errors."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+
+def mlplab(*args: str, cwd=None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "mlplab.cli", *args], capture_output=True,
+                          text=True, timeout=120, cwd=cwd)
+
+
+@pytest.fixture
+def spec_file(tmp_path):
+    path = tmp_path / "spec.yaml"
+    path.write_text("dataset: synthetic\nhidden: [32, 16]\nepochs: 3\nbatch_size: 64\n"
+                    "scheduler: step\nstep_size: 2\ngamma: 0.5\nlr: 0.01\ndevice: cpu\n")
+    return path
+
+
+def test_train_prints_epochs_and_a_run_record(spec_file, tmp_path):
+    out = tmp_path / "result.json"
+    proc = mlplab("train", str(spec_file), "--set", "activation=tanh", "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    record = json.loads(proc.stdout)
+    assert record == json.loads(out.read_text())
+    assert record["status"] == "succeeded"
+    assert record["spec"]["activation"] == "tanh" and record["spec"]["hidden"] == [32, 16]
+    assert [e["epoch"] for e in record["epochs"]] == [1, 2, 3]
+    assert [e["lr"] for e in record["epochs"]] == pytest.approx([0.01, 0.01, 0.005])
+    assert record["epochs"][-1]["train_loss"] < record["epochs"][0]["train_loss"]
+    assert record["result"]["final_train_loss"] == record["epochs"][-1]["train_loss"]
+    assert record["result"]["runtime_s"] > 0
+    assert proc.stderr.count("epoch ") >= 3  # one metrics line per epoch
+
+
+def test_same_spec_and_seed_give_the_same_losses(spec_file):
+    first, second = (json.loads(mlplab("train", str(spec_file), "--quiet").stdout)
+                     for _ in range(2))
+    assert [e["train_loss"] for e in first["epochs"]] == [e["train_loss"] for e in second["epochs"]]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--set", "lr=-1"], "lr"),
+        (["--set", "activation=swish"], "activation"),
+        (["--set", "learning_rate=0.1"], "learning_rate"),
+        (["--set", "lr"], "field=value"),
+    ],
+)
+def test_bad_specs_are_one_line_errors(spec_file, args, message):
+    proc = mlplab("train", str(spec_file), *args)
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    assert proc.stderr.startswith("mlplab train: error:") and message in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_missing_dataset_files_are_a_clear_error(tmp_path):
+    proc = mlplab("train", "--set", "dataset=kmnist", "--data-dir", str(tmp_path))
+    assert proc.returncode == 2
+    assert "mnist-5k" in proc.stderr and str(tmp_path) in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_missing_spec_file(tmp_path):
+    proc = mlplab("train", str(tmp_path / "nope.yaml"))
+    assert proc.returncode == 2 and "cannot read spec file" in proc.stderr

@@ -1,0 +1,133 @@
+"""The stage record on the real Redis: start, advance exactly once (even when raced), stop."""
+
+import functools
+import threading
+import time
+
+from runstore import stages
+from worker.stages import plan_stage
+
+SPEC = {"strategy": "staged", "base": {"dataset": "synthetic", "epochs": 2},
+        "stages": [{"activation": ["relu", "tanh", "sigmoid"]}, {"lr": [0.1, 0.01]}],
+        "keep_top": 2}
+
+
+def new_sweep(store, spec=SPEC):
+    """A staged sweep with its first stage's runs, as the API records it."""
+    field, values = next(iter(spec["stages"][0].items()))
+    configs = [({field: v}, {**spec["base"], field: v}) for v in values]
+    record, runs = store.create_sweep(owner="u", spec=spec, metric="final_train_loss",
+                                      mode="min", configs=configs)
+    stages.start(store, sweep_id=record["id"], run_ids=[r["id"] for r in runs],
+                 stages=[next(iter(s.items())) for s in spec["stages"]])
+    return record, [r["id"] for r in runs]
+
+
+def finish(store, run_ids, losses):
+    for run_id, loss in zip(run_ids, losses, strict=True):
+        if loss is None:
+            store.finish_run(run_id=run_id, status="failed", error="boom")
+        else:
+            store.finish_run(run_id=run_id, status="succeeded",
+                             result={"final_train_loss": loss})
+
+
+def planner(max_models=64):
+    return functools.partial(plan_stage, max_models=max_models)
+
+
+def test_start_records_the_plan_and_holds_the_sweep_open(store):
+    record, ids = new_sweep(store)
+    state = stages.get(store, record["id"])
+    assert state["status"] == "running" and state["current"] == 0
+    assert [(s["field"], s["status"], s["run_ids"]) for s in state["stages"]] == [
+        ("activation", "running", ids), ("lr", "pending", [])]
+    sweep = store.get_sweep(record["id"])
+    assert sweep["varied"] == ["activation", "lr"] and sweep["n_runs"] == 4  # 3 + 1 to come
+
+
+def test_nothing_moves_until_every_run_of_the_stage_has_ended(store):
+    record, ids = new_sweep(store)
+    finish(store, ids[:2], [0.3, 0.2])
+    assert stages.advance(store, record["id"], planner()) is None
+    assert stages.get(store, record["id"])["current"] == 0
+
+
+def test_an_ended_stage_queues_the_winners_times_the_next_values_once(store):
+    record, ids = new_sweep(store)
+    finish(store, ids, [0.3, None, 0.2])
+    moved = stages.advance(store, record["id"], planner())
+    assert moved.plan.winners == [ids[2], ids[0]]  # sigmoid, relu: the failed tanh is out
+    assert [r["varied"] for r in moved.runs] == [
+        {"activation": "sigmoid", "lr": 0.1}, {"activation": "sigmoid", "lr": 0.01},
+        {"activation": "relu", "lr": 0.1}, {"activation": "relu", "lr": 0.01}]
+    assert moved.plan.chunks == [[0, 1, 2, 3]] and len(set(moved.plan.groups)) == 1
+    new_ids = [r["id"] for r in moved.runs]
+    state = stages.get(store, record["id"])
+    assert state["current"] == 1 and state["stages"][0]["winners"] == [ids[2], ids[0]]
+    assert state["stages"][1]["run_ids"] == new_ids
+    assert state["stages"][1]["parents"] == [ids[2], ids[2], ids[0], ids[0]]
+    sweep = store.get_sweep(record["id"])
+    assert sweep["run_ids"] == ids + new_ids and sweep["n_runs"] == 3 + 4 + 1
+    assert [r["status"] for r in store.get_runs(new_ids)] == ["queued"] * 4
+    assert stages.advance(store, record["id"], planner()) is None  # not again
+
+
+def test_racing_processes_create_the_next_stage_exactly_once(store):
+    record, ids = new_sweep(store)
+    finish(store, ids, [0.3, 0.1, 0.2])
+
+    def slow(*args, **kwargs):
+        time.sleep(0.05)  # both read the record before either writes
+        return plan_stage(*args, max_models=64, **kwargs)
+
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(
+        stages.advance(store, record["id"], slow))) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sum(r is not None for r in results) == 1
+    assert len(store.get_sweep(record["id"])["run_ids"]) == 3 + 4
+
+
+def test_the_last_stage_finishes_the_sweep_and_releases_the_extra_run(store):
+    record, ids = new_sweep(store)
+    finish(store, ids, [0.3, 0.1, 0.2])
+    new_ids = [r["id"] for r in stages.advance(store, record["id"], planner()).runs]
+    finish(store, new_ids, [0.5, 0.05, 0.4, 0.6])
+    moved = stages.advance(store, record["id"], planner())
+    assert moved.runs == [] and moved.plan.winners == [new_ids[1], new_ids[2]]
+    state = stages.get(store, record["id"])
+    assert state["status"] == "finished" and state["stages"][1]["status"] == "finished"
+    assert store.get_sweep(record["id"])["n_runs"] == 7
+    kinds = [e.type for e in store.events(store.keys.sweep_events(record["id"]))]
+    assert kinds.count("stage") == 2
+
+
+def test_a_stage_without_a_finished_run_ends_the_sweep_with_a_reason(store):
+    record, ids = new_sweep(store)
+    finish(store, ids, [None, None, None])
+    moved = stages.advance(store, record["id"], planner())
+    assert moved.runs == [] and moved.plan.winners == []
+    state = stages.get(store, record["id"])
+    assert state["status"] == "ended"
+    assert state["reason"].startswith("stage 1 (activation) ended with no finished run")
+    assert store.get_sweep(record["id"])["n_runs"] == 3
+
+
+def test_stop_prevents_every_later_stage(store):
+    record, ids = new_sweep(store)
+    assert stages.stop(store, record["id"], status="cancelled", reason="cancelled")
+    assert not stages.stop(store, record["id"], status="cancelled", reason="again")
+    finish(store, ids, [0.3, 0.1, 0.2])
+    assert stages.advance(store, record["id"], planner()) is None
+    assert store.get_sweep(record["id"])["n_runs"] == 3
+
+
+def test_a_plain_sweep_has_no_stage_record(store):
+    record, _ = store.create_sweep(owner="u", spec={"grid": {"lr": [0.1]}}, metric="m",
+                                   mode="min", configs=[({"lr": 0.1}, {"lr": 0.1})])
+    assert stages.get(store, record["id"]) is None
+    assert stages.advance(store, record["id"], planner()) is None

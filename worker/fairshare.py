@@ -1,0 +1,48 @@
+"""The body of the `train_next` token task: take the group fair share picks, train it, and
+hand parked tokens back once it ends. Torch-free; the scheduler is runstore.fairqueue's.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from runstore import Store
+from runstore.fairqueue import FairQueue
+
+log = logging.getLogger(__name__)
+CLAIM_MARGIN_S = 3600  # a claim outlives Celery's redelivery of its token by this much
+
+
+def train_next(
+    *,
+    claim: str,
+    store: Store,
+    train: Callable[[list[str]], dict[str, Any]],
+    send_token: Callable[[], None],
+    visibility_timeout_s: int,
+) -> dict[str, Any]:
+    """Pop (or resume) this token's group and train it; parked tokens go back when it ends."""
+    fair = FairQueue(store.client, prefix=store.keys.prefix)
+    popped = fair.pop(claim=claim, claim_ttl_s=visibility_timeout_s + CLAIM_MARGIN_S)
+    if popped.owner is None:
+        log.info("token %s: %s", claim, popped.state)
+        return {"dispatched": False, "state": popped.state}
+    log.info("token %s: %s's group of %d run(s)%s", claim, popped.owner, len(popped.run_ids),
+             " (resumed)" if popped.state == "claimed" else "")
+    try:
+        result = train(list(popped.run_ids))
+    finally:
+        _unpark(fair, claim, send_token)
+    return {**result, "dispatched": True, "owner": popped.owner}
+
+
+def _unpark(fair: FairQueue, claim: str, send_token: Callable[[], None]) -> None:
+    """End the claim and re-send the tokens that waited for running capacity."""
+    parked = fair.release(claim=claim)
+    for _ in range(parked):
+        send_token()
+    fair.unparked(parked)  # after sending: a crash in between leaves surplus, never a loss
+    if parked:
+        log.info("token %s: re-sent %d parked token(s)", claim, parked)

@@ -1,0 +1,108 @@
+"""Moving staged sweeps on: once a stage's last run has ended, plan the next stage from its
+winners, record it exactly once (runstore.stages) and queue it like any sweep (dispatch).
+
+Torch-free. The worker calls `advance_sweeps` after every task, so the process that ends a
+stage's last run is the one that moves the sweep on.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import math
+from collections.abc import Iterable
+from typing import Any
+
+from mlpcore.staged import Candidate, next_configs, select_winners, stage_field
+from mlpcore.sweep import SweepSpec
+from runstore import Store, stages
+from runstore.stages import Planner, StagePlan
+from worker.celery_app import app
+from worker.dispatch import TaskQueue, fusion_chunks, group_ids, send_group
+from worker.settings import WorkerSettings
+
+log = logging.getLogger(__name__)
+
+
+def finished_value(run: dict[str, Any], metric: str) -> float | None:
+    """The metric of a run that succeeded with a finite value, else None (not a winner)."""
+    value = (run.get("result") or {}).get(metric)
+    if run["status"] != "succeeded" or value is None or not math.isfinite(value):
+        return None
+    return float(value)
+
+
+def plan_stage(
+    sweep: dict[str, Any], record: dict[str, Any], runs: list[dict[str, Any]], *,
+    max_models: int,
+) -> StagePlan:
+    """The winners of the ended stage and, unless it was the last, the next stage's runs."""
+    spec = SweepSpec(**sweep["spec"])
+    index = record["current"]
+    parents = dict(zip(record["stages"][index]["run_ids"], record["stages"][index]["parents"],
+                       strict=True))
+    candidates = [Candidate(r["id"], finished_value(r, sweep["metric"]), parents.get(r["id"]))
+                  for r in runs]
+    winners = select_winners(candidates, keep_top=spec.keep_top or 1, carry=spec.carry,
+                             mode=sweep["mode"])
+    if index + 1 == len(spec.stages):
+        return StagePlan(winners)
+    if not winners:
+        field = record["stages"][index]["field"]
+        return StagePlan([], reason=f"stage {index + 1} ({field}) ended with no finished run; "
+                                    "later stages were not created")
+    return _next_stage(spec, index + 1, winners, {r["id"]: r for r in runs}, max_models)
+
+
+def _next_stage(
+    spec: SweepSpec, index: int, winners: list[str], runs: dict[str, dict[str, Any]],
+    max_models: int,
+) -> StagePlan:
+    """Every winner combined with every value of stage `index`, cut into fused tasks."""
+    field, values = stage_field(spec.stages[index])
+    configs = next_configs([(runs[w]["varied"] or {}, runs[w]["spec"]) for w in winners],
+                           field=field, values=values)
+    chunks = fusion_chunks([c[1] for c in configs], fuse=spec.fuse, max_models=max_models)
+    return StagePlan(
+        winners, configs=[(varied, s.model_dump(mode="json")) for varied, s, _ in configs],
+        parents=[winners[parent] for _, _, parent in configs],
+        groups=group_ids(chunks, n_runs=len(configs)), chunks=chunks)
+
+
+def advance_sweep(sweep_id: str, *, store: Store, queue: TaskQueue, max_models: int) -> None:
+    """Move the sweep on as far as its ended stages allow, queuing each new stage."""
+    planner: Planner = functools.partial(plan_stage, max_models=max_models)
+    while (moved := stages.advance(store, sweep_id, planner)) is not None:
+        ids = [run["id"] for run in moved.runs]
+        log.info("sweep %s: winners %s; %d new run(s)", sweep_id, moved.plan.winners, len(ids))
+        try:
+            for chunk in moved.plan.chunks:
+                send_group(queue, store, [ids[i] for i in chunk])
+        except Exception:  # its runs failed: the stage may have ended, so look again
+            log.exception("sweep %s: a stage could not be queued", sweep_id)
+            continue
+        return
+
+
+def advance_sweeps(
+    runs: Iterable[dict[str, Any]], *, store: Store, queue: TaskQueue, max_models: int
+) -> None:
+    """Advance each staged sweep these runs belong to (a no-op for other sweeps)."""
+    for sweep_id in dict.fromkeys(r["sweep_id"] for r in runs if r.get("sweep_id")):
+        try:
+            advance_sweep(sweep_id, store=store, queue=queue, max_models=max_models)
+        except Exception:  # never fail the task that trained the runs
+            log.exception("sweep %s: could not advance its stages", sweep_id)
+
+
+def after_task(
+    records: Iterable[dict[str, Any]], *, store: Store, settings: WorkerSettings
+) -> None:
+    """Advance the staged sweeps of a task's runs, queuing through the worker's Celery app."""
+    advance_sweeps(records, store=store, queue=_queue(), max_models=settings.max_fused_models)
+
+
+@functools.lru_cache
+def _queue() -> TaskQueue:
+    """The worker process's handle for sending tasks."""
+    return TaskQueue(app)
