@@ -15,16 +15,6 @@ BASE = RunSpec(dataset="synthetic", hidden=[16, 8], epochs=4, lr=0.01, step_size
                gamma=0.5, device="cpu")
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models gain nothing from threads, and on a loaded 2-core box each parallel region
-    can wait a scheduler tick for a descheduled worker thread."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def run_collecting(specs, **kwargs):
     states: list[dict] = []
     # through bytes, as the worker stores them

@@ -1,23 +1,12 @@
 """train_group: each model of a fused group trains exactly as it would alone."""
 
 import pytest
-import torch
 
 from mlpcore.fused import Callback, RunResult, train_group
 from mlpcore.spec import RunSpec
 from mlpcore.train import train
 
 BASE = RunSpec(dataset="synthetic", hidden=[16, 8], epochs=3, device="cpu")
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models gain nothing from threads, and on a loaded 2-core box each parallel region
-    can wait a scheduler tick for a descheduled worker thread."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def mixed_group(optimizer: str) -> list[RunSpec]:

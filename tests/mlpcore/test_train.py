@@ -18,16 +18,6 @@ from mlpcore.train import Callback, CallbackList, EpochMetrics, RunResult, resol
 BASE = RunSpec(dataset="synthetic", hidden=[16, 8], epochs=3, lr=0.01, device="cpu")
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models gain nothing from threads, and on a loaded 2-core box each parallel region
-    can wait a scheduler tick for a descheduled worker thread."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def losses(result: RunResult) -> list[tuple[float, float, float]]:
     return [(m.train_loss, m.test_loss, m.test_accuracy) for m in result.epochs]
 
