@@ -6,6 +6,7 @@ worker); these reads let a lookup or a blocked XREAD wait without holding a thre
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -52,11 +53,25 @@ class AsyncStore:
         return int(n_terminal or 0) >= int(n_runs or 0)
 
     async def read(self, key: str, *, after: str, block_ms: int | None) -> list[Event]:
-        """Entries after `after`, waiting up to block_ms for one when given."""
-        reply: Any = await self.client.xread({key: after}, count=500, block=block_ms)
-        if not reply:
-            return []
-        return [parse_entry(entry_id, fields) for entry_id, fields in reply[0][1]]
+        """Entries after `after`, waiting up to block_ms for one when given.
+
+        A long wait is cut into blocks shorter than the client's socket timeout (redis-py 8
+        reads with a 5 s one by default), so an idle stream is never taken for a dead Redis.
+        """
+        deadline = time.monotonic() + (block_ms or 0) / 1000
+        while True:
+            left_ms = int((deadline - time.monotonic()) * 1000)
+            block = None if block_ms is None else max(1, min(left_ms, self._max_block_ms()))
+            reply: Any = await self.client.xread({key: after}, count=500, block=block)
+            if reply:
+                return [parse_entry(entry_id, fields) for entry_id, fields in reply[0][1]]
+            if block_ms is None or left_ms <= block:
+                return []
+
+    def _max_block_ms(self) -> int:
+        """The longest XREAD block that ends well before a socket read times out."""
+        timeout = self.client.connection_pool.connection_kwargs.get("socket_timeout")
+        return 3_600_000 if not timeout else max(100, int(timeout * 1000 * 0.6))
 
     async def close(self) -> None:
         """Release the connection pool."""
