@@ -56,6 +56,7 @@ class RunPublic(BaseModel):
     device: str | None
     cancel_requested: bool
     queue_position: int | None = None  # while queued: runs fair share dispatches before it
+    requeues: int = 0  # times its worker vanished or shut down and it was queued again
 
 
 class RunsPublic(BaseModel):

@@ -1,12 +1,12 @@
 """The one Redis key schema and record store shared by the API and the worker."""
 
 from runstore.aio import AsyncStore
-from runstore.errors import Conflict, InvalidEventId, NotFound, RunstoreError
+from runstore.errors import Conflict, InvalidEventId, LeaseLost, NotFound, RunstoreError
 from runstore.events import TERMINAL, Event, after_position
 from runstore.keys import Keys
 from runstore.store import Store, new_id
 
 __all__ = [
-    "TERMINAL", "AsyncStore", "Conflict", "Event", "InvalidEventId", "Keys", "NotFound",
-    "RunstoreError", "Store", "after_position", "new_id",
+    "TERMINAL", "AsyncStore", "Conflict", "Event", "InvalidEventId", "Keys", "LeaseLost",
+    "NotFound", "RunstoreError", "Store", "after_position", "new_id",
 ]

@@ -74,6 +74,7 @@ def decode_run(raw: dict[str, str]) -> dict[str, Any]:
     out = _decode(raw, json_fields=RUN_JSON, float_fields=RUN_FLOAT, text_fields=RUN_TEXT)
     out["cancel_requested"] = raw.get("cancel_requested") == "1"
     out["last_epoch"] = int(raw.get("last_epoch") or 0)
+    out["requeues"] = int(raw.get("requeues") or 0)
     return out
 
 

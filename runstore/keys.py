@@ -14,11 +14,20 @@
 {p}:owner:{owner}:sweeps   zset    sweep ids by creation time (ms)
 {p}:workers                zset    worker hostname -> last heartbeat (unix seconds)
 {p}:worker:{hostname}      string  the worker's heartbeat JSON, expires with its TTL
+{p}:leases                 zset    running run id -> lease expiry (Redis clock, ms); the run
+                                   hash's `holder` names the worker process holding it, `claim`
+                                   the token task that took it, `requeues` how often it was
+                                   handed back or reaped (runstore/leases.py)
 {p}:runs                   zset    every run id by creation time (ms): the admin's listing
 {p}:owner:{owner}:active   set     the owner's queued and running run ids (finished ones are
                                    pruned when counted): the max_queued quota's count
 {p}:owner:{owner}:reserved string  runs being written by submissions in flight (quota lease,
                                    short TTL), so two submissions cannot both pass the quota
+{p}:stats                  hash    running totals for GET /metrics, kept by the worker's Lua:
+                                   epochs (epochs appended), runs:<status> (runs reaching each
+                                   terminal status), duration_count, duration_sum (seconds),
+                                   duration_le:<bound> (runs of at most bound seconds, for
+                                   bounds 1,5,15,60,300,900,3600,14400,86400); absent means 0
 
 Users and tokens (runstore/users.py):
 {p}:user:{name}            hash    name, token_hash (sha256 hex of the token; never the token),
@@ -89,6 +98,10 @@ class Keys:
         """One worker's heartbeat payload."""
         return f"{self.prefix}:worker:{hostname}"
 
+    def leases(self) -> str:
+        """Running run ids scored by their lease expiry (Redis clock, ms)."""
+        return f"{self.prefix}:leases"
+
     def all_runs(self) -> str:
         """Every run id (score: creation time in ms)."""
         return f"{self.prefix}:runs"
@@ -100,6 +113,10 @@ class Keys:
     def owner_reserved(self, owner: str) -> str:
         """How many runs the owner's submissions in flight are writing."""
         return f"{self.prefix}:owner:{owner}:reserved"
+
+    def stats(self) -> str:
+        """Running totals the worker keeps for /metrics (epochs, finished runs, durations)."""
+        return f"{self.prefix}:stats"
 
     def user(self, name: str) -> str:
         """A user record hash."""

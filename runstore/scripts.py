@@ -6,9 +6,33 @@ copy every event, with their run_id, to the sweep stream, and count terminal mov
 sweep hash so a sweep stream knows when it is complete.
 """
 
+# The prefix, from the run hash's key and the run id ({p}:run:{id}).
+_PREFIX = """
+local p = string.sub(KEYS[1], 1, #KEYS[1] - #ARGV[1] - 5)
+"""
+
+# A run that ended: its lease goes, and {p}:stats counts it and its duration (for /metrics).
+_ENDED = _PREFIX + """
+local DURATION_BOUNDS = {1, 5, 15, 60, 300, 900, 3600, 14400, 86400}
+local function ended(status)
+  redis.call('ZREM', p .. ':leases', ARGV[1])
+  local stats = p .. ':stats'
+  redis.call('HINCRBY', stats, 'runs:' .. status, 1)
+  local started = tonumber(redis.call('HGET', KEYS[1], 'started_at') or '')
+  if not started then return end
+  local t = redis.call('TIME')
+  local seconds = math.max(0, tonumber(t[1]) + tonumber(t[2]) / 1e6 - started)
+  redis.call('HINCRBY', stats, 'duration_count', 1)
+  redis.call('HINCRBYFLOAT', stats, 'duration_sum', string.format('%.6f', seconds))
+  for _, bound in ipairs(DURATION_BOUNDS) do
+    if seconds <= bound then redis.call('HINCRBY', stats, 'duration_le:' .. bound, 1) end
+  end
+end
+"""
+
 # KEYS: run hash, run stream, [sweep hash, sweep stream]; ARGV[1] run_id, ARGV[2] data,
 # ARGV[3] "1" when the new status is terminal.
-_EMIT_STATUS = """
+_EMIT_STATUS = _ENDED + """
 local function emit_status()
   local last = redis.call('HGET', KEYS[1], 'last_epoch') or '0'
   local id = redis.call('XADD', KEYS[2], last .. '-*', 'type', 'status', 'data', ARGV[2])
@@ -21,7 +45,8 @@ end
 """
 
 # ARGV[4] allowed current statuses (comma-separated), ARGV[5] to status,
-# ARGV[6] "1": refuse with 'cancel' when a cancel was requested, ARGV[7..] field/value pairs.
+# ARGV[6] "1": refuse with 'cancel' when a cancel was requested, ARGV[7] the holder that must
+# hold a running run ('' for anyone: 'lost' otherwise), ARGV[8..] field/value pairs.
 TRANSITION = _EMIT_STATUS + """
 local cur = redis.call('HGET', KEYS[1], 'status')
 if not cur then return {'missing', ''} end
@@ -30,11 +55,15 @@ for s in string.gmatch(ARGV[4], '[^,]+') do
   if s == cur then allowed = true end
 end
 if not allowed then return {'refused', cur} end
+if ARGV[7] ~= '' and cur == 'running' and redis.call('HGET', KEYS[1], 'holder') ~= ARGV[7] then
+  return {'lost', cur}
+end
 if ARGV[6] == '1' and redis.call('HGET', KEYS[1], 'cancel_requested') == '1' then
   return {'cancel', cur}
 end
 redis.call('HSET', KEYS[1], 'status', ARGV[5])
-if #ARGV >= 8 then redis.call('HSET', KEYS[1], unpack(ARGV, 7)) end
+if #ARGV >= 9 then redis.call('HSET', KEYS[1], unpack(ARGV, 8)) end
+if ARGV[3] == '1' then ended(ARGV[5]) end
 return {'ok', emit_status()}
 """
 
@@ -49,18 +78,22 @@ end
 if cur ~= 'queued' then return 'finished' end
 redis.call('HSET', KEYS[1], 'status', 'cancelled', 'finished_at', ARGV[4],
            'cancel_requested', '1')
+ended('cancelled')
 emit_status()
 return 'cancelled'
 """
 
-# KEYS: run hash, run stream, [sweep stream]; ARGV: run_id, epoch, data.
-# Only a running run takes epochs, and only newer ones: a retried run never duplicates one.
-APPEND_EPOCH = """
+# KEYS: run hash, run stream, [sweep stream]; ARGV: run_id, epoch, data, holder ('' for any).
+# Only a running run takes epochs, only from its holder (-1 otherwise: the lease was lost),
+# and only newer ones: a retried or resumed run never duplicates one.
+APPEND_EPOCH = _PREFIX + """
 if redis.call('HGET', KEYS[1], 'status') ~= 'running' then return 0 end
+if ARGV[4] ~= '' and redis.call('HGET', KEYS[1], 'holder') ~= ARGV[4] then return -1 end
 local last = tonumber(redis.call('HGET', KEYS[1], 'last_epoch') or '0')
 if tonumber(ARGV[2]) <= last then return 0 end
 redis.call('XADD', KEYS[2], ARGV[2] .. '-0', 'type', 'epoch', 'data', ARGV[3])
 redis.call('HSET', KEYS[1], 'last_epoch', ARGV[2])
+redis.call('HINCRBY', p .. ':stats', 'epochs', 1)
 if #KEYS == 3 then
   redis.call('XADD', KEYS[3], '*', 'type', 'epoch', 'run_id', ARGV[1], 'data', ARGV[3])
 end

@@ -11,8 +11,10 @@ import redis
 
 from runstore import scripts
 from runstore.codec import decode_runs, decode_sweep, dumps, encode
+from runstore.errors import LeaseLost
 from runstore.events import TERMINAL, Event, parse_entry
 from runstore.keys import Keys
+from runstore.leases import Leases
 
 
 def new_id() -> str:
@@ -29,6 +31,7 @@ class Store:
         self._transition = client.register_script(scripts.TRANSITION)
         self._cancel = client.register_script(scripts.CANCEL)
         self._append_epoch = client.register_script(scripts.APPEND_EPOCH)
+        self.leases = Leases(client, prefix=prefix)
 
     @classmethod
     def from_url(cls, url: str, *, prefix: str = "mlplab") -> Store:
@@ -145,20 +148,23 @@ class Store:
 
     def mark_running(
         self, *, run_id: str, worker: str, device: str, checkpoint: str | None = None,
-        fused_group: str | None = None,
+        fused_group: str | None = None, holder: str | None = None, lease_s: float = 3600.0,
+        claim: str | None = None,
     ) -> str:
-        """Move a queued (or redelivered running) run to running; else why not.
+        """Move a queued run (or a running one whose lease expired, or that this holder
+        holds) to running under a lease for `holder` (default: the worker name); else why not.
 
         With a checkpoint key, also records it and the fused_group the run trains in.
-        Returns "running", "cancel" (a cancel is pending), "missing" or the current status.
+        Returns "running", "held" (another holder's lease is live), "cancel" (a cancel is
+        pending), "missing" or the current status. started_at keeps the first start.
         """
-        now = time.time()
-        data = {"status": "running", "worker": worker, "device": device, "at": now}
-        fields: dict[str, Any] = {"started_at": now, "worker": worker, "device": device}
+        data = {"status": "running", "worker": worker, "device": device, "at": time.time()}
+        fields: dict[str, Any] = {"worker": worker, "device": device, "claim": claim}
         if checkpoint is not None:
             fields.update(checkpoint=checkpoint, fused_group=fused_group)
-        outcome, detail = self._move(run_id, "queued,running", "running", data, fields, True)
-        return "running" if outcome == "ok" else (outcome if outcome != "refused" else detail)
+        outcome, detail = self.leases.acquire(run_id=run_id, holder=holder or worker,
+                                              ttl_s=lease_s, data=data, fields=encode(fields))
+        return {"ok": "running", "refused": detail}.get(outcome, outcome)
 
     def finish_run(
         self,
@@ -167,12 +173,14 @@ class Store:
         status: str,
         result: dict[str, Any] | None = None,
         error: str | None = None,
+        holder: str | None = None,
     ) -> bool:
-        """Move an unfinished run to a terminal status with its result or error."""
+        """Move an unfinished run to a terminal status with its result or error; with a
+        holder, only while that holder holds it (False otherwise)."""
         now = time.time()
         data = {"status": status, "result": result, "error": error, "at": now}
         fields = {"finished_at": now, "result": result, "error": error}
-        outcome, _ = self._move(run_id, "queued,running", status, data, fields, False)
+        outcome, _ = self._move(run_id, "queued,running", status, data, fields, False, holder)
         return outcome == "ok"
 
     def _move(
@@ -183,10 +191,11 @@ class Store:
         data: dict[str, Any],
         fields: dict[str, Any],
         honour_cancel: bool,
+        holder: str | None = None,
     ) -> tuple[str, str]:
         pairs = [x for kv in encode(fields).items() for x in kv]
         argv = [run_id, dumps(data), "1" if status in TERMINAL else "0", allowed, status,
-                "1" if honour_cancel else "0", *pairs]
+                "1" if honour_cancel else "0", holder or "", *pairs]
         outcome, detail = self._transition(keys=self._run_keys(run_id), args=argv)
         return outcome, detail
 
@@ -200,12 +209,20 @@ class Store:
         """True when someone asked the running run to stop."""
         return self.client.hget(self.keys.run(run_id), "cancel_requested") == "1"
 
-    def append_epoch(self, *, run_id: str, metrics: dict[str, Any]) -> bool:
-        """Append an epoch event unless the run already has it (or is no longer running)."""
+    def append_epoch(
+        self, *, run_id: str, metrics: dict[str, Any], holder: str | None = None
+    ) -> bool:
+        """Append an epoch event unless the run already has it (or is no longer running).
+
+        With a holder: LeaseLost when the run is running under another holder's lease.
+        """
         keys = self._run_keys(run_id)
         keys = keys[:2] + keys[3:]  # the epoch script needs no sweep hash
-        args = [run_id, int(metrics["epoch"]), dumps(metrics)]
-        return bool(self._append_epoch(keys=keys, args=args))
+        args = [run_id, int(metrics["epoch"]), dumps(metrics), holder or ""]
+        appended = int(self._append_epoch(keys=keys, args=args))
+        if appended < 0:
+            raise LeaseLost(f"run {run_id} is held by another worker now")
+        return appended == 1
 
     def _run_keys(self, run_id: str) -> list[str]:
         """Run hash and stream, plus sweep hash and stream when the run belongs to a sweep."""

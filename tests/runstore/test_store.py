@@ -57,6 +57,7 @@ def test_lifecycle_epoch_ids_and_dedupe(store):
 def test_redelivered_run_keeps_counting_from_its_last_epoch(store):
     run_id = started_run(store)
     store.append_epoch(run_id=run_id, metrics=metrics(1))
+    store.client.zadd(store.keys.leases(), {run_id: 0})  # its worker's lease ran out
     assert store.mark_running(run_id=run_id, worker="w2@host", device="cpu") == "running"
     assert not store.append_epoch(run_id=run_id, metrics=metrics(1))
     assert store.append_epoch(run_id=run_id, metrics=metrics(2))
@@ -98,6 +99,7 @@ def test_cancel_queued_running_and_finished(store):
     assert store.cancel_requested(run_id=running)
     assert store.get_run(running)["status"] == "running"
     # a redelivery of a run someone cancelled must not start it again
+    store.client.zadd(store.keys.leases(), {running: 0})  # its worker's lease ran out
     assert store.mark_running(run_id=running, worker="w", device="cpu") == "cancel"
     assert store.finish_run(run_id=running, status="cancelled")
     assert store.cancel_run(run_id=running) == "finished"

@@ -1,0 +1,210 @@
+"""Leases on running runs: who trains a run, until when, and what happens when they vanish.
+
+A worker process has a holder id (host, pid and a random part: a restarted worker is a new
+holder). Starting a run (`acquire`) records the holder in the run hash and a lease expiry in
+`{p}:leases` (a zset scored by expiry, Redis clock, ms). While it trains, the worker's
+heartbeat thread renews the leases of the runs it holds. Every write a holder makes to the
+run (epochs, its end) checks the holder field, so a worker that lost its lease (it stalled,
+or was taken for dead) notices on its next write and stops without writing.
+
+A lease that expires means its holder vanished (SIGKILL, OOM, power): `reap` moves every such
+run back to `queued` in one step, with a status event giving the reason, and puts its group
+back at the front of its owner's fair-share queue; the caller sends one token per group, and
+whoever takes it resumes from the group's checkpoint. `hand_back` does the same at once for a
+worker that shuts down (SIGTERM) with runs in hand. A run whose cancel was requested while it
+was requeued is cancelled when next acquired.
+
+Single-Redis design, like the fair-share scheduler: the scripts build key names from the
+prefix.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import redis
+
+from runstore.codec import dumps
+from runstore.keys import Keys
+
+_LIB = """
+local p = ARGV[1]
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+local function emit(id, data)
+  local run = p .. ':run:' .. id
+  local last = redis.call('HGET', run, 'last_epoch') or '0'
+  redis.call('XADD', run .. ':events', last .. '-*', 'type', 'status', 'data', data)
+  local sweep = redis.call('HGET', run, 'sweep_id')
+  if sweep and sweep ~= '' then
+    redis.call('XADD', p .. ':sweep:' .. sweep .. ':events', '*', 'type', 'status',
+               'run_id', id, 'data', data)
+  end
+end
+local function requeue(id, data)
+  local run = p .. ':run:' .. id
+  redis.call('HSET', run, 'status', 'queued', 'holder', '')
+  redis.call('HINCRBY', run, 'requeues', 1)
+  redis.call('ZREM', p .. ':leases', id)
+  local owner = redis.call('HGET', run, 'owner')
+  redis.call('SREM', p .. ':fair:running:' .. owner, id)
+  local claim = redis.call('HGET', run, 'claim')
+  if claim and claim ~= '' then redis.call('DEL', p .. ':fair:claim:' .. claim) end
+  emit(id, data)
+  return owner
+end
+local function push_front(owner, ids)
+  local ready = p .. ':fair:ready'
+  if redis.call('SISMEMBER', ready, owner) == 0 then
+    local own = tonumber(redis.call('HGET', p .. ':fair:vtime', owner) or '0')
+    local clock = tonumber(redis.call('GET', p .. ':fair:clock') or '0')
+    if clock > own then
+      redis.call('HSET', p .. ':fair:vtime', owner, string.format('%.17g', clock))
+    end
+    redis.call('SADD', ready, owner)
+  end
+  redis.call('LPUSH', p .. ':fair:q:' .. owner, cjson.encode(ids))
+end
+"""
+
+# ARGV: prefix, run id, holder, ttl ms, status event data, started_at, field/value pairs...
+_ACQUIRE = _LIB + """
+local id = ARGV[2]
+local run = p .. ':run:' .. id
+local cur = redis.call('HGET', run, 'status')
+if not cur then return {'missing', ''} end
+if cur == 'running' then
+  local holder = redis.call('HGET', run, 'holder') or ''
+  local expiry = tonumber(redis.call('ZSCORE', p .. ':leases', id) or '0')
+  if holder ~= ARGV[3] and expiry > now_ms() then return {'held', holder} end
+elseif cur ~= 'queued' then
+  return {'refused', cur}
+end
+if redis.call('HGET', run, 'cancel_requested') == '1' then return {'cancel', cur} end
+redis.call('HSET', run, 'status', 'running', 'holder', ARGV[3])
+if (redis.call('HGET', run, 'started_at') or '') == '' then
+  redis.call('HSET', run, 'started_at', ARGV[6])
+end
+if #ARGV >= 8 then redis.call('HSET', run, unpack(ARGV, 7)) end
+redis.call('ZADD', p .. ':leases', now_ms() + tonumber(ARGV[4]), id)
+emit(id, ARGV[5])
+return {'ok', ''}
+"""
+
+# ARGV: prefix, holder, ttl ms, run ids... Returns the ids this holder no longer holds.
+_RENEW = _LIB + """
+local lost = {}
+local expiry = now_ms() + tonumber(ARGV[3])
+for i = 4, #ARGV do
+  local run = p .. ':run:' .. ARGV[i]
+  local status, holder = unpack(redis.call('HMGET', run, 'status', 'holder'))
+  if status == 'running' and holder == ARGV[2] then
+    redis.call('ZADD', p .. ':leases', expiry, ARGV[i])
+  else
+    lost[#lost + 1] = ARGV[i]
+  end
+end
+return lost
+"""
+
+# ARGV: prefix, status event data, holder, run ids (one group)... Returns the ids requeued.
+_HAND_BACK = _LIB + """
+local ids, owner = {}, nil
+for i = 4, #ARGV do
+  local run = p .. ':run:' .. ARGV[i]
+  local status, holder = unpack(redis.call('HMGET', run, 'status', 'holder'))
+  if status == 'running' and holder == ARGV[3] then
+    owner = requeue(ARGV[i], ARGV[2])
+    ids[#ids + 1] = ARGV[i]
+  end
+end
+if owner then push_front(owner, ids) end
+return ids
+"""
+
+# ARGV: prefix, status event data, most leases to look at. Returns {groups, run ids...}.
+_REAP = _LIB + """
+local due = redis.call('ZRANGEBYSCORE', p .. ':leases', '-inf', now_ms(), 'LIMIT', 0,
+                       tonumber(ARGV[3]))
+local groups, order, ids = {}, {}, {}
+for _, id in ipairs(due) do
+  local run = p .. ':run:' .. id
+  if redis.call('HGET', run, 'status') == 'running' then
+    local checkpoint = redis.call('HGET', run, 'checkpoint') or ''
+    if checkpoint == '' then checkpoint = id end
+    local owner = requeue(id, ARGV[2])
+    local key = owner .. '/' .. checkpoint
+    if not groups[key] then
+      groups[key] = {owner = owner, ids = {}}
+      order[#order + 1] = key
+    end
+    table.insert(groups[key].ids, id)
+    ids[#ids + 1] = id
+  else
+    redis.call('ZREM', p .. ':leases', id)
+  end
+end
+for _, key in ipairs(order) do push_front(groups[key].owner, groups[key].ids) end
+return {#order, unpack(ids)}
+"""
+
+
+@dataclass(frozen=True)
+class Reaped:
+    """What a reap found: groups put back on the fair queue (one token each) and their runs."""
+
+    groups: int
+    run_ids: tuple[str, ...]
+
+
+class Leases:
+    """Acquire, renew, hand back and reap the leases on running runs."""
+
+    def __init__(self, client: redis.Redis, *, prefix: str = "mlplab") -> None:
+        self.client = client
+        self.keys = Keys(prefix)
+        self._acquire = client.register_script(_ACQUIRE)
+        self._renew = client.register_script(_RENEW)
+        self._hand_back = client.register_script(_HAND_BACK)
+        self._reap = client.register_script(_REAP)
+
+    def acquire(
+        self, *, run_id: str, holder: str, ttl_s: float, data: dict[str, object],
+        fields: dict[str, str],
+    ) -> tuple[str, str]:
+        """Start (or take over) a run: ("ok", ""), ("held", holder), ("cancel", status),
+        ("refused", status) or ("missing", "")."""
+        pairs = [x for kv in fields.items() for x in kv]
+        outcome, detail = self._acquire(args=[
+            self.keys.prefix, run_id, holder, int(ttl_s * 1000), dumps(data),
+            str(data["at"]), *pairs])
+        return outcome, detail
+
+    def renew(self, *, holder: str, run_ids: list[str], ttl_s: float) -> list[str]:
+        """Extend this holder's leases; the run ids it no longer holds."""
+        if not run_ids:
+            return []
+        return list(self._renew(args=[self.keys.prefix, holder, int(ttl_s * 1000), *run_ids]))
+
+    def hand_back(self, *, holder: str, run_ids: list[str], reason: str) -> list[str]:
+        """Requeue this holder's runs of one group at the front of its owner's queue (the
+        caller sends one token when any were); the run ids requeued."""
+        if not run_ids:
+            return []
+        data = dumps({"status": "queued", "reason": reason, "at": time.time()})
+        return list(self._hand_back(args=[self.keys.prefix, data, holder, *run_ids]))
+
+    def reap(self, *, limit: int = 1000) -> Reaped:
+        """Requeue every running run whose lease expired (its worker vanished)."""
+        reason = "its worker stopped answering; requeued to resume from its last checkpoint"
+        data = dumps({"status": "queued", "reason": reason, "at": time.time()})
+        groups, *run_ids = self._reap(args=[self.keys.prefix, data, limit])
+        return Reaped(int(groups), tuple(run_ids))
+
+    def expiry(self, run_id: str) -> float | None:
+        """The run's lease expiry (Redis clock, unix seconds), or None without a lease."""
+        score = self.client.zscore(self.keys.leases(), run_id)
+        return None if score is None else score / 1000
