@@ -125,7 +125,8 @@ redis.call('SET', claim, group, 'EX', ARGV[3])
 return {'group', group}
 """
 
-# KEYS: claim, parked; ARGV: key prefix. Ends a claim; returns how many tokens are parked.
+# KEYS: claim, parked; ARGV: key prefix, claim id. Ends a claim and its lease; returns how many
+# tokens are parked.
 _RELEASE = """
 local held = redis.call('GET', KEYS[1])
 if held then
@@ -133,6 +134,7 @@ if held then
   redis.call('SREM', ARGV[1] .. ':fair:running:' .. group.owner, unpack(group.runs))
   redis.call('DEL', KEYS[1])
 end
+redis.call('ZREM', ARGV[1] .. ':fair:claims', ARGV[2])
 return tonumber(redis.call('GET', KEYS[2]) or '0')
 """
 
@@ -181,7 +183,7 @@ class FairQueue:
     def release(self, *, claim: str) -> int:
         """End a token's group (its runs stop counting as running); the parked token count."""
         keys = [self.keys.fair(f"claim:{claim}"), self.keys.fair("parked")]
-        return int(self._release(keys=keys, args=[self.keys.prefix]))
+        return int(self._release(keys=keys, args=[self.keys.prefix, claim]))
 
     def unparked(self, count: int) -> None:
         """Record that this many parked tokens were sent again."""

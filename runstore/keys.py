@@ -43,6 +43,8 @@ Fair share (runstore/fairqueue.py; the scheduler's Lua builds these names from t
 {p}:fair:clock             string  virtual time of the group dispatched last
 {p}:fair:running:{owner}   set     run ids dispatched and not finished (pruned when counted)
 {p}:fair:claim:{task_id}   string  the group a token task took (JSON); a redelivery resumes it
+{p}:fair:claims            zset    claim (task id) -> lease expiry (ms), renewed by its worker;
+                                   an expired one's unstarted runs are queued again
 {p}:fair:parked            string  tokens that found only capped work, re-sent when a group ends
 {p}:fair:caps              hash    owner -> max_running the API applied at their last submission
                                    ("none": no cap); an override in the user record wins

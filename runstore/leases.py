@@ -10,8 +10,10 @@ or was taken for dead) notices on its next write and stops without writing.
 A lease that expires means its holder vanished (SIGKILL, OOM, power): `reap` moves every such
 run back to `queued` in one step, with a status event giving the reason, and puts its group
 back at the front of its owner's fair-share queue; the caller sends one token per group, and
-whoever takes it resumes from the group's checkpoint. `hand_back` does the same at once for a
-worker that shuts down (SIGTERM) with runs in hand. A run whose cancel was requested while it
+whoever takes it resumes from the group's checkpoint. A token's claim (runstore/fairqueue.py) is
+leased the same way in `{p}:fair:claims`, so the runs of a claimed group that had not started
+when its worker vanished go back too. `hand_back` does both at once for a worker that shuts
+down (SIGTERM) with runs in hand. A run whose cancel was requested while it
 was requeued is cancelled when next acquired.
 
 Single-Redis design, like the fair-share scheduler: the scripts build key names from the
@@ -51,8 +53,6 @@ local function requeue(id, data)
   redis.call('ZREM', p .. ':leases', id)
   local owner = redis.call('HGET', run, 'owner')
   redis.call('SREM', p .. ':fair:running:' .. owner, id)
-  local claim = redis.call('HGET', run, 'claim')
-  if claim and claim ~= '' then redis.call('DEL', p .. ':fair:claim:' .. claim) end
   emit(id, data)
   return owner
 end
@@ -110,7 +110,8 @@ end
 return lost
 """
 
-# ARGV: prefix, status event data, holder, run ids (one group)... Returns the ids requeued.
+# ARGV: prefix, status event data, holder, run ids (one group)... Requeues the holder's running
+# runs and puts them, with the group's still-queued ones, back in front; returns those ids.
 _HAND_BACK = _LIB + """
 local ids, owner = {}, nil
 for i = 4, #ARGV do
@@ -119,17 +120,41 @@ for i = 4, #ARGV do
   if status == 'running' and holder == ARGV[3] then
     owner = requeue(ARGV[i], ARGV[2])
     ids[#ids + 1] = ARGV[i]
+  elseif status == 'queued' then
+    owner = owner or redis.call('HGET', run, 'owner')
+    ids[#ids + 1] = ARGV[i]
   end
 end
 if owner then push_front(owner, ids) end
 return ids
 """
 
-# ARGV: prefix, status event data, most leases to look at. Returns {groups, run ids...}.
+# ARGV: prefix, status event data, most leases to look at. Requeues runs whose lease expired
+# and the still-queued runs of expired claims. Returns {groups queued, run ids requeued...}.
 _REAP = _LIB + """
+local groups, order, ids, pushed = {}, {}, {}, 0
+-- claims whose token's worker vanished: their runs not started yet (first, so that runs
+-- requeued below are not counted twice)
+local claims = p .. ':fair:claims'
+for _, claim in ipairs(redis.call('ZRANGEBYSCORE', claims, '-inf', now_ms())) do
+  local raw = redis.call('GET', p .. ':fair:claim:' .. claim)
+  if raw then
+    local group, queued = cjson.decode(raw), {}
+    for _, id in ipairs(group.runs) do
+      local status = redis.call('HGET', p .. ':run:' .. id, 'status')
+      if status == 'queued' then queued[#queued + 1] = id end
+      if status ~= 'running' then redis.call('SREM', p .. ':fair:running:' .. group.owner, id) end
+    end
+    if #queued > 0 then
+      push_front(group.owner, queued)
+      pushed = pushed + 1
+    end
+    redis.call('DEL', p .. ':fair:claim:' .. claim)
+  end
+  redis.call('ZREM', claims, claim)
+end
 local due = redis.call('ZRANGEBYSCORE', p .. ':leases', '-inf', now_ms(), 'LIMIT', 0,
                        tonumber(ARGV[3]))
-local groups, order, ids = {}, {}, {}
 for _, id in ipairs(due) do
   local run = p .. ':run:' .. id
   if redis.call('HGET', run, 'status') == 'running' then
@@ -148,7 +173,7 @@ for _, id in ipairs(due) do
   end
 end
 for _, key in ipairs(order) do push_front(groups[key].owner, groups[key].ids) end
-return {#order, unpack(ids)}
+return {pushed + #order, unpack(ids)}
 """
 
 
@@ -190,8 +215,9 @@ class Leases:
         return list(self._renew(args=[self.keys.prefix, holder, int(ttl_s * 1000), *run_ids]))
 
     def hand_back(self, *, holder: str, run_ids: list[str], reason: str) -> list[str]:
-        """Requeue this holder's runs of one group at the front of its owner's queue (the
-        caller sends one token when any were); the run ids requeued."""
+        """Put a group back at the front of its owner's queue: this holder's running runs
+        requeued, its queued ones as they are (the caller sends one token when any were);
+        the run ids queued again."""
         if not run_ids:
             return []
         data = dumps({"status": "queued", "reason": reason, "at": time.time()})
@@ -203,6 +229,13 @@ class Leases:
         data = dumps({"status": "queued", "reason": reason, "at": time.time()})
         groups, *run_ids = self._reap(args=[self.keys.prefix, data, limit])
         return Reaped(int(groups), tuple(run_ids))
+
+    def hold_claim(self, *, claim: str, ttl_s: float) -> None:
+        """Start or extend the lease on a token's claim (its group's runs not yet started go
+        back to the queue if it expires)."""
+        seconds, micros = self.client.time()
+        expiry = seconds * 1000 + micros // 1000 + int(ttl_s * 1000)
+        self.client.zadd(self.keys.fair("claims"), {claim: expiry})
 
     def expiry(self, run_id: str) -> float | None:
         """The run's lease expiry (Redis clock, unix seconds), or None without a lease."""

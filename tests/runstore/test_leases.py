@@ -63,12 +63,14 @@ def test_reap_requeues_runs_whose_lease_expired_as_their_groups(store):
     fair.enqueue(owner="ann", groups=[ids[:2], [ids[2]], [ids[3]]])
     popped = fair.pop(claim="token-1", claim_ttl_s=600)
     assert popped.run_ids == tuple(ids[:2])
+    store.leases.hold_claim(claim="token-1", ttl_s=60)
     for run_id in ids[:2]:
         start(store, run_id, "dead", checkpoint="g-1", claim="token-1")
         store.append_epoch(run_id=run_id, metrics=metrics(1), holder="dead")
     start(store, ids[2], "dead")
     start(store, ids[3], "alive")
     expire(store, *ids[:3])
+    store.client.zadd(store.keys.fair("claims"), {"token-1": 0})
 
     reaped = store.leases.reap()
 
@@ -126,3 +128,23 @@ def test_stats_count_epochs_ends_and_durations(store):
     assert stats["runs:succeeded"] == "1" and stats["runs:cancelled"] == "1"
     assert stats["duration_count"] == "1" and float(stats["duration_sum"]) >= 0
     assert stats["duration_le:1"] == "1" and stats["duration_le:86400"] == "1"
+
+
+def test_reap_puts_back_the_unstarted_runs_of_a_dead_tokens_claim(store):
+    fair = FairQueue(store.client, prefix=store.keys.prefix)
+    ids = [store.create_run(owner="ann", spec=SPEC)["id"] for _ in range(3)]
+    fair.enqueue(owner="ann", groups=[ids])
+    assert fair.pop(claim="token-1", claim_ttl_s=600).run_ids == tuple(ids)
+    store.leases.hold_claim(claim="token-1", ttl_s=60)
+    start(store, ids[0], "dead", checkpoint=f"{ids[0]}", claim="token-1")  # the first chunk
+    assert store.leases.reap().groups == 0  # its worker is alive: nothing to do
+
+    expire(store, ids[0])
+    store.client.zadd(store.keys.fair("claims"), {"token-1": 0})
+    reaped = store.leases.reap()
+
+    assert reaped.groups == 2 and reaped.run_ids == (ids[0],)
+    assert sorted(fair.pending("ann")) == sorted([[ids[0]], ids[1:]])
+    assert not store.client.exists(store.keys.fair("claim:token-1"))
+    assert store.client.zcard(store.keys.fair("claims")) == 0
+    assert fair.running("ann") == set()
