@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from api import errors
+from api import errors, metrics
 from api.middleware import BodyGuard
 from api.queue import TaskQueue
+from api.reaper import reap_forever
 from api.routes import dashboard, health, plots, runs, sweeps, users
+from api.routes import metrics as metrics_routes
 from api.settings import ApiSettings, get_settings
 from runstore import AsyncStore, Store
 
@@ -30,9 +33,12 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.queue = TaskQueue.from_url(
         settings.redis_url, visibility_timeout_s=settings.visibility_timeout_s
     )
+    reaper = asyncio.create_task(reap_forever(app.state.store, app.state.queue,
+                                              interval_s=settings.reap_interval_s))
     try:
         yield
     finally:
+        reaper.cancel()
         app.state.queue.close()
         await app.state.async_store.close()
         app.state.store.client.close()
@@ -49,6 +55,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app.state.settings = settings or get_settings()
     app.add_middleware(BodyGuard, max_bytes=app.state.settings.max_body_bytes)
     errors.install(app)
-    for module in (health, runs, sweeps, plots, users, dashboard):
+    metrics.install(app)  # after BodyGuard: outermost, so its 413/415 are timed too
+    for module in (health, runs, sweeps, plots, users, dashboard, metrics_routes):
         app.include_router(module.router)
     return app

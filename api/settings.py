@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -34,6 +34,18 @@ class ApiSettings(BaseSettings):
     sse_keepalive_s: float = Field(default=15.0, gt=0)
     visibility_timeout_s: int = Field(
         default=24 * 3600, description="Celery redelivers a task unacked for this long"
+    )
+    reap_interval_s: float = Field(
+        default=5.0, gt=0, description="how often to requeue runs whose worker's lease expired"
+    )
+    # GET /metrics (api/metrics.py): with auth on it labels runs by user (user names are a
+    # small, admin-managed set) and then answers only an admin's token or metrics_token; set
+    # metrics_per_user=false for an open endpoint with totals only. Auth off: open, no users.
+    metrics_per_user: bool | None = Field(
+        default=None, description="per-user run gauges on /metrics; unset: on exactly with auth"
+    )
+    metrics_token: SecretStr | None = Field(
+        default=None, description="a Bearer token that may scrape /metrics (for Prometheus)"
     )
 
 

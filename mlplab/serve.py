@@ -70,19 +70,27 @@ class Supervisor:
         return 0
 
     def stop(self) -> None:
-        """Terminate the children newest first, then kill any that outlive the timeout."""
-        for _, proc in reversed(self.children):
+        """Terminate the API and workers, then Redis (a worker hands its runs back through
+        it), each wave killed if it outlives the timeout."""
+        last = [(n, p) for n, p in self.children if n == "redis-server"]
+        first = [(n, p) for n, p in reversed(self.children) if n != "redis-server"]
+        for wave in (first, last):
+            self._stop_wave(wave)
+        log.info("all processes stopped")
+
+    def _stop_wave(self, children: list[tuple[str, subprocess.Popen[bytes]]]) -> None:
+        """SIGTERM these children together and wait for them; SIGKILL the late ones."""
+        for _, proc in children:
             if proc.poll() is None:
                 proc.terminate()
         deadline = time.monotonic() + self.stop_timeout_s
-        for name, proc in reversed(self.children):
+        for name, proc in children:
             try:
                 proc.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 log.warning("%s did not stop within %.0f s; killing it", name, self.stop_timeout_s)
                 proc.kill()
                 proc.wait()
-        log.info("all processes stopped")
 
 
 def redis_answers(url: str) -> bool:

@@ -10,6 +10,7 @@ from typing import Any
 
 from runstore import Store
 from runstore.fairqueue import FairQueue
+from worker import leases
 
 log = logging.getLogger(__name__)
 CLAIM_MARGIN_S = 3600  # a claim outlives Celery's redelivery of its token by this much
@@ -22,6 +23,7 @@ def train_next(
     train: Callable[[list[str]], dict[str, Any]],
     send_token: Callable[[], None],
     visibility_timeout_s: int,
+    claim_lease_s: float = 60.0,
 ) -> dict[str, Any]:
     """Pop (or resume) this token's group and train it; parked tokens go back when it ends."""
     fair = FairQueue(store.client, prefix=store.keys.prefix)
@@ -31,9 +33,20 @@ def train_next(
         return {"dispatched": False, "state": popped.state}
     log.info("token %s: %s's group of %d run(s)%s", claim, popped.owner, len(popped.run_ids),
              " (resumed)" if popped.state == "claimed" else "")
+    # leased like its runs: if this worker vanishes, the reaper queues the unstarted ones again
+    store.leases.hold_claim(claim=claim, ttl_s=claim_lease_s)
+    leases.hold(claim=claim)
     try:
         result = train(list(popped.run_ids))
+    except BaseException:
+        _unpark(fair, claim, send_token)
+        raise
     finally:
+        leases.let_go(claim=claim)
+    if result.get("held_elsewhere"):  # a duplicate delivery: the claim's holder releases it
+        log.info("token %s: runs %s train elsewhere; leaving the claim to them", claim,
+                 result["held_elsewhere"])
+    else:
         _unpark(fair, claim, send_token)
     return {**result, "dispatched": True, "owner": popped.owner}
 

@@ -1,6 +1,7 @@
 """Worker heartbeats in Redis, so /healthz can tell whether any worker is alive.
 
-A thread writes them: Celery's own ping goes unanswered while a solo worker trains.
+A thread writes them: Celery's own ping goes unanswered while a solo worker trains. Each beat
+also renews this process's leases and requeues runs whose worker vanished (worker/leases.py).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 from celery.signals import worker_ready, worker_shutdown
 from redis.exceptions import RedisError
 
+from worker import leases
 from worker.settings import get_settings
 from worker.store import get_store
 
@@ -27,10 +29,18 @@ def _beat(hostname: str, stop: threading.Event) -> None:
     while True:
         try:
             get_store().heartbeat(hostname=hostname, info=info, ttl_s=3 * settings.heartbeat_s)
-        except RedisError as exc:
+            leases.renew_and_reap(get_store(), settings, send_token=_send_token)
+        except Exception as exc:  # Redis or the broker away: keep beating, it comes back
             log.warning("heartbeat failed: %s", exc)
         if stop.wait(settings.heartbeat_s):
             return
+
+
+def _send_token() -> None:
+    """A fair-share token for a group the reaper put back."""
+    from worker.celery_app import TRAIN_NEXT, app
+
+    app.send_task(TRAIN_NEXT)
 
 
 @worker_ready.connect

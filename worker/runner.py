@@ -4,60 +4,38 @@ A task's runs share a fusion key (the API groups a sweep that way). The worker l
 dataset once, splits the runs into chunks that fit the device's free memory and its model
 cap, and trains the chunks one after another, each as one stacked model. A run stays queued
 until its chunk starts, so its status, started_at and events read as if it ran alone.
+
+Nothing is lost (runstore/leases.py, worker/leases.py): a run starts under this process's
+lease and every write checks it, so a worker that lost its runs writes nothing more; a group
+whose runs were requeued (their worker vanished, or shut down) resumes from its checkpoint
+file, every epoch recorded once; on SIGTERM a group hands its runs back at the next poll.
 """
 
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
+from redis.exceptions import RedisError
 
+from mlpcore import checkpoint
 from mlpcore.data import TensorData, load_dataset
-from mlpcore.errors import MlpcoreError
+from mlpcore.errors import CheckpointError, MlpcoreError
 from mlpcore.fused import train_group
 from mlpcore.memory import free_bytes, split_to_fit
 from mlpcore.spec import RunSpec
-from mlpcore.train import Callback, EpochMetrics, RunResult, resolve_device
+from mlpcore.train import Callback, RunResult, resolve_device
 from runstore import TERMINAL, Store, new_id
-from worker import stages
+from worker import leases, stages
 from worker.checkpoints import GroupCheckpoint, checkpoint_path
 from worker.early_stop import with_early_stopping
+from worker.reporter import StoreReporter, finish
 from worker.settings import WorkerSettings
 
 log = logging.getLogger(__name__)
-
-
-class StoreReporter(Callback):
-    """Appends each epoch to the run's stream, polls its cancel flag (throttled), ends it."""
-
-    def __init__(self, store: Store, run_id: str, *, poll_s: float) -> None:
-        self.store = store
-        self.run_id = run_id
-        self.poll_s = poll_s
-        self.finished = False
-        self._next_poll = 0.0
-        self._stop = False
-
-    def on_epoch_end(self, metrics: EpochMetrics) -> None:
-        """Publish the epoch with the wall-clock time it ended (for latency measurements)."""
-        metrics_data = {**metrics.to_dict(), "ts": time.time()}
-        self.store.append_epoch(run_id=self.run_id, metrics=metrics_data)
-
-    def should_stop(self) -> bool:
-        """True once a cancel was requested; Redis is read at most every poll_s seconds."""
-        now = time.monotonic()
-        if not self._stop and now >= self._next_poll:
-            self._next_poll = now + self.poll_s
-            self._stop = self.store.cancel_requested(run_id=self.run_id)
-        return self._stop
-
-    def on_end(self, result: RunResult) -> None:
-        """Record the end at once: in a fused group the others may train on."""
-        _finish(self.store, self.run_id, result)
-        self.finished = True
 
 
 @dataclass(frozen=True)
@@ -67,18 +45,23 @@ class Due:
     run_id: str
     spec: RunSpec
     group: str | None
+    checkpoint: str | None = None  # the group file of an earlier attempt, if any
 
 
 def run_group(
-    run_ids: list[str], *, store: Store, settings: WorkerSettings, worker: str
+    run_ids: list[str], *, store: Store, settings: WorkerSettings, worker: str,
+    claim: str | None = None,
 ) -> dict[str, Any]:
     """Train the runs that are still due, fused in chunks that fit, and record how each ended."""
     due = [d for d in (_due(r, store, settings) for r in run_ids) if d is not None]
     if due:
-        _train_due(due, store=store, settings=settings, worker=worker)
+        _train_due(due, store=store, settings=settings, worker=worker, claim=claim)
     records = store.get_runs(list(run_ids), epochs=False)
     stages.after_task(records, store=store, settings=settings)  # the next stage, if one is due
-    return {"runs": {r["id"]: r["status"] for r in records}}
+    # still running once this task let go of its runs: another worker holds them
+    held = [r["id"] for r in records if r["status"] == "running"]
+    outcome: dict[str, Any] = {"runs": {r["id"]: r["status"] for r in records}}
+    return {**outcome, "held_elsewhere": held} if held else outcome
 
 
 def _due(run_id: str, store: Store, settings: WorkerSettings) -> Due | None:
@@ -93,7 +76,8 @@ def _due(run_id: str, store: Store, settings: WorkerSettings) -> Due | None:
     except (MlpcoreError, ValueError, RuntimeError) as exc:
         _fail(store, [run_id], exc)
         return None
-    return Due(run_id, spec.model_copy(update={"device": device}), run["fused_group"])
+    return Due(run_id, spec.model_copy(update={"device": device}), run["fused_group"],
+               run["checkpoint"])
 
 
 def _device(name: str) -> str:
@@ -101,8 +85,11 @@ def _device(name: str) -> str:
     return str(torch.empty(0, device=resolve_device(name)).device)
 
 
-def _train_due(due: list[Due], *, store: Store, settings: WorkerSettings, worker: str) -> None:
-    """Load the data once, split the runs to fit, then start and train each chunk in turn."""
+def _train_due(
+    due: list[Due], *, store: Store, settings: WorkerSettings, worker: str, claim: str | None
+) -> None:
+    """Load the data once, split the runs to fit, then start and train each chunk in turn;
+    on shutdown, hand back the chunk in training and those not started yet."""
     _configure_torch(settings)
     try:
         data = load_dataset(due[0].spec.dataset, device=due[0].spec.device,
@@ -114,12 +101,20 @@ def _train_due(due: list[Due], *, store: Store, settings: WorkerSettings, worker
         return
     log.info("runs %s: %d model(s) in chunk(s) of %s", [d.run_id for d in due], len(due),
              [len(c) for c in chunks])
-    for chunk, group in zip(chunks, chunk_groups(due, chunks), strict=True):
+    for n, (chunk, group) in enumerate(zip(chunks, chunk_groups(due, chunks), strict=True)):
         members = [due[i] for i in chunk]
         key = group or members[0].run_id
-        started = [d for d in members if _start(d, store, worker, group=group, key=key)]
-        if started:
-            _train(started, data=data, key=key, store=store, settings=settings)
+        try:
+            if leases.SHUTDOWN.is_set():
+                raise leases.HandBack
+            started = [d for d in members
+                       if _start(d, store, worker, settings, group=group, key=key, claim=claim)]
+            if started:
+                _train(started, data=data, key=key, store=store, settings=settings)
+        except leases.HandBack:
+            rest = [due[i].run_id for c in chunks[n:] for i in c]
+            _hand_back(store, rest)
+            return
 
 
 def split_runs(
@@ -146,40 +141,112 @@ def chunk_groups(due: list[Due], chunks: list[list[int]]) -> list[str | None]:
     return [name if len(chunk) > 1 else None for name, chunk in zip(names, chunks, strict=True)]
 
 
-def _start(d: Due, store: Store, worker: str, *, group: str | None, key: str) -> bool:
-    """Mark the run running in its group; False (finishing a pending cancel) to skip it."""
+def _start(
+    d: Due, store: Store, worker: str, settings: WorkerSettings, *, group: str | None, key: str,
+    claim: str | None,
+) -> bool:
+    """Mark the run running in its group under this process's lease; False to skip it
+    (finishing a pending cancel; another live worker holds it)."""
     outcome = store.mark_running(run_id=d.run_id, worker=worker, device=d.spec.device,
-                                 checkpoint=key, fused_group=group)
+                                 checkpoint=key, fused_group=group, holder=leases.holder(),
+                                 lease_s=leases.ttl_s(settings), claim=claim)
     if outcome == "cancel":
         store.finish_run(run_id=d.run_id, status="cancelled", error=None)
     if outcome != "running":
         log.info("run %s: %s, not started", d.run_id, outcome)
-    return outcome == "running"
+        return False
+    leases.hold([d.run_id])
+    return True
+
+
+def _hand_back(store: Store, run_ids: list[str]) -> None:
+    """Requeue this worker's runs of the task (and its unstarted ones) in front, for others."""
+    from worker.celery_app import TRAIN_NEXT, app
+
+    requeued = store.leases.hand_back(holder=leases.holder(), run_ids=run_ids,
+                                      reason="its worker shut down; requeued to resume from "
+                                             "its last checkpoint")
+    leases.let_go(run_ids)
+    if requeued:
+        app.send_task(TRAIN_NEXT)
+    log.warning("shutting down: handed back run(s) %s", requeued)
 
 
 def _train(
     started: list[Due], *, data: TensorData, key: str, store: Store, settings: WorkerSettings
 ) -> None:
-    """Train one chunk as one group, checkpointing every epoch; an exception fails it all."""
+    """Train one chunk as one group (resuming its checkpoint when there is one), writing a
+    checkpoint every epoch; an exception fails it all, HandBack and Redis errors leave it to
+    be resumed."""
+    started, resume = _resumable(started, checkpoint_path(settings.checkpoint_dir, key))
     run_ids = [d.run_id for d in started]
     reporters = [StoreReporter(store, run_id, poll_s=settings.cancel_poll_s) for run_id in run_ids]
     saver = GroupCheckpoint(checkpoint_path(settings.checkpoint_dir, key), run_ids)
     callbacks = with_early_stopping(reporters, store=store)  # plain reporters unless asked
     results: list[RunResult] = []
     try:
-        results = train_group([d.spec for d in started], callbacks=callbacks, data=data,
-                              on_checkpoint=saver)
+        results = _train_group(started, callbacks, data=data, saver=saver, resume=resume)
+    except leases.HandBack:
+        raise  # the caller hands the runs back; the file stays to resume from
+    except RedisError as exc:  # Redis gone for good: the leases lapse, the reaper requeues
+        log.error("runs %s: Redis unreachable, leaving them to be resumed: %s", run_ids, exc)
+        return
     except Exception as exc:
         log.exception("runs %s failed", run_ids)
         _fail(store, run_ids, exc)
-    # the group has ended; a process that dies (or is shut down) mid-group skips this and
-    # leaves the file to resume from
-    saver.remove()
+    finally:
+        leases.let_go(run_ids)
+    # the group has ended; a process that dies mid-group skips this and leaves the file, and
+    # so does one whose runs another worker took over (the file is that worker's now)
+    if not any(r.lost for r in reporters):
+        saver.remove()
+        _remove_earlier(started, key, settings)
     _release(data.device)
     log.info("runs %s: %d checkpoint(s) written to %s", run_ids, saver.writes, saver.path)
     for reporter, result in zip(reporters, results, strict=False):  # none after a failure
         if not reporter.finished:  # on_end normally did it already
-            _finish(store, reporter.run_id, result)
+            finish(store, reporter.run_id, result)
+
+
+def _resumable(started: list[Due], path: Path) -> tuple[list[Due], dict[str, Any] | None]:
+    """The runs in the order of the group file at path and its state when the file covers
+    exactly these runs; else the runs as they are and None (they start from scratch)."""
+    if not path.exists():
+        return started, None
+    try:
+        state = checkpoint.load(path)
+    except (CheckpointError, OSError) as exc:
+        log.warning("checkpoint %s unusable, starting over: %s", path, exc)
+        return started, None
+    by_id = {d.run_id: d for d in started}
+    ids = list(state.get("run_ids") or [])
+    if sorted(ids) != sorted(by_id):
+        log.info("checkpoint %s covers runs %s, not %s: starting over", path, ids, list(by_id))
+        return started, None
+    log.info("runs %s: resuming from epoch %d of %s", ids, state.get("epoch", 0), path)
+    return [by_id[i] for i in ids], state
+
+
+def _train_group(
+    started: list[Due], callbacks: list[Callback], *, data: TensorData, saver: GroupCheckpoint,
+    resume: dict[str, Any] | None,
+) -> list[RunResult]:
+    """train_group, from the checkpoint when given; one that does not fit starts over."""
+    specs = [d.spec for d in started]
+    try:
+        return train_group(specs, callbacks=callbacks, data=data, on_checkpoint=saver,
+                           resume=resume)
+    except CheckpointError as exc:  # raised before any training: safe to start over
+        if resume is None:
+            raise
+        log.warning("checkpoint %s does not fit, starting over: %s", saver.path, exc)
+        return train_group(specs, callbacks=callbacks, data=data, on_checkpoint=saver)
+
+
+def _remove_earlier(started: list[Due], key: str, settings: WorkerSettings) -> None:
+    """Remove group files of earlier attempts under other keys (the group was re-planned)."""
+    for old in {d.checkpoint for d in started} - {None, key}:
+        GroupCheckpoint(checkpoint_path(settings.checkpoint_dir, old), []).remove()
 
 
 def _configure_torch(settings: WorkerSettings) -> None:
@@ -195,13 +262,7 @@ def _release(device: torch.device) -> None:
 
 
 def _fail(store: Store, run_ids: list[str], exc: BaseException) -> None:
-    """Fail unfinished runs with the exception as the reason."""
+    """Fail unfinished runs (not held by another worker) with the exception as the reason."""
     for run_id in run_ids:
-        store.finish_run(run_id=run_id, status="failed", error=f"{type(exc).__name__}: {exc}")
-
-
-def _finish(store: Store, run_id: str, result: RunResult) -> None:
-    """Record a run's end: its status, final numbers and, unless it succeeded, the reason."""
-    error = None if result.status == "succeeded" else result.reason
-    store.finish_run(run_id=run_id, status=result.status, result=result.result, error=error)
-    log.info("run %s: %s", run_id, result.status)
+        store.finish_run(run_id=run_id, status="failed", error=f"{type(exc).__name__}: {exc}",
+                         holder=leases.holder())

@@ -10,6 +10,7 @@ from typing import Any
 
 from celery import Task
 
+from worker import leases
 from worker.celery_app import TRAIN_GROUP, TRAIN_NEXT, app
 from worker.fairshare import train_next
 from worker.runner import run_group
@@ -23,9 +24,10 @@ def train_group_task(self: Task, run_ids: list[str]) -> dict[str, Any]:
     return train_runs(list(run_ids), worker=self.request.hostname)
 
 
-def train_runs(run_ids: list[str], *, worker: str) -> dict[str, Any]:
+def train_runs(run_ids: list[str], *, worker: str, claim: str | None = None) -> dict[str, Any]:
     """What both tasks do with a group: train it and record how each run ended."""
-    return run_group(run_ids, store=get_store(), settings=get_settings(), worker=worker)
+    return run_group(run_ids, store=get_store(), settings=get_settings(), worker=worker,
+                     claim=claim)
 
 
 @app.task(name=TRAIN_NEXT, bind=True)
@@ -34,7 +36,9 @@ def train_next_task(self: Task) -> dict[str, Any]:
     settings = get_settings()
     return train_next(
         claim=self.request.id, store=get_store(),
-        train=lambda run_ids: train_runs(run_ids, worker=self.request.hostname),
+        train=lambda run_ids: train_runs(run_ids, worker=self.request.hostname,
+                                         claim=self.request.id),
         send_token=lambda: app.send_task(TRAIN_NEXT),
         visibility_timeout_s=settings.visibility_timeout_s,
+        claim_lease_s=leases.ttl_s(settings),
     )

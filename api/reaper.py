@@ -1,0 +1,33 @@
+"""The API's reaper: runs whose worker vanished go back to the queue even while no worker is
+alive to notice (workers reap too, on every heartbeat; runstore/leases.py does it once)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from api.queue import TaskQueue
+from runstore import Store
+
+log = logging.getLogger("mlplab.api")
+
+
+def reap_once(store: Store, queue: TaskQueue) -> int:
+    """Requeue expired leases and claims, one token per group put back; the runs requeued."""
+    reaped = store.leases.reap()
+    for _ in range(reaped.groups):
+        queue.send_token()
+    if reaped.run_ids:
+        log.warning("requeued run(s) %s: their worker stopped answering",
+                    ", ".join(reaped.run_ids))
+    return len(reaped.run_ids)
+
+
+async def reap_forever(store: Store, queue: TaskQueue, *, interval_s: float) -> None:
+    """reap_once every interval_s seconds until cancelled; errors are logged, not fatal."""
+    while True:
+        await asyncio.sleep(interval_s)
+        try:
+            await asyncio.to_thread(reap_once, store, queue)
+        except Exception as exc:  # Redis or the broker away: try again next time
+            log.warning("reaping failed: %s", exc)

@@ -1,0 +1,85 @@
+"""This worker process's side of runstore's leases: its holder id, the runs and claims it holds,
+their renewal and the reaping of other workers' expired ones (from the heartbeat thread), and
+the shutdown flag that makes a training group hand its runs back (SIGTERM).
+
+Torch-free. The lease TTL is 3 heartbeats: a worker that stops beating for that long (killed,
+frozen, cut off from Redis) loses its runs to the queue, and its own next write notices.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import socket
+import threading
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from celery.signals import worker_shutting_down
+
+from runstore import Store
+from worker.settings import WorkerSettings
+
+log = logging.getLogger(__name__)
+
+SHUTDOWN = threading.Event()  # set on SIGTERM: groups in training hand their runs back
+_lock = threading.Lock()
+_held_runs: set[str] = set()
+_held_claims: set[str] = set()
+_holder: dict[int, str] = {}
+
+
+class HandBack(Exception):  # noqa: N818 (a signal to unwind, not an error)
+    """Raised inside training when the worker shuts down: hand the group back, keep its file."""
+
+
+def holder() -> str:
+    """This process's holder id: host, pid and a random part (a restart is a new holder)."""
+    pid = os.getpid()
+    if pid not in _holder:
+        _holder[pid] = f"{socket.gethostname()}/{pid}/{secrets.token_hex(3)}"
+    return _holder[pid]
+
+
+def ttl_s(settings: WorkerSettings) -> float:
+    """How long a lease lasts without renewal."""
+    return 3 * settings.heartbeat_s
+
+
+def hold(run_ids: Iterable[str] = (), claim: str | None = None) -> None:
+    """Renew these runs' leases (and the claim's) from the heartbeat from now on."""
+    with _lock:
+        _held_runs.update(run_ids)
+        if claim:
+            _held_claims.add(claim)
+
+
+def let_go(run_ids: Iterable[str] = (), claim: str | None = None) -> None:
+    """Stop renewing them (they ended, were handed back, or training was abandoned)."""
+    with _lock:
+        _held_runs.difference_update(run_ids)
+        _held_claims.discard(claim or "")
+
+
+def renew_and_reap(store: Store, settings: WorkerSettings, send_token: Callable[[], Any]) -> None:
+    """One heartbeat's lease work: renew what this process holds, requeue what others lost."""
+    with _lock:
+        runs, claims = sorted(_held_runs), sorted(_held_claims)
+    lost = store.leases.renew(holder=holder(), run_ids=runs, ttl_s=ttl_s(settings))
+    if lost:
+        log.warning("lost the lease on run(s) %s: they were requeued or ended", lost)
+    for claim in claims:
+        store.leases.hold_claim(claim=claim, ttl_s=ttl_s(settings))
+    reaped = store.leases.reap()
+    if reaped.run_ids or reaped.groups:
+        log.warning("requeued %d run(s) of vanished workers (%s) in %d group(s)",
+                    len(reaped.run_ids), ", ".join(reaped.run_ids), reaped.groups)
+    for _ in range(reaped.groups):
+        send_token()
+
+
+@worker_shutting_down.connect
+def _on_shutdown(**_: Any) -> None:
+    """Celery's SIGTERM/SIGINT handler (main process): training groups hand their runs back."""
+    SHUTDOWN.set()
