@@ -166,25 +166,29 @@ class Client:
         path = f"/v1/{'sweeps' if sweep else 'runs'}/{run_id}/events"
         failures = 0
         while True:
+            connected: list[bool] = []
             try:
-                for event in self._events_once(path, last_event_id):
-                    failures = 0
+                for event in self._events_once(path, last_event_id, connected):
                     last_event_id = event.id or last_event_id
                     yield event
                 return
             except (httpx.TransportError, ConnectionFailed):
-                failures += 1
+                # a stream that was up and broke is retried afresh; only failures to
+                # connect, one after another, run out of retries
+                failures = 0 if connected else failures + 1
                 if failures > retries:
                     raise
                 time.sleep(min(0.2 * 2**failures, 5.0))
 
-    def _events_once(self, path: str, last_event_id: str | None) -> Iterator[Event]:
+    def _events_once(self, path: str, last_event_id: str | None,
+                     connected: list[bool]) -> Iterator[Event]:
         headers = {"Last-Event-ID": last_event_id} if last_event_id else {}
         timeout = httpx.Timeout(self._http.timeout.connect, read=60.0)
         with self._http.stream("GET", path, headers=headers, timeout=timeout) as response:
             if response.status_code >= 400:
                 response.read()
                 raise _error_for(response)
+            connected.append(True)
             yield from parse_sse(response.iter_lines())
 
     def wait(self, run_id: str, *, on_epoch: Callable[[dict[str, Any]], None] | None = None,
