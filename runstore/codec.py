@@ -75,6 +75,7 @@ def decode_run(raw: dict[str, str]) -> dict[str, Any]:
     out["cancel_requested"] = raw.get("cancel_requested") == "1"
     out["last_epoch"] = int(raw.get("last_epoch") or 0)
     out["requeues"] = int(raw.get("requeues") or 0)
+    out["reaped"] = int(raw.get("reaped") or 0)  # requeues because its worker vanished
     return out
 
 

@@ -17,7 +17,8 @@
 {p}:leases                 zset    running run id -> lease expiry (Redis clock, ms); the run
                                    hash's `holder` names the worker process holding it, `claim`
                                    the token task that took it, `requeues` how often it was
-                                   handed back or reaped (runstore/leases.py)
+                                   handed back or reaped, `reaped` how often its worker
+                                   vanished (runstore/leases.py)
 {p}:runs                   zset    every run id by creation time (ms): the admin's listing
 {p}:owner:{owner}:active   set     the owner's queued and running run ids (finished ones are
                                    pruned when counted): the max_queued quota's count

@@ -46,10 +46,11 @@ local function emit(id, data)
                'run_id', id, 'data', data)
   end
 end
-local function requeue(id, data)
+local function requeue(id, data, counter)
   local run = p .. ':run:' .. id
   redis.call('HSET', run, 'status', 'queued', 'holder', '')
   redis.call('HINCRBY', run, 'requeues', 1)
+  if counter then redis.call('HINCRBY', run, counter, 1) end
   redis.call('ZREM', p .. ':leases', id)
   local owner = redis.call('HGET', run, 'owner')
   redis.call('SREM', p .. ':fair:running:' .. owner, id)
@@ -160,7 +161,7 @@ for _, id in ipairs(due) do
   if redis.call('HGET', run, 'status') == 'running' then
     local checkpoint = redis.call('HGET', run, 'checkpoint') or ''
     if checkpoint == '' then checkpoint = id end
-    local owner = requeue(id, ARGV[2])
+    local owner = requeue(id, ARGV[2], 'reaped')
     local key = owner .. '/' .. checkpoint
     if not groups[key] then
       groups[key] = {owner = owner, ids = {}}

@@ -70,6 +70,11 @@ def _due(run_id: str, store: Store, settings: WorkerSettings) -> Due | None:
     if run is None or run["status"] in TERMINAL:
         log.info("run %s: %s, skipped", run_id, run["status"] if run else "missing")
         return None
+    if run["reaped"] >= settings.max_reaped:
+        _fail(store, [run_id], RuntimeError(
+            f"its worker vanished {run['reaped']} times while training it (killed, or out of "
+            f"memory?); not retried again (MLPLAB_MAX_REAPED)"))
+        return None
     try:
         spec = RunSpec(**run["spec"])
         device = _device(settings.device if spec.device == "auto" else spec.device)
