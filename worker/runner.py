@@ -183,14 +183,20 @@ def _train(
     """Train one chunk as one group (resuming its checkpoint when there is one), writing a
     checkpoint every epoch; an exception fails it all, HandBack and Redis errors leave it to
     be resumed."""
-    started, resume = _resumable(started, checkpoint_path(settings.checkpoint_dir, key))
+    path = checkpoint_path(settings.checkpoint_dir, key)
+    earlier = {d.checkpoint for d in started}  # the file of their last attempt, if one
+    prior = earlier.pop() if len(earlier) == 1 else None
+    group, resume = _resumable(started, checkpoint_path(settings.checkpoint_dir, prior or key))
     run_ids = [d.run_id for d in started]
-    reporters = [StoreReporter(store, run_id, poll_s=settings.cancel_poll_s) for run_id in run_ids]
-    saver = GroupCheckpoint(checkpoint_path(settings.checkpoint_dir, key), run_ids)
-    callbacks = with_early_stopping(reporters, store=store)  # plain reporters unless asked
+    reporters = {d.run_id: StoreReporter(store, d.run_id, poll_s=settings.cancel_poll_s)
+                 for d in started}
+    wrapped = dict(zip(reporters, with_early_stopping(list(reporters.values()), store=store),
+                       strict=True))  # plain reporters unless the sweep asks for early stopping
+    callbacks = [wrapped.get(d.run_id) or _Ended() for d in group]
+    saver = GroupCheckpoint(path, [d.run_id for d in group])
     results: list[RunResult] = []
     try:
-        results = _train_group(started, callbacks, data=data, saver=saver, resume=resume)
+        results = _train_group(group, callbacks, data=data, saver=saver, resume=resume)
     except leases.HandBack:
         raise  # the caller hands the runs back; the file stays to resume from
     except RedisError as exc:  # Redis gone for good: the leases lapse, the reaper requeues
@@ -203,33 +209,49 @@ def _train(
         leases.let_go(run_ids)
     # the group has ended; a process that dies mid-group skips this and leaves the file, and
     # so does one whose runs another worker took over (the file is that worker's now)
-    if not any(r.lost for r in reporters):
+    if not any(r.lost for r in reporters.values()):
         saver.remove()
         _remove_earlier(started, key, settings)
     _release(data.device)
     log.info("runs %s: %d checkpoint(s) written to %s", run_ids, saver.writes, saver.path)
-    for reporter, result in zip(reporters, results, strict=False):  # none after a failure
-        if not reporter.finished:  # on_end normally did it already
-            finish(store, reporter.run_id, result)
+    for d, result in zip(group, results, strict=False):  # none after a failure
+        reporter = reporters.get(d.run_id)
+        if reporter is not None and not reporter.finished:  # on_end normally did it already
+            finish(store, d.run_id, result)
+
+
+class _Ended(Callback):
+    """The callback of a run in a resumed group file that has ended since: it stops at once
+    and writes nothing (its model trains no further)."""
+
+    def should_stop(self) -> bool:
+        return True
 
 
 def _resumable(started: list[Due], path: Path) -> tuple[list[Due], dict[str, Any] | None]:
-    """The runs in the order of the group file at path and its state when the file covers
-    exactly these runs; else the runs as they are and None (they start from scratch)."""
+    """The group to train and the state to resume it from.
+
+    When the group file at path covers these runs (and maybe others of the group that ended
+    since: cancelled, stopped early), the group is the file's runs in its order; else the runs
+    as they are, from scratch.
+    """
     if not path.exists():
         return started, None
     try:
         state = checkpoint.load(path)
-    except (CheckpointError, OSError) as exc:
+        by_id = {d.run_id: d for d in started}
+        ids = list(state.get("run_ids") or [])
+        specs = {i: RunSpec(**s) for i, s in zip(ids, state["specs"], strict=True)}
+    except (CheckpointError, OSError, KeyError, TypeError, ValueError) as exc:
         log.warning("checkpoint %s unusable, starting over: %s", path, exc)
         return started, None
-    by_id = {d.run_id: d for d in started}
-    ids = list(state.get("run_ids") or [])
-    if sorted(ids) != sorted(by_id):
+    if not set(by_id) <= set(ids):
         log.info("checkpoint %s covers runs %s, not %s: starting over", path, ids, list(by_id))
         return started, None
-    log.info("runs %s: resuming from epoch %d of %s", ids, state.get("epoch", 0), path)
-    return [by_id[i] for i in ids], state
+    ended = set(ids) - set(by_id)
+    log.info("runs %s: resuming from epoch %d of %s%s", ids, state.get("epoch", 0), path,
+             f" (ended since: {sorted(ended)})" if ended else "")
+    return [by_id.get(i) or Due(i, specs[i], None) for i in ids], state
 
 
 def _train_group(

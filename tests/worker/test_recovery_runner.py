@@ -68,6 +68,28 @@ def test_a_run_resumes_from_its_group_file_and_removes_it(store, settings) -> No
     assert not path.exists()
 
 
+def test_a_group_resumes_without_a_mate_that_ended_meanwhile(store, settings) -> None:  # noqa: F811
+    specs = [{**SPEC, "lr": 1e-3}, {**SPEC, "lr": 3e-3}]
+    kept, gone = (store.create_run(owner="ann", spec=s)["id"] for s in specs)
+    full = [RunSpec(**s) for s in specs]
+    path = checkpoint_path(settings.checkpoint_dir, "g-1")
+    states = []
+    train_group(full, on_checkpoint=states.append)
+    GroupCheckpoint(path, [kept, gone])(states[1])  # 2 epochs of both, then the worker died
+    store.client.hset(store.keys.run(kept), mapping={"fused_group": "g-1", "checkpoint": "g-1"})
+    store.cancel_run(run_id=gone)  # while the group waited in the queue
+
+    run_group([kept], store=store, settings=settings, worker="w@test")
+
+    record = store.get_run(kept)
+    reference = train_group(full)[0]
+    assert record["status"] == "succeeded" and record["fused_group"] is None
+    assert [e["epoch"] for e in record["epochs"]] == [3, 4]
+    assert [e["train_loss"] for e in record["epochs"]] == [m.train_loss for m in
+                                                          reference.epochs[2:]]
+    assert store.get_run(gone)["epochs"] == [] and not path.exists()
+
+
 def test_a_run_whose_worker_keeps_vanishing_fails_with_the_reason(store, settings) -> None:  # noqa: F811
     run_id = store.create_run(owner="ann", spec=SPEC)["id"]
     store.client.hset(store.keys.run(run_id), "reaped", settings.max_reaped)
