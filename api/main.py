@@ -9,14 +9,14 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from api import errors, metrics
+from api import errors, metrics, sse
 from api.middleware import BodyGuard
 from api.queue import TaskQueue
 from api.reaper import reap_forever
 from api.routes import dashboard, health, plots, runs, sweeps, users
 from api.routes import metrics as metrics_routes
 from api.settings import ApiSettings, get_settings
-from runstore import AsyncStore, Store
+from runstore import Store
 
 log = logging.getLogger("mlplab.api")
 
@@ -29,7 +29,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         log.warning("AUTH IS OFF (MLPLAB_AUTH=false): every request acts as the admin user "
                     "'local'. Use this only on a machine where you are the only user.")
     app.state.store = Store.from_url(settings.redis_url, prefix=settings.key_prefix)
-    app.state.async_store = AsyncStore.from_url(settings.redis_url, prefix=settings.key_prefix)
+    app.state.async_store = sse.open_async_store(settings)
     app.state.queue = TaskQueue.from_url(
         settings.redis_url, visibility_timeout_s=settings.visibility_timeout_s
     )

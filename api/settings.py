@@ -32,6 +32,10 @@ class ApiSettings(BaseSettings):
     )
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     sse_keepalive_s: float = Field(default=15.0, gt=0)
+    redis_max_connections: int = Field(
+        default=1000, ge=10, description="async Redis connections: one per open SSE stream plus "
+        "lookups; past it a request waits up to 5 s for one (then 503)"
+    )
     visibility_timeout_s: int = Field(
         default=24 * 3600, description="Celery redelivers a task unacked for this long"
     )

@@ -26,7 +26,9 @@ Scheduler = Literal["none", "step", "cosine"]
 DATASETS: tuple[str, ...] = Dataset.__args__  # type: ignore[attr-defined]
 ACTIVATIONS: tuple[str, ...] = Activation.__args__  # type: ignore[attr-defined]
 
-PositiveInt = Annotated[int, Field(ge=1)]
+# Counts stop below 2**63: an int64 holds them on any device and in any JSON reader that
+# reads 64-bit integers; server limits (api) are far lower still.
+PositiveInt = Annotated[int, Field(ge=1, lt=2**63)]
 _DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 
 

@@ -10,13 +10,14 @@ from __future__ import annotations
 import itertools
 import math
 import random
+import unicodedata
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from mlpcore.errors import SpecError
-from mlpcore.spec import RUN_FIELDS, RunSpec, format_validation_error
+from mlpcore.spec import RUN_FIELDS, PositiveInt, RunSpec, format_validation_error
 from mlpcore.staged import Carry, check_stage_values, stage_field, stage_sizes
 from mlpcore.stopping import EarlyStopping
 
@@ -47,6 +48,19 @@ class LogUniform(BaseModel):
 
 
 Axis = list[Any] | Choice | Uniform | LogUniform
+# Bidi embeddings, overrides and isolates make a name display as other text than it holds.
+_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def _unprintable(text: str) -> str:
+    """The first control character (C0, C1, DEL, a bidi control) as U+XXXX, or ''.
+
+    Letters of any script, emoji and joiners (zero-width joiner/non-joiner) are fine.
+    """
+    for char in text:
+        if unicodedata.category(char) == "Cc" or char in _BIDI_CONTROLS:
+            return f"U+{ord(char):04X}"
+    return ""
 
 
 class SweepSpec(BaseModel):
@@ -58,17 +72,24 @@ class SweepSpec(BaseModel):
     base: dict[str, Any] = Field(default_factory=dict)
     strategy: Strategy = "grid"
     grid: dict[str, Axis] = Field(default_factory=dict)
-    n: int | None = Field(default=None, ge=1, description="random: how many configurations")
-    seed: int = Field(default=0, ge=0, description="random: the sampler's seed")
+    n: PositiveInt | None = Field(default=None, description="random: how many configurations")
+    seed: int = Field(default=0, ge=0, lt=2**63, description="random: the sampler's seed")
     stages: list[dict[str, list[Any]]] = Field(
         default_factory=list, description="staged: one {field: [values]} object per stage")
-    keep_top: int | None = Field(
-        default=None, ge=1, description="staged: configurations a stage carries forward")
+    keep_top: PositiveInt | None = Field(
+        default=None, description="staged: configurations a stage carries forward")
     carry: Carry = Field(default="top", description="staged: top, or per_parent (one each)")
     metric: Metric = "final_train_loss"
     mode: Mode | None = None
     fuse: bool = True
     early_stopping: EarlyStopping | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _printable_name(cls, value: str | None) -> str | None:
+        if value is not None and (bad := _unprintable(value)):
+            raise ValueError(f"must not contain control characters (found {bad})")
+        return value
 
     @model_validator(mode="after")
     def _check_search(self) -> SweepSpec:
