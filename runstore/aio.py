@@ -70,7 +70,9 @@ class AsyncStore:
 
     def _max_block_ms(self) -> int:
         """The longest XREAD block that ends well before a socket read times out."""
-        timeout = self.client.connection_pool.connection_kwargs.get("socket_timeout")
+        kwargs = self.client.connection_pool.connection_kwargs
+        # a pool built from a URL alone names no timeout and gets redis-py 8's default, 5 s
+        timeout = kwargs["socket_timeout"] if "socket_timeout" in kwargs else 5.0
         return 3_600_000 if not timeout else max(100, int(timeout * 1000 * 0.6))
 
     async def close(self) -> None:

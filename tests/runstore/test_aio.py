@@ -30,3 +30,8 @@ def test_a_wait_longer_than_the_socket_timeout_is_not_a_timeout(redis_client) ->
     idle, woken = asyncio.run(wait_then_write())
     assert idle == []
     assert [e.id for e in woken] == ["1-0"]
+
+
+def test_a_store_from_a_url_alone_blocks_below_the_default_socket_timeout() -> None:
+    store = AsyncStore.from_url(UNIT_REDIS_URL, prefix=TEST_PREFIX)
+    assert store._max_block_ms() < 5000
