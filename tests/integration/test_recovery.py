@@ -137,8 +137,10 @@ def test_a_killed_workers_fused_group_resumes_from_its_checkpoint(stack) -> None
     assert checkpoint_files(stack), "the group's checkpoint should be on disk"
 
     # no worker is alive: the API's reaper notices the lapsed leases and requeues the group
+    killed = time.monotonic()
     wait_for(lambda: all(run_record(stack, r)["status"] == "queued" for r in run_ids),
              what="the killed worker's runs to be requeued")
+    print(f"requeued {time.monotonic() - killed:.2f} s after SIGKILL")
     assert all(run_record(stack, r)["requeues"] == 1 for r in run_ids)
     stack.procs.pop("worker").wait(timeout=30)  # `mlplab worker` ends with its child
 
@@ -155,8 +157,10 @@ def test_sigterm_hands_the_run_back_and_exits(stack) -> None:
     wait_for(lambda: run_record(stack, run_ids[0])["epochs"][1:], what="epoch 2")
     celery = worker_pid(stack)
     supervisor = stack.procs.pop("worker")
+    signalled = time.monotonic()
     os.kill(celery, signal.SIGTERM)
     supervisor.wait(timeout=60)  # a hang bound, not a speed check
+    print(f"worker gone {time.monotonic() - signalled:.2f} s after SIGTERM")
 
     run = run_record(stack, run_ids[0])
     assert run["status"] == "queued" and run["requeues"] == 1
