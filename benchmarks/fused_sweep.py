@@ -10,22 +10,22 @@ Fashion-MNIST is read from --data-dir or $MLPLAB_DATA_DIR; without it, mnist-5k 
 
 from __future__ import annotations
 
-import argparse
 import itertools
 import os
 import threading
-import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
+import _common as bench  # benchmarks/ is on sys.path when this runs as a script
 import torch
 
 from mlpcore.data import load_dataset
-from mlpcore.fused import RunResult, resolve_device, train_group
+from mlpcore.device import configure_process, resolve_device
+from mlpcore.fused import RunResult, train_group
 from mlpcore.spec import RunSpec
 from mlpcore.train import train
 
+Round = tuple[list[RunResult], float, int]  # results, seconds, peak memory of one measure
 GRID = {"activation": ["sigmoid", "relu", "tanh", "leaky_relu"], "lr": [1e-4, 1e-3, 1e-2],
         "step_size": [20, 30, 40]}
 
@@ -64,19 +64,21 @@ def _rss() -> int:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
-def measure(device: torch.device, fn: Callable[[], list[RunResult]]) -> tuple[list, float, int]:
+def measure(device: torch.device, fn: Callable[[], list[RunResult]]) -> Round:
     """Results, seconds and peak memory (bytes) of fn."""
     if device.type == "cuda":
         torch.cuda.synchronize(device)
         torch.cuda.reset_peak_memory_stats(device)
-        start = time.perf_counter()
-        results = fn()
-        torch.cuda.synchronize(device)
-        return results, time.perf_counter() - start, torch.cuda.max_memory_allocated(device)
+
+        def synced() -> list[RunResult]:
+            results = fn()
+            torch.cuda.synchronize(device)  # the kernels fn queued count, too
+            return results
+
+        results, seconds = bench.timed(synced)
+        return results, seconds, torch.cuda.max_memory_allocated(device)
     with PeakRss() as rss:
-        start = time.perf_counter()
-        results = fn()
-        seconds = time.perf_counter() - start
+        results, seconds = bench.timed(fn)
     return results, seconds, rss.peak
 
 
@@ -91,51 +93,46 @@ def max_deviation(a: list[RunResult], b: list[RunResult]) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=2)
+    parser = bench.training_parser(__doc__)
     parser.add_argument("--subset", type=int, default=6400, help="training samples per run")
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--data-dir", default=os.environ.get("MLPLAB_DATA_DIR"))
-    parser.add_argument("--repeat", type=int, default=2,
-                        help="time both ways alternately this many times; report each's best")
     parser.add_argument("--models-per-pass", type=int, help="train_group's models_per_pass")
     args = parser.parse_args()
+    configure_process()  # as a worker starts: denormals flushed
     device = resolve_device(args.device)
-    root = Path(args.data_dir) if args.data_dir else None
-    dataset = "fashion-mnist"
-    if root is None or not (root / "FashionMNIST" / "raw").is_dir():
-        dataset = "mnist-5k"
-        print(f"note: no Fashion-MNIST under --data-dir/$MLPLAB_DATA_DIR ({root}); "
-              "using the offline mnist-5k instead")
+    dataset, root = bench.pick_dataset(args.data_dir)
     data = load_dataset(dataset, device=device, data_dir=root)
     subset = min(args.subset, len(data.y_train))
     specs = grid_specs(dataset, args.epochs, subset, args.device)
     print(f"{len(specs)} configs, {dataset}, {subset} samples x {args.epochs} epochs each, "
-          f"device {device}, {torch.get_num_threads()} threads, torch {torch.__version__}, "
-          f"best of {args.repeat}")
+          f"device {device}, {bench.torch_line()}, best of {args.repeat}")
     train(specs[0].model_copy(update={"epochs": 1}), data=data)  # warm-up: kernels, caches
     base_mem = _rss() if device.type == "cpu" else 0
-    solo_s = fused_s = float("inf")
-    mems: list[int] = []
-    for _ in range(args.repeat):  # alternate, so a burst of load elsewhere hits both alike
-        solo, seconds, mem = measure(device, lambda: [train(s, data=data) for s in specs])
-        solo_s, mems = min(solo_s, seconds), mems + [mem]
-        fused, seconds, mem = measure(device, lambda: train_group(
-            specs, data=data, models_per_pass=args.models_per_pass))
-        fused_s, mems = min(fused_s, seconds), mems + [mem]
-    solo_mem, fused_mem = mems[:2]  # the first round: RSS only grows from one phase to the next
-    samples = len(specs) * subset * args.epochs
-    print(f"\n{'':26}{'seconds':>10}{'samples/s':>12}{'peak mem MiB':>14}")
-    print(f"{'36 runs one by one':26}{solo_s:10.2f}{samples / solo_s:12.0f}"
-          f"{solo_mem / 2**20:14.1f}")
-    print(f"{'one fused group of 36':26}{fused_s:10.2f}{samples / fused_s:12.0f}"
-          f"{fused_mem / 2**20:14.1f}")
-    print(f"fused / sequential speed: {solo_s / fused_s:.2f}x")
-    print(f"max relative deviation of per-epoch losses: {max_deviation(fused, solo):.2e}")
+    solo, fused = bench.alternate(args.repeat, [
+        lambda: measure(device, lambda: [train(s, data=data) for s in specs]),
+        lambda: measure(device, lambda: train_group(
+            specs, data=data, models_per_pass=args.models_per_pass)),
+    ])
+    report(solo, fused, samples=len(specs) * subset * args.epochs)
     print("memory: " + ("torch.cuda.max_memory_allocated" if device.type == "cuda" else
                         f"peak process RSS in the phase's first round, sampled every 5 ms "
                         f"(before both: {base_mem / 2**20:.0f} MiB)"))
-    print(f"machine load (1/5/15 min): {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    bench.print_machine_load()
+
+
+def report(solo: list[Round], fused: list[Round], *, samples: int) -> None:
+    """The table (best seconds; memory of the first round: RSS only grows from one phase to
+    the next), the speed-up and how far the last round's losses are apart."""
+    rows = []
+    for label, rounds in (("36 runs one by one", solo), ("one fused group of 36", fused)):
+        seconds = min(r[1] for r in rounds)
+        rows.append((label, seconds, samples / seconds, rounds[0][2] / 2**20))
+    print()
+    bench.print_table("", 26, [("seconds", 10, ".2f"), ("samples/s", 12, ".0f"),
+                               ("peak mem MiB", 14, ".1f")], rows)
+    print(f"fused / sequential speed: {rows[0][1] / rows[1][1]:.2f}x")
+    print(f"max relative deviation of per-epoch losses: "
+          f"{max_deviation(fused[-1][0], solo[-1][0]):.2e}")
 
 
 if __name__ == "__main__":

@@ -11,12 +11,9 @@ flushed after), warms the worker, then measures with a tiny synthetic spec:
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import signal
-import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -24,6 +21,7 @@ import threading
 import time
 from pathlib import Path
 
+import _common as bench  # benchmarks/ is on sys.path when this runs as a script
 import httpx
 import redis
 import redis.utils
@@ -31,12 +29,6 @@ import redis.utils
 ROOT = Path(__file__).resolve().parent.parent
 SPEC = {"dataset": "synthetic", "hidden": [16], "epochs": 10, "batch_size": 64}
 TARGETS = {"a": 100.0, "b": 50.0, "c": 10.0}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def start(part: str, port: int, env: dict[str, str], log_dir: Path) -> subprocess.Popen[bytes]:
@@ -95,9 +87,8 @@ def measure_c(base: str, run_id: str, clients: int, requests: int) -> list[float
         mine = []
         with httpx.Client(base_url=base, timeout=30) as http:
             for _ in range(requests):
-                t0 = time.perf_counter()
-                http.get(f"/v1/runs/{run_id}").raise_for_status()
-                mine.append((time.perf_counter() - t0) * 1000)
+                _, seconds = bench.timed(lambda: http.get(f"/v1/runs/{run_id}").raise_for_status())
+                mine.append(seconds * 1000)
         with lock:
             latencies.extend(mine)
 
@@ -109,27 +100,25 @@ def measure_c(base: str, run_id: str, clients: int, requests: int) -> list[float
     return latencies
 
 
-def pct(values: list[float], q: float) -> float:
-    return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1]
-
-
 def report(rows: list[tuple[str, str, list[float]]]) -> None:
-    print(f"{'measure':<46} {'n':>5} {'p50 ms':>8} {'p95 ms':>8}  target (p50)")
+    """p50 and p95 of each measure, and whether its p50 meets the target."""
+    columns = [("n", 6, "d"), ("p50 ms", 9, ".1f"), ("p95 ms", 9, ".1f"), ("  target (p50)", 0, "")]
+    table = []
     for key, label, values in rows:
-        p50, p95 = pct(values, 50), pct(values, 95)
+        p50, p95 = bench.pct(values, 50), bench.pct(values, 95)
         verdict = "ok" if p50 < TARGETS[key] else "MISSED"
-        target = f"< {TARGETS[key]:.0f} ms {verdict}"
-        print(f"{label:<46} {len(values):>5} {p50:>8.1f} {p95:>8.1f}  {target}")
+        table.append((label, len(values), p50, p95, f"  < {TARGETS[key]:.0f} ms {verdict}"))
+    bench.print_table("measure", 46, columns, table)
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = bench.make_parser(__doc__)
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--requests", type=int, default=200, help="GETs per client in (c)")
     parser.add_argument("--redis-url", default=os.environ.get(
         "MLPLAB_BENCH_REDIS_URL", "redis://127.0.0.1:6379/13"))
     args = parser.parse_args()
-    port, prefix = free_port(), "mlplabbench"
+    port, prefix = bench.free_port(), "mlplabbench"
     base = f"http://127.0.0.1:{port}"
     env = dict(os.environ, MLPLAB_REDIS_URL=args.redis_url, MLPLAB_KEY_PREFIX=prefix,
                MLPLAB_DEVICE=os.environ.get("MLPLAB_DEVICE", "cpu"), MLPLAB_TORCH_THREADS="1")

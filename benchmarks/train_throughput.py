@@ -11,11 +11,9 @@ Fashion-MNIST is read from --data-dir or $MLPLAB_DATA_DIR; without it, mnist-5k 
 
 from __future__ import annotations
 
-import argparse
-import os
-import time
 from pathlib import Path
 
+import _common as bench  # benchmarks/ is on sys.path when this runs as a script
 import torch
 from PIL import Image
 from torch import nn
@@ -23,6 +21,7 @@ from torch.utils.data import DataLoader, Dataset
 from torchvision import datasets, transforms
 
 from mlpcore.data import load_dataset
+from mlpcore.device import configure_process
 from mlpcore.model import init_linear_
 from mlpcore.spec import RunSpec
 from mlpcore.train import train
@@ -55,6 +54,32 @@ def study_loop(dataset: Dataset, epochs: int, seed: int) -> float:
     """The study's training loop, as a student writes it; returns samples/s."""
     torch.manual_seed(seed)
     loader = DataLoader(dataset, batch_size=64, shuffle=True)
+    model = study_model(seed)
+    criterion = nn.CrossEntropyLoss()
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=20, gamma=0.1)
+
+    def run() -> int:
+        seen = 0
+        for epoch in range(epochs):
+            running = 0.0
+            for images, labels in loader:
+                optimizer.zero_grad()
+                loss = criterion(model(images), labels)
+                loss.backward()
+                optimizer.step()
+                running += loss.item()
+                seen += len(labels)
+            scheduler.step()
+            print(f"  (a) epoch {epoch + 1}: loss {running / len(loader):.4f}")
+        return seen
+
+    seen, seconds = bench.timed(run)
+    return seen / seconds
+
+
+def study_model(seed: int) -> nn.Sequential:
+    """The study's nn.Sequential MLP, He-initialised as mlpcore does."""
     widths = [784, *HIDDEN, 10]
     layers: list[nn.Module] = [nn.Flatten()]
     for i, o in zip(widths[:-1], widths[1:], strict=True):
@@ -64,30 +89,13 @@ def study_loop(dataset: Dataset, epochs: int, seed: int) -> float:
     for layer in model:
         if isinstance(layer, nn.Linear):
             init_linear_(layer.weight, layer.bias, "he", gen)
-    criterion = nn.CrossEntropyLoss()
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=20, gamma=0.1)
-    start, seen = time.perf_counter(), 0
-    for epoch in range(epochs):
-        running = 0.0
-        for images, labels in loader:
-            optimizer.zero_grad()
-            loss = criterion(model(images), labels)
-            loss.backward()
-            optimizer.step()
-            running += loss.item()
-            seen += len(labels)
-        scheduler.step()
-        print(f"  (a) epoch {epoch + 1}: loss {running / len(loader):.4f}")
-    return seen / (time.perf_counter() - start)
+    return model
 
 
 def mlpcore_run(spec: RunSpec, data_dir: Path | None) -> float:
     """mlpcore's train on the same spec; returns samples/s (evaluation time included)."""
     data = load_dataset(spec.dataset, data_dir=data_dir)
-    start = time.perf_counter()
-    result = train(spec, data=data)
-    seconds = time.perf_counter() - start
+    result, seconds = bench.timed(lambda: train(spec, data=data))
     for m in result.epochs:
         print(f"  (b) epoch {m.epoch}: loss {m.train_loss:.4f}  test acc {m.test_accuracy:.4f}")
     return len(data.y_train) * spec.epochs / seconds
@@ -97,11 +105,7 @@ def matmul_peak(size: int = 2048, reps: int = 10) -> float:
     """Best float32 torch.mm FLOP/s on this machine."""
     a, b = torch.randn(size, size), torch.randn(size, size)
     torch.mm(a, b)
-    best = float("inf")
-    for _ in range(reps):
-        start = time.perf_counter()
-        torch.mm(a, b)
-        best = min(best, time.perf_counter() - start)
+    best = min(bench.timed(lambda: torch.mm(a, b))[1] for _ in range(reps))
     return 2 * size**3 / best
 
 
@@ -113,44 +117,32 @@ def flops_per_sample(widths: list[int]) -> int:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data-dir", default=os.environ.get("MLPLAB_DATA_DIR"))
-    parser.add_argument("--epochs", type=int, default=2)
-    parser.add_argument("--repeat", type=int, default=2,
-                        help="time (a) and (b) alternately this many times; report each's best")
+    parser = bench.training_parser(__doc__)
     parser.add_argument("--threads", type=int, help="torch.set_num_threads for both sides")
     args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    # Same floating-point mode for both sides: mlpcore flushes denormals (see fused.py), and
-    # setting it before any thread starts makes it cover every thread of (a) as well.
-    torch.set_flush_denormal(True)
-    root = Path(args.data_dir) if args.data_dir else None
-    name = "fashion-mnist"
-    if root is None or not (root / "FashionMNIST" / "raw").is_dir():
-        name = "mnist-5k"
-        print(f"note: no Fashion-MNIST under --data-dir/$MLPLAB_DATA_DIR ({root}); "
-              "using the offline mnist-5k (4000 training samples) instead")
+    # As a training process starts: denormals flushed (the same floating-point mode for both
+    # sides, set before any thread starts so that it covers every thread of (a) as well).
+    configure_process(threads=args.threads or None)
+    name, root = bench.pick_dataset(args.data_dir)
     spec = RunSpec(dataset=name, hidden=HIDDEN, activation="relu", optimizer="adam", lr=1e-3,
                    batch_size=64, epochs=args.epochs, step_size=20, device="cpu")
     print(f"{name}, hidden {HIDDEN}, batch 64, Adam 1e-3, {args.epochs} epochs, "
-          f"{torch.get_num_threads()} threads, torch {torch.__version__}")
+          f"{bench.torch_line()}")
     dataset = study_dataset(name, root)
-    a = b = 0.0
-    for _ in range(args.repeat):  # alternate, so a burst of load elsewhere hits both alike
-        a = max(a, study_loop(dataset, args.epochs, seed=0))
-        b = max(b, mlpcore_run(spec, root))
+    study, ours = bench.alternate(args.repeat, [lambda: study_loop(dataset, args.epochs, seed=0),
+                                                lambda: mlpcore_run(spec, root)])
+    a, b = max(study), max(ours)
     peak = matmul_peak()
     widths = [784, *HIDDEN, 10]
     achieved = b * flops_per_sample(widths)
-    print(f"\n{'':34}{'samples/s':>12}")
-    print(f"{'(a) study loop (DataLoader)':34}{a:12.0f}")
-    print(f"{'(b) mlpcore train':34}{b:12.0f}")
+    print()
+    bench.print_table("", 34, [("samples/s", 12, ".0f")],
+                      [("(a) study loop (DataLoader)", a), ("(b) mlpcore train", b)])
     print(f"ratio b/a: {b / a:.2f}x")
     print(f"float32 matmul peak: {peak / 1e9:.1f} GFLOP/s; (b) sustains {achieved / 1e9:.1f} "
           f"GFLOP/s = {achieved / peak:.0%} of peak ({flops_per_sample(widths) / 1e6:.2f} "
           "MFLOP/sample fwd+bwd)")
-    print(f"machine load (1/5/15 min): {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    bench.print_machine_load()
 
 
 if __name__ == "__main__":

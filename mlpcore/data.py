@@ -22,6 +22,7 @@ import numpy as np
 import torch
 import torchvision
 
+from mlpcore.device import canonical_device, current_cuda_index
 from mlpcore.errors import DatasetError
 from mlpcore.spec import DATASETS
 
@@ -108,7 +109,7 @@ def load_dataset(
     """Load a dataset onto a device, once per process and (name, device, data dir)."""
     if name not in DATASETS:
         raise DatasetError(f"unknown dataset {name!r}; known: {', '.join(DATASETS)}")
-    device = torch.device(device)
+    device = canonical_device(device, cuda_index=current_cuda_index())  # 'cuda' is 'cuda:0'
     # Only the IDX datasets read the data dir; the bundled ones share one cache entry.
     root = resolve_data_dir(data_dir) if name in _TORCHVISION else None
     key = (name, str(device), root)

@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from mlpcore.callbacks import Callback, EpochMetrics, RunResult
 from mlpcore.data import TensorData
-from mlpcore.fused import Callback, EpochMetrics, RunResult, resolve_device, train_group
+from mlpcore.device import resolve_device
+from mlpcore.fused import train_group
 from mlpcore.spec import RunSpec
 
 __all__ = ["Callback", "CallbackList", "EpochMetrics", "RunResult", "resolve_device", "train"]

@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 EXIT_CODES = {"succeeded": 0, "diverged": 3, "cancelled": 130}
+THREADS_ENV = "MLPLAB_TORCH_THREADS"  # the worker's setting (worker/settings.py), honoured here
+
+
+class ThreadsError(ValueError):
+    """MLPLAB_TORCH_THREADS is not a whole number of at least 1."""
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -21,6 +28,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, help="also write the result JSON to this file")
     p.add_argument("--data-dir", help="dataset directory (default: $MLPLAB_DATA_DIR or cache)")
     p.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines")
+    p.add_argument("--threads", type=_positive_int, metavar="N",
+                   help=f"CPU threads for torch (default: ${THREADS_ENV}, else torch's default; "
+                        "on a busy machine 1 is often fastest)")
     p.set_defaults(func=run_train)
 
 
@@ -39,14 +49,41 @@ def resolve_spec(path: str | None, overrides: list[str]) -> Any:
         raise SpecError(f"invalid spec: {format_validation_error(exc)}") from exc
 
 
+def _positive_int(text: str) -> int:
+    """argparse type: a whole number of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, not {text!r}")
+    return value
+
+
+def torch_threads(arg: int | None, environ: Mapping[str, str]) -> int | None:
+    """--threads, else $MLPLAB_TORCH_THREADS, else None (torch's default); ThreadsError when
+    the variable is set to something else than a whole number of at least 1."""
+    if arg is not None:
+        return arg
+    text = environ.get(THREADS_ENV, "").strip()
+    if not text:
+        return None
+    try:
+        return _positive_int(text)
+    except argparse.ArgumentTypeError as exc:
+        raise ThreadsError(f"{THREADS_ENV}: {exc}") from exc
+
+
 def run_train(args: argparse.Namespace) -> int:
     """Train locally; print one line per epoch to stderr and the result JSON to stdout."""
     from mlpcore.errors import MlpcoreError
 
     try:
+        threads = torch_threads(args.threads, os.environ)
         spec = resolve_spec(args.spec, args.overrides)
-        record = _train_with_progress(spec, data_dir=args.data_dir, quiet=args.quiet)
-    except MlpcoreError as exc:
+        record = _train_with_progress(spec, data_dir=args.data_dir, quiet=args.quiet,
+                                      threads=threads)
+    except (MlpcoreError, ThreadsError) as exc:
         print(f"mlplab train: error: {exc}", file=sys.stderr)
         return 2
     text = json.dumps(record, indent=2)
@@ -56,11 +93,16 @@ def run_train(args: argparse.Namespace) -> int:
     return EXIT_CODES.get(record["status"], 1)
 
 
-def _train_with_progress(spec: Any, *, data_dir: str | None, quiet: bool) -> dict[str, Any]:
+def _train_with_progress(
+    spec: Any, *, data_dir: str | None, quiet: bool, threads: int | None
+) -> dict[str, Any]:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
+    from mlpcore.device import configure_process
     from mlpcore.train import train
+
+    configure_process(threads=threads)  # first, before torch starts any thread
 
     console = Console(stderr=True, quiet=quiet)
     columns = ("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
@@ -74,8 +116,15 @@ def _train_with_progress(spec: Any, *, data_dir: str | None, quiet: bool) -> dic
             result = train(spec, callbacks=[watcher], data_dir=data_dir)
         finally:
             signal.signal(signal.SIGINT, previous)
-    console.print(f"{result.status} on {result.device}", style="bold")
+    console.print(f"{result.status} on {result.device}, {_threads_text()}", style="bold")
     return result.to_record()
+
+
+def _threads_text() -> str:
+    import torch
+
+    threads = torch.get_num_threads()
+    return f"{threads} CPU thread{'s' if threads != 1 else ''}"
 
 
 def _epoch_line(m: Any) -> str:

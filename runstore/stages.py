@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import redis
 
@@ -45,6 +45,7 @@ class Advanced:
     runs: list[dict[str, Any]]
 
 
+T = TypeVar("T")
 Planner = Callable[[dict[str, Any], dict[str, Any], list[dict[str, Any]]], StagePlan]
 
 
@@ -77,30 +78,39 @@ def start(
 def advance(store: Store, sweep_id: str, planner: Planner) -> Advanced | None:
     """Apply the planner's plan once every run of the current stage has ended; None when
     the stage is still going, the sweep is not running, or another process got there first."""
-    key = store.keys.sweep_stages(sweep_id)
-    with store.client.pipeline(transaction=True) as pipe:
-        while True:
-            try:
-                pipe.watch(key)
-                record = _load(pipe.get(key))
-                if record is None or record["status"] != "running":
-                    return None
-                runs = store.get_runs(record["stages"][record["current"]]["run_ids"],
-                                      epochs=False)
-                if any(run["status"] not in TERMINAL for run in runs):
-                    return None
-                sweep = store.get_sweep(sweep_id)
-                if sweep is None:  # deleted under us
-                    return None
-                plan = planner(sweep, record, runs)
-                new_runs = _apply(store, pipe, sweep, record, plan)
-                return Advanced(plan, new_runs)
-            except redis.WatchError:
-                continue
+
+    def move(pipe: Any, record: dict[str, Any]) -> Advanced | None:
+        runs = store.get_runs(record["stages"][record["current"]]["run_ids"], epochs=False)
+        if any(run["status"] not in TERMINAL for run in runs):
+            return None
+        sweep = store.get_sweep(sweep_id)
+        if sweep is None:  # deleted under us
+            return None
+        plan = planner(sweep, record, runs)
+        return Advanced(plan, _apply(store, pipe, sweep, record, plan))
+
+    return _with_running_record(store, sweep_id, move, default=None)
 
 
 def stop(store: Store, sweep_id: str, *, status: str, reason: str) -> bool:
     """Move a running staged sweep to `status` (ended, cancelled): no stage follows."""
+
+    def move(pipe: Any, record: dict[str, Any]) -> bool:
+        record.update(status=status, reason=reason)
+        pipe.multi()
+        _write(store, pipe, sweep_id, record, n_runs=-1)
+        pipe.execute()
+        return True
+
+    return _with_running_record(store, sweep_id, move, default=False)
+
+
+def _with_running_record(
+    store: Store, sweep_id: str, move: Callable[[Any, dict[str, Any]], T], *, default: T
+) -> T:
+    """`move(pipe, record)` on the running stage record with its key WATCHed, retried from
+    a fresh read whenever the key changes before `move` executes its MULTI; `default` when
+    there is no record or it is no longer running."""
     key = store.keys.sweep_stages(sweep_id)
     with store.client.pipeline(transaction=True) as pipe:
         while True:
@@ -108,12 +118,8 @@ def stop(store: Store, sweep_id: str, *, status: str, reason: str) -> bool:
                 pipe.watch(key)
                 record = _load(pipe.get(key))
                 if record is None or record["status"] != "running":
-                    return False
-                record.update(status=status, reason=reason)
-                pipe.multi()
-                _write(store, pipe, sweep_id, record, n_runs=-1)
-                pipe.execute()
-                return True
+                    return default
+                return move(pipe, record)
             except redis.WatchError:
                 continue
 

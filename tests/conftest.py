@@ -243,3 +243,12 @@ def parse_sse(lines) -> list[dict]:
             field, _, value = line.partition(": ")
             current[field] = value
     return messages
+
+
+def python_stdout(code: str, **env: str) -> str:
+    """What `python -c code` prints, run in a fresh process from the repo root with `env` added
+    to the environment (for process-wide state: imports, torch flags); asserts it exits 0."""
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env={**os.environ, **env},
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return done.stdout

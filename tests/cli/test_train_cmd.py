@@ -1,15 +1,19 @@
 """`mlplab train` as a user runs it: a subprocess, a spec file, overrides, clean errors."""
 
 import json
+import os
 import subprocess
 import sys
 
 import pytest
 
+from mlplab.local import THREADS_ENV, ThreadsError, torch_threads
 
-def mlplab(*args: str, cwd=None) -> subprocess.CompletedProcess[str]:
+
+def mlplab(*args: str, cwd=None, env=None) -> subprocess.CompletedProcess[str]:
+    environ = {k: v for k, v in os.environ.items() if k != THREADS_ENV}
     return subprocess.run([sys.executable, "-m", "mlplab.cli", *args], capture_output=True,
-                          text=True, timeout=120, cwd=cwd)
+                          text=True, timeout=120, cwd=cwd, env={**environ, **(env or {})})
 
 
 @pytest.fixture
@@ -69,3 +73,46 @@ def test_missing_dataset_files_are_a_clear_error(tmp_path):
 def test_missing_spec_file(tmp_path):
     proc = mlplab("train", str(tmp_path / "nope.yaml"))
     assert proc.returncode == 2 and "cannot read spec file" in proc.stderr
+
+
+def test_threads_come_from_the_flag_then_the_env_and_match_an_in_process_run(spec_file):
+    import torch
+
+    from mlpcore.device import configure_process
+    from mlpcore.spec import RunSpec, load_spec_file
+    from mlpcore.train import train
+
+    from_env = mlplab("train", str(spec_file), env={THREADS_ENV: "2"})
+    assert from_env.returncode == 0 and "2 CPU threads" in from_env.stderr, from_env.stderr
+    flag = mlplab("train", str(spec_file), "--threads", "1", env={THREADS_ENV: "2"})
+    assert flag.returncode == 0 and "1 CPU thread" in flag.stderr, flag.stderr
+    threads = torch.get_num_threads()
+    configure_process(threads=1)  # what `mlplab train --threads 1` does at start-up
+    try:
+        here = train(RunSpec(**load_spec_file(str(spec_file))))
+    finally:
+        torch.set_num_threads(threads)
+    # bit for bit (JSON round-trips floats exactly): the CLI trains as the library does
+    fields = ("epoch", "train_loss", "test_loss", "test_accuracy", "lr")
+    cli = [{k: e[k] for k in fields} for e in json.loads(flag.stdout)["epochs"]]
+    assert cli == [{k: getattr(m, k) for k in fields} for m in here.epochs]
+
+
+@pytest.mark.parametrize(("args", "env", "message"), [
+    (["--threads", "0"], {}, "--threads: expected a whole number of at least 1"),
+    (["--threads", "two"], {}, "--threads: expected a whole number of at least 1"),
+    ([], {THREADS_ENV: "0"}, f"mlplab train: error: {THREADS_ENV}: expected a whole number"),
+])
+def test_bad_thread_counts_are_one_line_errors(spec_file, args, env, message):
+    proc = mlplab("train", str(spec_file), *args, env=env)
+    assert proc.returncode == 2 and message in proc.stderr and proc.stdout == ""
+    assert "Traceback" not in proc.stderr
+
+
+def test_torch_threads_resolution():
+    assert torch_threads(None, {}) is None  # torch's own default
+    assert torch_threads(None, {THREADS_ENV: " "}) is None
+    assert torch_threads(None, {THREADS_ENV: "3"}) == 3
+    assert torch_threads(1, {THREADS_ENV: "3"}) == 1
+    with pytest.raises(ThreadsError, match=THREADS_ENV):
+        torch_threads(None, {THREADS_ENV: "-1"})

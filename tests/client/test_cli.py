@@ -3,45 +3,14 @@
 import csv
 import io
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.client.cli_helpers import RUN_YAML, error_line
 
 pytestmark = pytest.mark.integration
 
-RUN_YAML = "dataset: synthetic\nhidden: [16]\nepochs: 3\n"
-SWEEP_YAML = RUN_YAML + "name: cli\ngrid:\n  activation: [relu, tanh]\n"
 PNG = b"\x89PNG\r\n\x1a\n"
-
-
-@pytest.fixture
-def mlplab(server, tmp_path):
-    """Run `python -m mlplab.cli ARGS` in tmp_path against the test server."""
-    env = dict(os.environ, MLPLAB_URL=server.base_url, XDG_CONFIG_HOME=str(tmp_path / "cfg"),
-               PYTHONPATH=str(ROOT), COLUMNS="200")
-    env.pop("MLPLAB_TOKEN", None)
-    (tmp_path / "run.yaml").write_text(RUN_YAML)
-    (tmp_path / "sweep.yaml").write_text(SWEEP_YAML)
-
-    def run(*args, code=0, env_extra=None):
-        done = subprocess.run([sys.executable, "-m", "mlplab.cli", *args], cwd=tmp_path,
-                              env={**env, **(env_extra or {})}, capture_output=True,
-                              text=True, timeout=120)
-        assert done.returncode == code, (done.returncode, done.stdout, done.stderr)
-        return done
-
-    return run
-
-
-def error_line(done, command):
-    """The one stderr line a failed command prints."""
-    lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith(f"mlplab {command}: error: "), done.stderr
-    return lines[0]
 
 
 def test_submit_watch_then_show_and_plot_a_run(mlplab, tmp_path):

@@ -1,36 +1,16 @@
 """`mlplab study`: the study's spec, shrunk to synthetic data, through the real CLI and server."""
 
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 
-from tests.client.test_cli import SWEEP_YAML, error_line
+from tests.client.cli_helpers import error_line
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.integration
 
 STUDY = str(ROOT / "examples" / "seed_study.yaml")
 SMALL = ["--set", "dataset=synthetic", "--set", "hidden=[16]", "--set", "epochs=3"]
-
-
-@pytest.fixture
-def mlplab(server, tmp_path):
-    """Run `python -m mlplab.cli ARGS` in tmp_path against the test server."""
-    env = dict(os.environ, MLPLAB_URL=server.base_url, XDG_CONFIG_HOME=str(tmp_path / "cfg"),
-               PYTHONPATH=str(ROOT), COLUMNS="200")
-    env.pop("MLPLAB_TOKEN", None)
-    (tmp_path / "sweep.yaml").write_text(SWEEP_YAML)
-
-    def run(*args, code=0):
-        done = subprocess.run([sys.executable, "-m", "mlplab.cli", *args], cwd=tmp_path,
-                              env=env, capture_output=True, text=True, timeout=120)
-        assert done.returncode == code, (done.returncode, done.stdout, done.stderr)
-        return done
-
-    return run
 
 
 def test_the_seed_study_runs_stage_by_stage_to_a_winner(mlplab):

@@ -1,0 +1,58 @@
+"""What a run reports and who listens: per-epoch metrics, a run's result, the callback hooks."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from mlpcore.spec import RunSpec
+
+
+@dataclass
+class EpochMetrics:
+    """One epoch of one run; `seconds` is the group's wall time for the epoch incl. eval."""
+
+    epoch: int  # 1-based
+    train_loss: float
+    test_loss: float
+    test_accuracy: float  # fraction in [0, 1]
+    lr: float
+    seconds: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class RunResult:
+    """How one run ended. `result` is None for a diverged run (its last finite losses would
+    rank a broken run) and for a run stopped before its first epoch ended."""
+
+    spec: RunSpec
+    status: str  # succeeded | cancelled | diverged
+    epochs: list[EpochMetrics] = field(default_factory=list)
+    result: dict[str, float] | None = None
+    reason: str | None = None
+    device: str = "cpu"
+
+    def to_record(self) -> dict[str, Any]:
+        """The shape of the server's run record."""
+        return {
+            "spec": self.spec.model_dump(mode="json"), "status": self.status,
+            "epochs": [m.to_dict() for m in self.epochs], "result": self.result,
+            "error": self.reason, "device": self.device,
+        }
+
+
+class Callback:
+    """Hooks for one run; every method is a no-op unless overridden."""
+
+    def on_epoch_end(self, metrics: EpochMetrics) -> None:
+        """Called after each completed epoch."""
+
+    def should_stop(self) -> bool:
+        """Polled every few batches and at epoch ends; True cancels the run."""
+        return False
+
+    def on_end(self, result: RunResult) -> None:
+        """Called once, as soon as the run stops (its mates may still be training)."""
