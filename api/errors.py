@@ -6,7 +6,8 @@ ApiError
 └── Forbidden          an admin-only request from a non-admin             -> 403
 runstore.NotFound -> 404, runstore.Conflict -> 409, runstore.InvalidEventId -> 422,
 runstore.quota.QuotaFull (max_queued, naming the user's count) -> 429,
-mlpcore.errors.SpecError -> 422, request validation -> 422, Redis unreachable -> 503,
+mlpcore.errors.SpecError -> 422, request validation -> 422, Redis or the broker
+unreachable -> 503 (api/outage.py, with Retry-After),
 anything else -> logged 500.
 Every error body is {"detail": str, "code": str}.
 """
@@ -18,8 +19,6 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from mlpcore.errors import SpecError
@@ -55,8 +54,6 @@ _MAPPING: list[tuple[type[Exception], int, str]] = [
     (AuthRequired, 401, "auth_required"),
     (Forbidden, 403, "forbidden"),
     (QuotaFull, 429, "quota_exceeded"),
-    (RedisConnectionError, 503, "unavailable"),
-    (RedisTimeoutError, 503, "unavailable"),
 ]
 _HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large",
                415: "unsupported_media_type"}

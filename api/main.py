@@ -9,14 +9,12 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from api import errors, metrics, sse
+from api import errors, metrics, outage, sse
 from api.middleware import BodyGuard
-from api.queue import TaskQueue
 from api.reaper import reap_forever
 from api.routes import dashboard, health, plots, runs, sweeps, users
 from api.routes import metrics as metrics_routes
 from api.settings import ApiSettings, get_settings
-from runstore import Store
 
 log = logging.getLogger("mlplab.api")
 
@@ -28,13 +26,12 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     if not settings.auth:
         log.warning("AUTH IS OFF (MLPLAB_AUTH=false): every request acts as the admin user "
                     "'local'. Use this only on a machine where you are the only user.")
-    app.state.store = Store.from_url(settings.redis_url, prefix=settings.key_prefix)
+    app.state.store = outage.open_store(settings)
     app.state.async_store = sse.open_async_store(settings)
-    app.state.queue = TaskQueue.from_url(
-        settings.redis_url, visibility_timeout_s=settings.visibility_timeout_s
-    )
-    reaper = asyncio.create_task(reap_forever(app.state.store, app.state.queue,
-                                              interval_s=settings.reap_interval_s))
+    app.state.queue = outage.open_queue(settings)
+    reaper = asyncio.create_task(reap_forever(
+        app.state.store, app.state.queue, interval_s=settings.reap_interval_s,
+        grace_s=settings.reap_grace_s))
     try:
         yield
     finally:
@@ -55,6 +52,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app.state.settings = settings or get_settings()
     app.add_middleware(BodyGuard, max_bytes=app.state.settings.max_body_bytes)
     errors.install(app)
+    outage.install(app)  # Redis or the broker away: 503
     metrics.install(app)  # after BodyGuard: outermost, so its 413/415 are timed too
     for module in (health, runs, sweeps, plots, users, dashboard, metrics_routes):
         app.include_router(module.router)

@@ -35,7 +35,8 @@ def open_async_store(settings: ApiSettings) -> AsyncStore:
     """
     pool = aioredis.BlockingConnectionPool.from_url(
         settings.redis_url, max_connections=settings.redis_max_connections, timeout=5,
-        decode_responses=True,
+        decode_responses=True, socket_timeout=settings.redis_timeout_s,  # >= 2 s > MAX_BLOCK_MS
+        socket_connect_timeout=settings.redis_timeout_s,
     )
     return AsyncStore(aioredis.Redis.from_pool(pool), prefix=settings.key_prefix)
 

@@ -46,7 +46,8 @@ end
 
 # ARGV[4] allowed current statuses (comma-separated), ARGV[5] to status,
 # ARGV[6] "1": refuse with 'cancel' when a cancel was requested, ARGV[7] the holder that must
-# hold a running run ('' for anyone: 'lost' otherwise), ARGV[8..] field/value pairs.
+# hold the run, running ('' for anyone: 'lost' otherwise: it was requeued or taken over),
+# ARGV[8..] field/value pairs.
 TRANSITION = _EMIT_STATUS + """
 local cur = redis.call('HGET', KEYS[1], 'status')
 if not cur then return {'missing', ''} end
@@ -55,7 +56,7 @@ for s in string.gmatch(ARGV[4], '[^,]+') do
   if s == cur then allowed = true end
 end
 if not allowed then return {'refused', cur} end
-if ARGV[7] ~= '' and cur == 'running' and redis.call('HGET', KEYS[1], 'holder') ~= ARGV[7] then
+if ARGV[7] ~= '' and (cur ~= 'running' or redis.call('HGET', KEYS[1], 'holder') ~= ARGV[7]) then
   return {'lost', cur}
 end
 if ARGV[6] == '1' and redis.call('HGET', KEYS[1], 'cancel_requested') == '1' then
@@ -84,11 +85,16 @@ return 'cancelled'
 """
 
 # KEYS: run hash, run stream, [sweep stream]; ARGV: run_id, epoch, data, holder ('' for any).
-# Only a running run takes epochs, only from its holder (-1 otherwise: the lease was lost),
+# Only a running run takes epochs, only from its holder (-1 otherwise, also when the run is no
+# longer running: the lease was lost, the run requeued or ended),
 # and only newer ones: a retried or resumed run never duplicates one.
 APPEND_EPOCH = _PREFIX + """
-if redis.call('HGET', KEYS[1], 'status') ~= 'running' then return 0 end
-if ARGV[4] ~= '' and redis.call('HGET', KEYS[1], 'holder') ~= ARGV[4] then return -1 end
+local status = redis.call('HGET', KEYS[1], 'status')
+if ARGV[4] ~= '' and (status ~= 'running' or redis.call('HGET', KEYS[1], 'holder') ~= ARGV[4])
+then
+  return -1
+end
+if status ~= 'running' then return 0 end
 local last = tonumber(redis.call('HGET', KEYS[1], 'last_epoch') or '0')
 if tonumber(ARGV[2]) <= last then return 0 end
 redis.call('XADD', KEYS[2], ARGV[2] .. '-0', 'type', 'epoch', 'data', ARGV[3])

@@ -176,7 +176,7 @@ class Store:
         holder: str | None = None,
     ) -> bool:
         """Move an unfinished run to a terminal status with its result or error; with a
-        holder, only while that holder holds it (False otherwise)."""
+        holder, only while that holder holds it running (False otherwise)."""
         now = time.time()
         data = {"status": status, "result": result, "error": error, "at": now}
         fields = {"finished_at": now, "result": result, "error": error}
@@ -214,7 +214,7 @@ class Store:
     ) -> bool:
         """Append an epoch event unless the run already has it (or is no longer running).
 
-        With a holder: LeaseLost when the run is running under another holder's lease.
+        With a holder: LeaseLost unless the run is running under that holder's lease.
         """
         keys = self._run_keys(run_id)
         keys = keys[:2] + keys[3:]  # the epoch script needs no sweep hash

@@ -31,6 +31,7 @@ def _beat(hostname: str, stop: threading.Event) -> None:
             get_store().heartbeat(hostname=hostname, info=info, ttl_s=3 * settings.heartbeat_s)
             leases.renew_and_reap(get_store(), settings, send_token=_send_token)
         except Exception as exc:  # Redis or the broker away: keep beating, it comes back
+            leases.note_trouble()
             log.warning("heartbeat failed: %s", exc)
         if stop.wait(settings.heartbeat_s):
             return

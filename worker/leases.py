@@ -13,6 +13,7 @@ import os
 import secrets
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -27,7 +28,9 @@ SHUTDOWN = threading.Event()  # set on SIGTERM: groups in training hand their ru
 _lock = threading.Lock()
 _held_runs: set[str] = set()
 _held_claims: set[str] = set()
+_lost: set[str] = set()  # runs a renewal found requeued or taken over: training stops them
 _holder: dict[int, str] = {}
+_trouble = {"at": -float("inf")}  # when Redis last failed this process (monotonic seconds)
 
 
 class HandBack(Exception):  # noqa: N818 (a signal to unwind, not an error)
@@ -57,20 +60,41 @@ def hold(run_ids: Iterable[str] = (), claim: str | None = None) -> None:
 
 def let_go(run_ids: Iterable[str] = (), claim: str | None = None) -> None:
     """Stop renewing them (they ended, were handed back, or training was abandoned)."""
+    run_ids = list(run_ids)
     with _lock:
         _held_runs.difference_update(run_ids)
+        _lost.difference_update(run_ids)
         _held_claims.discard(claim or "")
 
 
+def is_lost(run_id: str) -> bool:
+    """True once a renewal found the run no longer this process's."""
+    with _lock:
+        return run_id in _lost
+
+
+def note_trouble() -> None:
+    """Redis failed this process just now (the heartbeat could not reach it)."""
+    _trouble["at"] = time.monotonic()
+
+
 def renew_and_reap(store: Store, settings: WorkerSettings, send_token: Callable[[], Any]) -> None:
-    """One heartbeat's lease work: renew what this process holds, requeue what others lost."""
+    """One heartbeat's lease work: renew what this process holds, requeue what others lost.
+
+    After Redis trouble, reaping waits one lease: an outage longer than a lease leaves every
+    lease expired by Redis's clock, and live workers need a heartbeat to renew theirs first.
+    """
     with _lock:
         runs, claims = sorted(_held_runs), sorted(_held_claims)
     lost = store.leases.renew(holder=holder(), run_ids=runs, ttl_s=ttl_s(settings))
     if lost:
-        log.warning("lost the lease on run(s) %s: they were requeued or ended", lost)
+        log.warning("lease lost on run(s) %s: requeued, taken over or ended; stopping them", lost)
+        with _lock:
+            _lost.update(lost)
     for claim in claims:
         store.leases.hold_claim(claim=claim, ttl_s=ttl_s(settings))
+    if time.monotonic() - _trouble["at"] < ttl_s(settings):
+        return
     reaped = store.leases.reap()
     if reaped.run_ids or reaped.groups:
         log.warning("requeued %d run(s) of vanished workers (%s) in %d group(s)",

@@ -54,6 +54,7 @@ class StoreReporter(Callback):
         if not self._stop and now >= self._next_poll:
             self._next_poll = now + self.poll_s
             self._stop = _retrying(lambda: self.store.cancel_requested(run_id=self.run_id))
+        self.lost = self.lost or leases.is_lost(self.run_id)
         return self._stop or self.lost
 
     def on_end(self, result: RunResult) -> None:

@@ -204,7 +204,7 @@ def _train(
         return
     except Exception as exc:
         log.exception("runs %s failed", run_ids)
-        _fail(store, run_ids, exc)
+        _fail(store, run_ids, exc, held=True)
     finally:
         leases.let_go(run_ids)
     # the group has ended; a process that dies mid-group skips this and leaves the file, and
@@ -288,8 +288,12 @@ def _release(device: torch.device) -> None:
         torch.cuda.empty_cache()
 
 
-def _fail(store: Store, run_ids: list[str], exc: BaseException) -> None:
-    """Fail unfinished runs (not held by another worker) with the exception as the reason."""
+def _fail(
+    store: Store, run_ids: list[str], exc: BaseException, *, held: bool = False
+) -> None:
+    """Fail unfinished runs with the exception as the reason; held: runs this process
+    started, failed only while it still holds them."""
+    holder = leases.holder() if held else None
     for run_id in run_ids:
         store.finish_run(run_id=run_id, status="failed", error=f"{type(exc).__name__}: {exc}",
-                         holder=leases.holder())
+                         holder=holder)

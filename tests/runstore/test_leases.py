@@ -148,3 +148,20 @@ def test_reap_puts_back_the_unstarted_runs_of_a_dead_tokens_claim(store):
     assert not store.client.exists(store.keys.fair("claim:token-1"))
     assert store.client.zcard(store.keys.fair("claims")) == 0
     assert fair.running("ann") == set()
+
+
+def test_a_holder_whose_run_was_requeued_writes_nothing(store):
+    """Its lease lapsed (say, Redis was away) and the reaper requeued the run: the old holder's
+    next epoch and its end are refused, so the run cannot end `succeeded` with epochs missing."""
+    run_id = store.create_run(owner="ann", spec=SPEC)["id"]
+    start(store, run_id, "a")
+    store.append_epoch(run_id=run_id, metrics=metrics(1), holder="a")
+    expire(store, run_id)
+    assert store.leases.reap().run_ids == (run_id,)
+
+    with pytest.raises(LeaseLost):
+        store.append_epoch(run_id=run_id, metrics=metrics(2), holder="a")
+    assert not store.finish_run(run_id=run_id, status="succeeded", holder="a")
+    assert store.leases.renew(holder="a", run_ids=[run_id], ttl_s=10) == [run_id]
+    run = store.get_run(run_id)
+    assert run["status"] == "queued" and [e["epoch"] for e in run["epochs"]] == [1]
