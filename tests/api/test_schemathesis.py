@@ -6,6 +6,8 @@ authenticated paths run past the auth check. SSE streams are left out: a run tha
 trains never ends its stream. Examples are bounded per operation.
 """
 
+import sys
+
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
@@ -20,6 +22,19 @@ MAX_EXAMPLES = 25
 # The schema does not depend on settings; building an app opens no connection.
 schema = schemathesis.openapi.from_dict(create_app(ApiSettings(auth=True)).openapi()).exclude(
     path_regex=r"/events$")
+
+
+@pytest.fixture(autouse=True)
+def subnormal_floats():
+    """Hypothesis needs subnormal floats; an earlier test in this process may have trained with
+    torch's denormal flushing on (it sets the CPU's flush-to-zero bits for the thread)."""
+    flushed = sys.float_info.min / 2 == 0.0
+    torch = sys.modules.get("torch")
+    if flushed and torch is not None:
+        torch.set_flush_denormal(False)
+    yield
+    if flushed and torch is not None:
+        torch.set_flush_denormal(True)
 
 
 @pytest.fixture
