@@ -13,7 +13,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -23,7 +23,8 @@ import torch
 
 from mlpcore.fused import train_group
 from mlpcore.spec import RunSpec
-from tests.conftest import ROOT, ServerProcesses, free_port
+from tests.conftest import ROOT, ServerProcesses
+from tests.integration.helpers import PrivateRedis, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -36,16 +37,10 @@ SPEC = {"dataset": "synthetic", "hidden": [512, 512], "batch_size": 8, "epochs":
 @pytest.fixture
 def private_redis(tmp_path: Path) -> Iterator[str]:
     """A redis-server of the test's own, so killing workers touches nothing shared."""
-    port = free_port()
-    proc = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1",
-                             "--save", "", "--appendonly", "no", "--dir", str(tmp_path)],
-                            stdout=subprocess.DEVNULL)
-    url = f"redis://127.0.0.1:{port}/0"
-    client = redis.Redis.from_url(url)
-    wait_for(lambda: _pings(client), what="the private redis-server")
-    yield url
-    proc.terminate()
-    proc.wait(timeout=10)
+    server = PrivateRedis(tmp_path / "redis", appendonly=False)
+    server.start()
+    yield server.url
+    server.stop()
 
 
 @pytest.fixture
@@ -59,23 +54,6 @@ def stack(private_redis: str, tmp_path: Path) -> Iterator[ServerProcesses]:
     procs.wait_ready()
     yield procs
     procs.close()
-
-
-def wait_for(ok: Callable[[], object], *, what: str, timeout: float = 120) -> None:
-    """Poll until ok() is truthy; fail naming what never happened (a hang bound only)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if ok():
-            return
-        time.sleep(0.05)
-    pytest.fail(f"timed out waiting for {what}")
-
-
-def _pings(client: redis.Redis) -> bool:
-    try:
-        return bool(client.ping())
-    except redis.RedisError:
-        return False
 
 
 def run_record(stack: ServerProcesses, run_id: str) -> dict:
