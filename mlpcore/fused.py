@@ -13,6 +13,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import torch
+
 from mlpcore.callbacks import Callback, EpochMetrics, RunResult
 from mlpcore.data import TensorData, load_dataset
 from mlpcore.device import resolve_device
@@ -40,10 +42,10 @@ def train_group(
     Each epoch runs the stack in passes of `models_per_pass` neighbouring models (default: all
     of them on a GPU, CPU_MODELS_PER_PASS on a CPU). On a CPU every model's results are bit
     for bit those of its solo run, whatever the group or pass size; on a GPU they agree to
-    float32 rounding (a batched GEMM rounds differently from a single one). A process that
-    trains calls `mlpcore.device.configure_process()` once at start-up (the worker and
-    `mlplab train` do): on a CPU it makes training many times faster and is part of what
-    "the same losses" means.
+    float32 rounding (a batched GEMM rounds differently from a single one). On a CPU it
+    flushes denormals for the calling thread (as `mlpcore.device.configure_process()` does at
+    a worker's start-up): many times faster, and part of what "the same losses" means, so a
+    notebook calling this gets the worker's numbers and speed.
     """
     specs = list(specs)
     if not specs or len({s.fusion_key() for s in specs}) != 1:
@@ -53,6 +55,8 @@ def train_group(
     if len(callbacks) != len(specs):
         raise SpecError(f"{len(callbacks)} callbacks for {len(specs)} specs")
     device = resolve_device(specs[0].device)  # indexed ('cuda:0'), as data.device is
+    if device.type == "cpu":
+        torch.set_flush_denormal(True)  # one CPU flag for this thread: cheap to set again
     if data is None:
         data = load_dataset(specs[0].dataset, device=device, data_dir=data_dir)
     elif data.device != device:

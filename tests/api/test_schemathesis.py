@@ -24,17 +24,24 @@ schema = schemathesis.openapi.from_dict(create_app(ApiSettings(auth=True)).opena
     path_regex=r"/events$")
 
 
+def _subnormals_on() -> bool:
+    """Hypothesis needs subnormal floats, but a test that trained in this process (collected
+    or run earlier) may have left torch's denormal flushing on for the thread: turn it off.
+    True when it was on (training turns it on again by itself)."""
+    torch = sys.modules.get("torch")
+    if torch is None or sys.float_info.min / 2 != 0.0:
+        return False
+    torch.set_flush_denormal(False)
+    return True
+
+
+_subnormals_on()  # the strategies are built at collection
+
+
 @pytest.fixture(autouse=True)
 def subnormal_floats():
-    """Hypothesis needs subnormal floats; an earlier test in this process may have trained with
-    torch's denormal flushing on (it sets the CPU's flush-to-zero bits for the thread)."""
-    flushed = sys.float_info.min / 2 == 0.0
-    torch = sys.modules.get("torch")
-    if flushed and torch is not None:
-        torch.set_flush_denormal(False)
-    yield
-    if flushed and torch is not None:
-        torch.set_flush_denormal(True)
+    """Subnormals while the examples are generated."""
+    _subnormals_on()
 
 
 @pytest.fixture

@@ -3,13 +3,6 @@
 import pytest
 import torch
 
-from mlpcore.device import configure_process
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    """Set torch up as every training process does at start-up (the worker, `mlplab train`)."""
-    configure_process()
-
 
 @pytest.fixture(autouse=True)
 def _one_thread():
