@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 from mlpcore.errors import SpecError
 
@@ -28,7 +28,18 @@ ACTIVATIONS: tuple[str, ...] = Activation.__args__  # type: ignore[attr-defined]
 
 # Counts stop below 2**63: an int64 holds them on any device and in any JSON reader that
 # reads 64-bit integers; server limits (api) are far lower still.
-PositiveInt = Annotated[int, Field(ge=1, lt=2**63)]
+
+
+def not_bool(value: Any) -> Any:
+    """Refuse true/false where a number belongs (pydantic would read true as 1)."""
+    if isinstance(value, bool):
+        raise ValueError("must be a number, not true or false")
+    return value
+
+
+NoBool = BeforeValidator(not_bool)
+PositiveInt = Annotated[int, NoBool, Field(ge=1, lt=2**63)]
+Number = Annotated[float, NoBool]
 _DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 
 
@@ -54,19 +65,21 @@ class RunSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     dataset: Dataset = "fashion-mnist"
-    hidden: list[PositiveInt] = Field(default_factory=lambda: [512, 256, 128])
+    hidden: list[PositiveInt] = Field(
+        default_factory=lambda: [512, 256, 128],
+        description="hidden layer widths; [] is a linear softmax model (a baseline)")
     activation: Activation = "relu"
     init: Init = "he"
     optimizer: Optimizer = "adam"
-    lr: float = Field(default=1e-3, gt=0)
-    momentum: float = Field(default=0.9, ge=0, lt=1, description="sgd only")
-    weight_decay: float = Field(default=0.0, ge=0)
+    lr: Number = Field(default=1e-3, gt=0)
+    momentum: Number = Field(default=0.9, ge=0, lt=1, description="sgd only")
+    weight_decay: Number = Field(default=0.0, ge=0)
     scheduler: Scheduler = "step"
     step_size: PositiveInt = 20
-    gamma: float = Field(default=0.1, gt=0)
+    gamma: Number = Field(default=0.1, gt=0)
     epochs: PositiveInt = 10
     batch_size: PositiveInt = 64
-    seed: int = Field(default=0, ge=0, lt=2**63)
+    seed: Annotated[int, NoBool] = Field(default=0, ge=0, lt=2**63)
     train_subset: PositiveInt | None = None
     device: str = "auto"
 

@@ -22,6 +22,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from mlpcore.spec import NoBool
+
 EPOCH_METRIC = {
     "final_train_loss": "train_loss",
     "final_test_loss": "test_loss",
@@ -29,13 +31,16 @@ EPOCH_METRIC = {
 }
 
 
+Count = Annotated[int, NoBool, Field(lt=2**63)]
+
+
 class MedianRule(BaseModel):
     """Stop a run that is worse than the median of its peers at the same epoch."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     rule: Literal["median"]
-    grace_epochs: int = Field(default=1, ge=0, description="never stop at epoch <= this")
-    min_peers: int = Field(default=2, ge=1, description="peers at the epoch needed to judge")
+    grace_epochs: Count = Field(default=1, ge=0, description="never stop at epoch <= this")
+    min_peers: Count = Field(default=2, ge=1, description="peers at the epoch needed to judge")
 
 
 class AshaRule(BaseModel):
@@ -43,8 +48,8 @@ class AshaRule(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     rule: Literal["asha"]
-    grace_epochs: int = Field(default=1, ge=1, description="the first rung, in epochs")
-    reduction_factor: int = Field(default=3, ge=2, description="eta: 1/eta continue a rung")
+    grace_epochs: Count = Field(default=1, ge=1, description="the first rung, in epochs")
+    reduction_factor: Count = Field(default=3, ge=2, description="eta: 1/eta continue a rung")
 
 
 EarlyStopping = Annotated[MedianRule | AshaRule, Field(discriminator="rule")]

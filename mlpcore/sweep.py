@@ -17,7 +17,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from mlpcore.errors import SpecError
-from mlpcore.spec import RUN_FIELDS, PositiveInt, RunSpec, format_validation_error
+from mlpcore.spec import RUN_FIELDS, NoBool, Number, PositiveInt, RunSpec, format_validation_error
 from mlpcore.staged import Carry, check_stage_values, stage_field, stage_sizes
 from mlpcore.stopping import EarlyStopping
 
@@ -37,14 +37,14 @@ class Uniform(BaseModel):
     """A float drawn uniformly from [a, b]."""
 
     model_config = ConfigDict(extra="forbid")
-    uniform: tuple[float, float]
+    uniform: tuple[Number, Number]
 
 
 class LogUniform(BaseModel):
     """A float whose log is uniform on [log a, log b]; a and b > 0."""
 
     model_config = ConfigDict(extra="forbid")
-    loguniform: tuple[Annotated[float, Field(gt=0)], Annotated[float, Field(gt=0)]]
+    loguniform: tuple[Annotated[float, NoBool, Field(gt=0)], Annotated[float, NoBool, Field(gt=0)]]
 
 
 Axis = list[Any] | Choice | Uniform | LogUniform
@@ -73,7 +73,8 @@ class SweepSpec(BaseModel):
     strategy: Strategy = "grid"
     grid: dict[str, Axis] = Field(default_factory=dict)
     n: PositiveInt | None = Field(default=None, description="random: how many configurations")
-    seed: int = Field(default=0, ge=0, lt=2**63, description="random: the sampler's seed")
+    seed: Annotated[int, NoBool] = Field(default=0, ge=0, lt=2**63,
+                                         description="random: the sampler's seed")
     stages: list[dict[str, list[Any]]] = Field(
         default_factory=list, description="staged: one {field: [values]} object per stage")
     keep_top: PositiveInt | None = Field(

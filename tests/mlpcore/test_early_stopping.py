@@ -3,9 +3,16 @@
 import math
 
 import pytest
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
-from mlpcore.stopping import AshaRule, MedianRule, asha_rungs, needs_peers, stop_reason
+from mlpcore.stopping import (
+    AshaRule,
+    EarlyStopping,
+    MedianRule,
+    asha_rungs,
+    needs_peers,
+    stop_reason,
+)
 from mlpcore.sweep import SweepSpec
 
 MEDIAN = MedianRule(rule="median", grace_epochs=2, min_peers=2)
@@ -102,3 +109,13 @@ def test_a_sweep_takes_either_rule():
     assert sweep.early_stopping == MedianRule(rule="median", grace_epochs=1, min_peers=2)
     asha = SweepSpec(grid={"lr": [0.1]}, early_stopping={"rule": "asha", "grace_epochs": 2})
     assert asha.early_stopping == AshaRule(rule="asha", grace_epochs=2, reduction_factor=3)
+
+
+@pytest.mark.parametrize("rule", [
+    {"rule": "median", "grace_epochs": True},
+    {"rule": "asha", "reduction_factor": True},
+    {"rule": "median", "grace_epochs": 2**63},
+])
+def test_rules_refuse_booleans_and_counts_past_int64(rule):
+    with pytest.raises(ValidationError):
+        TypeAdapter(EarlyStopping).validate_python(rule)

@@ -40,6 +40,11 @@ def test_defaults_are_the_design_table():
         ("device", "tpu"),
         ("momentum", 1.0),
         ("seed", -1),
+        ("epochs", True),
+        ("batch_size", False),
+        ("lr", True),
+        ("seed", True),
+        ("hidden", [True, 8]),
     ],
 )
 def test_bad_values_are_rejected_naming_the_field(field, value):
