@@ -110,6 +110,7 @@ class StagePublic(BaseModel):
     values: list[Any]
     status: Literal["pending", "running", "finished"]
     run_ids: list[str]
+    kept: list[str] = []  # run ids of earlier stages it repeats as they are (first in run_ids)
     winners: list[str]  # run ids carried into the next stage, best first
 
 

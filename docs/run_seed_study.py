@@ -93,15 +93,19 @@ def fmt(value: float | None, digits: int = 4) -> str:
     return "–" if value is None else f"{value:.{digits}f}"
 
 
-def stage_table(stage: dict[str, Any], runs: dict[str, dict[str, Any]]) -> list[str]:
-    """A markdown table of one stage; winners starred."""
+def stage_table(stage: dict[str, Any], runs: dict[str, dict[str, Any]],
+                fields: list[str]) -> list[str]:
+    """A markdown table of one stage (configuration: the values of `fields`); winners
+    starred, runs an earlier stage trained marked kept."""
     lines = ["| | configuration | status | final train loss | final test loss | "
              "test accuracy | runtime (s) | fused with |",
              "|---|---|---|---|---|---|---|---|"]
     for run_id in stage["run_ids"]:
         run = runs[run_id]
         result = run.get("result") or {}
-        config = " ".join(f"{k}={v}" for k, v in (run.get("varied") or {}).items())
+        config = " ".join(f"{f}={run['spec'][f]}" for f in fields)
+        if run_id in stage.get("kept", []):
+            config += " (kept)"
         mates = sum(r.get("fused_group") == run.get("fused_group") for r in runs.values()
                     ) if run.get("fused_group") else 1
         lines.append(f"| {'★' if run_id in stage['winners'] else ''} | {config} | "
@@ -158,7 +162,7 @@ def render(client: Client, sweep_id: str) -> str:
         if not stage["run_ids"]:
             lines.append("Not run.")
             continue
-        lines += stage_table(stage, by_id)
+        lines += stage_table(stage, by_id, [s["field"] for s in sweep["stages"][:number]])
         png = render_loss_curves([by_id[r] for r in stage["run_ids"]],
                                  title=f"stage {number}: {stage['field']}",
                                  label_fields=sweep["varied"],

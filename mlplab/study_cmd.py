@@ -69,18 +69,21 @@ def _print_stages(client: Any, args: argparse.Namespace, sweep: dict[str, Any],
     for index in new:
         printed.add(index)
         stage = sweep["stages"][index]
-        rows = stage_rows(stage, runs, metric=sweep["metric"])
+        fields = [s["field"] for s in sweep["stages"][:index + 1]]
+        rows = stage_rows(stage, runs, metric=sweep["metric"], fields=fields)
         data = {"event": "stage", "stage": index + 1, "field": stage["field"], "rows": rows}
         _print(args, data, stage_table(index, stage, rows, metric=sweep["metric"]))
 
 
 def stage_rows(stage: dict[str, Any], runs: dict[str, dict[str, Any]], *,
-               metric: str) -> list[dict[str, Any]]:
-    """One row per run of the stage, in stage order: config, status, losses, runtime."""
+               metric: str, fields: list[str]) -> list[dict[str, Any]]:
+    """One row per run of the stage, in stage order: config (the values of `fields`, the
+    stages so far), status, losses, runtime, and whether an earlier stage trained it."""
     rows = []
     for run_id in stage["run_ids"]:
         run, result = runs[run_id], runs[run_id].get("result") or {}
-        rows.append({"run_id": run_id, "config": run.get("varied") or {},
+        rows.append({"run_id": run_id, "config": {f: run["spec"][f] for f in fields},
+                     "kept": run_id in stage.get("kept", []),
                      "status": run["status"], "epochs": run["spec"]["epochs"],
                      "final_train_loss": result.get("final_train_loss"),
                      metric: result.get(metric), "runtime_s": result.get("runtime_s"),
@@ -102,7 +105,8 @@ def stage_table(index: int, stage: dict[str, Any], rows: list[dict[str, Any]], *
         table.add_column(name, no_wrap=True)
     for row in rows:
         cells = ["★" if row["winner"] else "", _config(row["config"]), row["status"],
-                 _num(row["final_train_loss"]), _num(row["runtime_s"], 1), row["run_id"]]
+                 _num(row["final_train_loss"]), _num(row["runtime_s"], 1),
+                 row["run_id"] + (" (kept)" if row["kept"] else "")]
         if metric != "final_train_loss":
             cells.insert(4, _num(row[metric]))
         table.add_row(*cells)

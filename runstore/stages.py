@@ -3,7 +3,9 @@
 The record (JSON at Keys.sweep_stages) holds `status` (running, finished, ended, cancelled),
 `reason` (why it ended early), `current` (0-based index of the running stage) and `stages`:
 per stage `field`, `values`, `status` (pending, running, finished), `run_ids`, `parents`
-(each run's parent winner) and `winners`. While the record is running the sweep hash's
+(each run's parent winner), `kept` (runs of an earlier stage the stage holds again: a
+winner whose configuration the stage repeats is not trained twice; they come first in
+`run_ids`, each its own parent) and `winners`. While the record is running the sweep hash's
 n_runs counts one run more than exist, so the sweep's stream and `done` wait for the stages
 still to come; every move out of running gives that run back.
 
@@ -34,6 +36,7 @@ class StagePlan:
     parents: list[str] = field(default_factory=list)  # each new run's parent winner
     groups: list[str | None] = field(default_factory=list)  # each new run's fused_group
     chunks: list[list[int]] = field(default_factory=list)  # indices of configs, one task each
+    kept: list[str] = field(default_factory=list)  # winners the next stage repeats as they are
     reason: str | None = None  # why the sweep ends here when a next stage exists
 
 
@@ -62,7 +65,7 @@ def start(
     record = {
         "status": "running", "reason": None, "current": 0,
         "stages": [{"field": f, "values": v, "status": "pending", "run_ids": [], "parents": [],
-                    "winners": []} for f, v in stages],
+                    "kept": [], "winners": []} for f, v in stages],
     }
     first = record["stages"][0]
     first.update(status="running", run_ids=list(run_ids), parents=[None] * len(run_ids))
@@ -139,25 +142,26 @@ def _apply(
             for (varied, spec), group in zip(plan.configs, plan.groups, strict=True)]
     last = index + 1 == len(record["stages"])
     pipe.multi()
-    if last or not runs:
+    if last or not (runs or plan.kept):
         reason = None if last else plan.reason
         record.update(status="finished" if last else "ended", reason=reason)
         _write(store, pipe, sweep["id"], record, n_runs=-1)
     else:
-        _queue_stage(store, pipe, sweep, record, runs, plan.parents)
+        _queue_stage(store, pipe, sweep, record, runs, plan)
     pipe.execute()
     return runs
 
 
 def _queue_stage(
     store: Store, pipe: Any, sweep: dict[str, Any], record: dict[str, Any],
-    runs: list[dict[str, Any]], parents: list[str],
+    runs: list[dict[str, Any]], plan: StagePlan,
 ) -> None:
     """Queue the writes of the next stage: its runs, the sweep's run ids, the record."""
     run_ids = [run["id"] for run in runs]
     record["current"] += 1
-    record["stages"][record["current"]].update(status="running", run_ids=run_ids,
-                                               parents=parents)
+    record["stages"][record["current"]].update(
+        status="running", run_ids=plan.kept + run_ids, parents=plan.kept + plan.parents,
+        kept=plan.kept)
     for run in runs:
         store._queue_run(pipe, run)
     pipe.hset(store.keys.sweep(sweep["id"]), "run_ids", dumps(sweep["run_ids"] + run_ids))
@@ -176,4 +180,5 @@ def _write(store: Store, pipe: Any, sweep_id: str, record: dict[str, Any], *, n_
 def public_stages(record: dict[str, Any]) -> list[dict[str, Any]]:
     """The stages as the API shows them (without the parents)."""
     keys = ("field", "values", "status", "run_ids", "winners")
-    return [{k: stage[k] for k in keys} for stage in record["stages"]]
+    return [{**{k: stage[k] for k in keys}, "kept": stage.get("kept", [])}
+            for stage in record["stages"]]

@@ -13,6 +13,7 @@ import math
 from collections.abc import Iterable
 from typing import Any
 
+from mlpcore.spec import RunSpec
 from mlpcore.staged import Candidate, next_configs, select_winners, stage_field
 from mlpcore.sweep import SweepSpec
 from runstore import Store, stages
@@ -58,15 +59,23 @@ def _next_stage(
     spec: SweepSpec, index: int, winners: list[str], runs: dict[str, dict[str, Any]],
     max_models: int,
 ) -> StagePlan:
-    """Every winner combined with every value of stage `index`, cut into fused tasks."""
+    """Every winner combined with every value of stage `index`, cut into fused tasks; a
+    combination that is the winner itself (the value it already has) keeps the winner."""
     field, values = stage_field(spec.stages[index])
     configs = next_configs([(runs[w]["varied"] or {}, runs[w]["spec"]) for w in winners],
                            field=field, values=values)
-    chunks = fusion_chunks([c[1] for c in configs], fuse=spec.fuse, max_models=max_models)
+    kept: dict[str, None] = {}
+    new = []
+    for varied, run_spec, parent in configs:
+        if run_spec == RunSpec(**runs[winners[parent]]["spec"]):
+            kept[winners[parent]] = None
+        else:
+            new.append((varied, run_spec, parent))
+    chunks = fusion_chunks([c[1] for c in new], fuse=spec.fuse, max_models=max_models)
     return StagePlan(
-        winners, configs=[(varied, s.model_dump(mode="json")) for varied, s, _ in configs],
-        parents=[winners[parent] for _, _, parent in configs],
-        groups=group_ids(chunks, n_runs=len(configs)), chunks=chunks)
+        winners, configs=[(varied, s.model_dump(mode="json")) for varied, s, _ in new],
+        parents=[winners[parent] for _, _, parent in new],
+        groups=group_ids(chunks, n_runs=len(new)), chunks=chunks, kept=list(kept))
 
 
 def advance_sweep(sweep_id: str, *, store: Store, queue: TaskQueue, max_models: int) -> None:
@@ -74,14 +83,16 @@ def advance_sweep(sweep_id: str, *, store: Store, queue: TaskQueue, max_models: 
     planner: Planner = functools.partial(plan_stage, max_models=max_models)
     while (moved := stages.advance(store, sweep_id, planner)) is not None:
         ids = [run["id"] for run in moved.runs]
-        log.info("sweep %s: winners %s; %d new run(s)", sweep_id, moved.plan.winners, len(ids))
+        log.info("sweep %s: winners %s; %d new run(s), %d kept", sweep_id, moved.plan.winners,
+                 len(ids), len(moved.plan.kept))
         try:
             for chunk in moved.plan.chunks:
                 send_group(queue, store, [ids[i] for i in chunk])
         except Exception:  # its runs failed: the stage may have ended, so look again
             log.exception("sweep %s: a stage could not be queued", sweep_id)
             continue
-        return
+        if ids:  # a stage of kept runs only has ended already: look again
+            return
 
 
 def advance_sweeps(

@@ -14,8 +14,8 @@ def test_a_staged_sweep_answers_its_first_stage_and_the_plan(client):
     assert body["varied"] == ["activation", "lr"] and len(body["run_ids"]) == 3
     assert body["stages"] == [
         {"field": "activation", "values": ["relu", "tanh", "sigmoid"], "status": "running",
-         "run_ids": body["run_ids"], "winners": []},
-        {"field": "lr", "values": [0.1, 0.01], "status": "pending", "run_ids": [],
+         "run_ids": body["run_ids"], "kept": [], "winners": []},
+        {"field": "lr", "values": [0.1, 0.01], "status": "pending", "run_ids": [], "kept": [],
          "winners": []}]
     assert body["epochs_saved"] == 0 and body["end_reason"] is None and not body["done"]
     runs = [client.get(f"/v1/runs/{r}").json() for r in body["run_ids"]]

@@ -25,6 +25,9 @@ def test_the_seed_study_runs_stage_by_stage_to_a_winner(mlplab):
     lines = [json.loads(line) for line in mlplab("study", sweep_id, "--json").stdout.splitlines()]
     stages = [line for line in lines if line["event"] == "stage"]
     assert [len(s["rows"]) for s in stages] == [4, 6, 6]
+    # the lr 0.001 and step_size 20 of stages 2 and 3 are a winner as it is: kept, not retrained
+    assert [sum(r["kept"] for r in s["rows"]) for s in stages] == [0, 2, 2]
+    assert len({r["run_id"] for s in stages for r in s["rows"]}) == 4 + 4 + 4
     assert {r["status"] for s in stages for r in s["rows"]} == {"succeeded"}
     assert all(r["runtime_s"] > 0 and r["final_train_loss"] > 0 for r in stages[2]["rows"])
     # per_parent: stage 3 tries both stage-1 winners, each at its own best lr

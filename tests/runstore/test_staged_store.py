@@ -5,7 +5,7 @@ import threading
 import time
 
 from runstore import stages
-from worker.stages import plan_stage
+from worker.stages import advance_sweep, plan_stage
 
 SPEC = {"strategy": "staged", "base": {"dataset": "synthetic", "epochs": 2},
         "stages": [{"activation": ["relu", "tanh", "sigmoid"]}, {"lr": [0.1, 0.01]}],
@@ -131,3 +131,45 @@ def test_a_plain_sweep_has_no_stage_record(store):
                                    mode="min", configs=[({"lr": 0.1}, {"lr": 0.1})])
     assert stages.get(store, record["id"]) is None
     assert stages.advance(store, record["id"], planner()) is None
+
+
+REPEATS = {**SPEC, "stages": [{"activation": ["relu", "tanh", "sigmoid"]},
+                              {"lr": [0.1, 0.001]}, {"step_size": [20]}]}
+
+
+def test_a_winner_the_next_stage_repeats_is_kept_not_trained_again(store):
+    record, ids = new_sweep(store, REPEATS)  # the base lr is 0.001, its step_size 20
+    finish(store, ids, [0.3, 0.1, 0.2])
+    moved = stages.advance(store, record["id"], planner())
+    assert moved.plan.kept == [ids[1], ids[2]]
+    assert [r["varied"] for r in moved.runs] == [
+        {"activation": "tanh", "lr": 0.1}, {"activation": "sigmoid", "lr": 0.1}]
+    new_ids = [r["id"] for r in moved.runs]
+    second = stages.get(store, record["id"])["stages"][1]
+    assert second["run_ids"] == [ids[1], ids[2], *new_ids] and second["kept"] == ids[1:]
+    assert second["parents"] == [ids[1], ids[2], ids[1], ids[2]]
+    sweep = store.get_sweep(record["id"])
+    assert sweep["run_ids"] == ids + new_ids and sweep["n_runs"] == 3 + 2 + 1
+    finish(store, new_ids, [0.05, 0.5])
+    # stage 3 only repeats its winners: it holds them, trains nothing, and has ended at once
+    moved = stages.advance(store, record["id"], planner())
+    assert moved.runs == [] and moved.plan.winners == [new_ids[0], ids[1]]  # 0.05, 0.1
+    assert moved.plan.kept == [new_ids[0], ids[1]]
+    state = stages.get(store, record["id"])
+    assert state["status"] == "running" and state["current"] == 2
+    assert stages.public_stages(state)[2]["kept"] == [new_ids[0], ids[1]]
+    last = stages.advance(store, record["id"], planner())
+    assert last.runs == [] and last.plan.winners == [new_ids[0], ids[1]]
+    assert stages.get(store, record["id"])["status"] == "finished"
+    assert store.get_sweep(record["id"])["n_runs"] == 5
+
+
+def test_advancing_passes_through_a_stage_of_kept_runs_only(store):
+    spec = {**SPEC, "stages": [{"activation": ["relu", "tanh"]}, {"lr": [0.001]}]}
+    record, ids = new_sweep(store, spec)
+    finish(store, ids, [0.3, 0.1])
+    advance_sweep(record["id"], store=store, queue=None, max_models=64)  # nothing to send
+    state = stages.get(store, record["id"])
+    assert state["status"] == "finished" and state["stages"][1]["winners"] == [ids[1], ids[0]]
+    sweep = store.get_sweep(record["id"])
+    assert sweep["run_ids"] == ids and sweep["n_runs"] == 2
