@@ -29,9 +29,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.store = outage.open_store(settings)
     app.state.async_store = sse.open_async_store(settings)
     app.state.queue = outage.open_queue(settings)
-    reaper = asyncio.create_task(reap_forever(
-        app.state.store, app.state.queue, interval_s=settings.reap_interval_s,
-        grace_s=settings.reap_grace_s))
+    reaper = asyncio.create_task(reap_forever(app.state.store, app.state.queue,
+                                              settings=settings))
     try:
         yield
     finally:

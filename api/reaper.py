@@ -1,5 +1,6 @@
 """The API's reaper: runs whose worker vanished go back to the queue even while no worker is
-alive to notice (workers reap too, on every heartbeat; runstore/leases.py does it once)."""
+alive to notice (workers reap too, on every heartbeat; runstore/leases.py does it once); and,
+less often, what a submission cut in half left behind is settled (runstore/strays.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ import logging
 import time
 
 from api.queue import TaskQueue
-from runstore import Store
+from api.settings import ApiSettings
+from runstore import Store, strays
+from worker.stages import advance_sweeps
 
 log = logging.getLogger("mlplab.api")
 
@@ -24,21 +27,38 @@ def reap_once(store: Store, queue: TaskQueue) -> int:
     return len(reaped.run_ids)
 
 
-async def reap_forever(
-    store: Store, queue: TaskQueue, *, interval_s: float, grace_s: float
-) -> None:
-    """reap_once every interval_s seconds until cancelled; errors are logged, not fatal.
+def repair_once(store: Store, queue: TaskQueue, *, settings: ApiSettings) -> list[str]:
+    """Fail stray queued runs (moving their staged sweeps on) and send a spare token when
+    queued groups have none; the runs failed."""
+    failed = strays.fail_strays(store, older_than_s=settings.stray_after_s)
+    if failed:
+        log.warning("failed run(s) %s: %s", ", ".join(failed), strays.STRAY_REASON)
+        advance_sweeps(store.get_runs(failed, epochs=False), store=store, queue=queue,
+                       max_models=settings.max_fused_models)
+    if strays.needs_token(store, tokens_waiting=queue.waiting_tokens()):
+        log.warning("queued work had no token waiting: sent a spare one")
+        queue.send_token()
+    return failed
 
-    After a failure, reaping pauses grace_s: when Redis comes back from an outage longer than
+
+async def reap_forever(store: Store, queue: TaskQueue, *, settings: ApiSettings) -> None:
+    """reap_once every reap_interval_s and repair_once every repair_interval_s seconds until
+    cancelled; errors are logged, not fatal.
+
+    After a failure, both pause reap_grace_s: when Redis comes back from an outage longer than
     a lease, every lease has expired by its clock, and live workers must renew theirs first.
     """
     trouble = -float("inf")
+    repaired = time.monotonic()
     while True:
-        await asyncio.sleep(interval_s)
-        if time.monotonic() - trouble < grace_s:
+        await asyncio.sleep(settings.reap_interval_s)
+        if time.monotonic() - trouble < settings.reap_grace_s:
             continue
         try:
             await asyncio.to_thread(reap_once, store, queue)
+            if time.monotonic() - repaired >= settings.repair_interval_s:
+                repaired = time.monotonic()
+                await asyncio.to_thread(repair_once, store, queue, settings=settings)
         except Exception as exc:  # Redis or the broker away: try again after the grace
             trouble = time.monotonic()
             log.warning("reaping failed: %s", exc)

@@ -50,6 +50,14 @@ class ApiSettings(BaseSettings):
         default=20.0, ge=0, description="no reaping this long after Redis failed (live "
                                         "workers renew their leases first); above a lease"
     )
+    repair_interval_s: float = Field(
+        default=60.0, gt=0, description="how often to settle what a submission cut in half "
+        "left behind: stray queued runs, groups without a token (runstore/strays.py)"
+    )
+    stray_after_s: float = Field(
+        default=120.0, gt=0, description="a queued run in no queue counts as a stray (and "
+        "fails) only after this long, so submissions in flight are left alone"
+    )
     # GET /metrics (api/metrics.py): with auth on it labels runs by user (user names are a
     # small, admin-managed set) and then answers only an admin's token or metrics_token; set
     # metrics_per_user=false for an open endpoint with totals only. Auth off: open, no users.

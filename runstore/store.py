@@ -183,6 +183,14 @@ class Store:
         outcome, _ = self._move(run_id, "queued,running", status, data, fields, False, holder)
         return outcome == "ok"
 
+    def fail_queued(self, *, run_id: str, error: str) -> bool:
+        """Fail a run that is still queued (never one that started) with the reason."""
+        now = time.time()
+        data = {"status": "failed", "result": None, "error": error, "at": now}
+        fields = {"finished_at": now, "result": None, "error": error}
+        outcome, _ = self._move(run_id, "queued", "failed", data, fields, False)
+        return outcome == "ok"
+
     def _move(
         self,
         run_id: str,

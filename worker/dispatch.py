@@ -31,6 +31,11 @@ class TaskQueue:
         """One `train_next` token: a worker taking it trains the group fair share picks."""
         self.celery.send_task(TRAIN_NEXT)
 
+    def waiting_tokens(self) -> int:
+        """Tokens waiting in the broker's queue, not yet taken by a worker."""
+        with self.celery.connection_for_read() as conn:
+            return int(conn.default_channel.client.llen(self.celery.conf.task_default_queue))
+
     def close(self) -> None:
         """Release the broker connections."""
         self.celery.close()
