@@ -116,7 +116,8 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--requests", type=int, default=200, help="GETs per client in (c)")
     parser.add_argument("--redis-url", default=os.environ.get(
-        "MLPLAB_BENCH_REDIS_URL", "redis://127.0.0.1:6379/13"))
+        "MLPLAB_BENCH_REDIS_URL", "redis://127.0.0.1:6379/11"),
+        help="our stack's DB (the tests use 13-15, load.py 12)")
     args = parser.parse_args()
     port, prefix = bench.free_port(), "mlplabbench"
     base = f"http://127.0.0.1:{port}"
