@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from mlpcore.spec import RunSpec, RunStatus
+from mlpcore.spec import NoBool, Number, RunSpec, RunStatus
 from mlpcore.sweep import Metric, Mode
 
 
@@ -196,5 +196,6 @@ class UserUpdate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    priority: float | None = Field(default=None, gt=0, le=1000)
-    limits: dict[LimitName, Annotated[int, Field(ge=1)] | None] = Field(default_factory=dict)
+    priority: Number | None = Field(default=None, gt=0, le=1000)
+    limits: dict[LimitName, Annotated[int, NoBool, Field(ge=1, lt=2**63)] | None] = Field(
+        default_factory=dict)

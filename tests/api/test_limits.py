@@ -84,7 +84,8 @@ def test_admins_set_priority_and_overrides_others_may_not(auth_client, users, an
                                 headers=root).json()
     assert dropped["overrides"] == {"max_queued": 50}
     assert redis_client.hget(f"{TEST_PREFIX}:fair:caps", "ann") == "none"  # server default
-    for bad in ({"priority": 0}, {"limits": {"max_gpus": 1}}, {"limits": {"max_queued": 0}}):
+    for bad in ({"priority": 0}, {"priority": True}, {"limits": {"max_gpus": 1}},
+                {"limits": {"max_queued": 0}}, {"limits": {"max_queued": True}}):
         assert auth_client.patch("/v1/users/ann", json=bad, headers=root).status_code == 422
     assert auth_client.patch("/v1/users/nobody", json={}, headers=root).status_code == 404
 
