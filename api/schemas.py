@@ -160,6 +160,7 @@ class UsagePublic(BaseModel):
 
     queued: int
     running: int
+    promised: int = 0  # runs the later stages of their running staged sweeps may still create
 
 
 class LimitsPublic(BaseModel):

@@ -11,7 +11,7 @@ from api.errors import LimitExceeded
 from api.queue import TaskQueue
 from api.settings import ApiSettings
 from mlpcore.spec import RunSpec
-from mlpcore.sweep import SweepSpec, expand_sweep
+from mlpcore.sweep import SweepSpec, expand_sweep, sweep_size
 from runstore import TERMINAL, Conflict, Store
 from worker.dispatch import fusion_chunks, group_ids, send_group
 
@@ -55,7 +55,9 @@ def submit_sweep(
         check_limits(spec, settings=settings, where=where)
     chunks = fusion_chunks([c.spec for c in configs], fuse=sweep.fuse,
                            max_models=settings.max_fused_models)
-    with admitted(store=store, owner=owner, runs=len(configs), settings=settings):
+    # a staged sweep holds room for its later stages too: its most runs over all stages
+    room = sweep_size(sweep) if sweep.strategy == "staged" else len(configs)
+    with admitted(store=store, owner=owner, runs=room, settings=settings):
         record, runs = store.create_sweep(
             owner=owner, spec=sweep.model_dump(mode="json"), metric=sweep.metric,
             mode=sweep.resolved_mode(),

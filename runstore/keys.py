@@ -24,6 +24,9 @@
                                    pruned when counted): the max_queued quota's count
 {p}:owner:{owner}:reserved string  runs being written by submissions in flight (quota lease,
                                    short TTL), so two submissions cannot both pass the quota
+{p}:owner:{owner}:promised string  runs the owner's running staged sweeps may still create (each
+                                   later stage's most runs), counted by the quota like queued
+                                   ones; released as stages are created or the sweep ends
 {p}:stats                  hash    running totals for GET /metrics, kept by the worker's Lua:
                                    epochs (epochs appended), runs:<status> (runs reaching each
                                    terminal status), duration_count, duration_sum (seconds),
@@ -116,6 +119,10 @@ class Keys:
     def owner_reserved(self, owner: str) -> str:
         """How many runs the owner's submissions in flight are writing."""
         return f"{self.prefix}:owner:{owner}:reserved"
+
+    def owner_promised(self, owner: str) -> str:
+        """How many runs the owner's running staged sweeps may still create."""
+        return f"{self.prefix}:owner:{owner}:promised"
 
     def stats(self) -> str:
         """Running totals the worker keeps for /metrics (epochs, finished runs, durations)."""

@@ -3,10 +3,14 @@
 Every run the store writes joins its owner's `active` set; a count prunes the members that
 have finished (any status but queued and running), so nothing has to remember to decrement.
 A submission first takes a lease on its run count (RESERVE, one Lua step: prune, compare
-active + leased + new against the limit, add to the lease), then writes its runs, then drops
-the lease. Two submissions of one user therefore cannot both pass a quota that fits only
-one, and a refused submission has written nothing. A lease outlives a crashed API for at
-most LEASE_MS.
+active + leased + promised + new against the limit, add to the lease), then writes its runs,
+then drops the lease. Two submissions of one user therefore cannot both pass a quota that
+fits only one, and a refused submission has written nothing. A lease outlives a crashed API
+for at most LEASE_MS.
+
+`promised` is what the owner's running staged sweeps may still create (runstore/stages.py
+keeps it): a staged sweep is admitted for its most runs over all stages, and its later
+stages keep their room until they are created or the sweep ends.
 """
 
 from __future__ import annotations
@@ -21,7 +25,8 @@ from runstore.keys import Keys
 
 LEASE_MS = 30_000
 
-# KEYS: active set, reserved counter; ARGV: run key prefix, runs, limit, lease ms.
+# KEYS: active set, reserved counter, promised counter; ARGV: run key prefix, runs, limit,
+# lease ms.
 # Returns {1 admitted | 0 refused, the count before this submission}.
 _RESERVE = """
 for _, id in ipairs(redis.call('SMEMBERS', KEYS[1])) do
@@ -29,6 +34,7 @@ for _, id in ipairs(redis.call('SMEMBERS', KEYS[1])) do
   if s ~= 'queued' and s ~= 'running' then redis.call('SREM', KEYS[1], id) end
 end
 local count = redis.call('SCARD', KEYS[1]) + tonumber(redis.call('GET', KEYS[2]) or '0')
+  + math.max(0, tonumber(redis.call('GET', KEYS[3]) or '0'))
 if count + tonumber(ARGV[2]) > tonumber(ARGV[3]) then return {0, count} end
 redis.call('INCRBY', KEYS[2], ARGV[2])
 redis.call('PEXPIRE', KEYS[2], ARGV[4])
@@ -48,7 +54,9 @@ class QuotaFull(RunstoreError):
     def __init__(self, *, owner: str, count: int, limit: int, runs: int) -> None:
         super().__init__(
             f"quota max_queued={limit} reached: {owner} has {count} queued or running runs "
-            f"and this submission adds {runs}; wait for some to finish or cancel some"
+            "(counting those their staged sweeps may still create) and this submission "
+            f"adds {runs} (a staged sweep: its most runs over all stages); wait for some to "
+            "finish or cancel some"
         )
         self.owner, self.count, self.limit, self.runs = owner, count, limit, runs
 
@@ -68,7 +76,8 @@ class Quota:
 
         Yields the owner's count before this submission.
         """
-        keys = [self.keys.owner_active(owner), self.keys.owner_reserved(owner)]
+        keys = [self.keys.owner_active(owner), self.keys.owner_reserved(owner),
+                self.keys.owner_promised(owner)]
         admitted, count = self._reserve(
             keys=keys, args=[self.keys.run(""), runs, limit, LEASE_MS]
         )
@@ -77,13 +86,16 @@ class Quota:
         try:
             yield int(count)
         finally:
-            self._unreserve(keys=keys[1:], args=[runs])
+            self._unreserve(keys=keys[1:2], args=[runs])
 
     def usage(self, *, owner: str) -> dict[str, int]:
-        """The owner's queued and running runs right now."""
+        """The owner's queued and running runs right now, and the runs their running staged
+        sweeps may still create."""
         ids = list(self.client.smembers(self.keys.owner_active(owner)))
         pipe = self.client.pipeline(transaction=False)
         for run_id in ids:
             pipe.hget(self.keys.run(run_id), "status")
         statuses = pipe.execute() if ids else []
-        return {"queued": statuses.count("queued"), "running": statuses.count("running")}
+        promised = max(0, int(self.client.get(self.keys.owner_promised(owner)) or 0))
+        return {"queued": statuses.count("queued"), "running": statuses.count("running"),
+                "promised": promised}

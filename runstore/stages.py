@@ -9,6 +9,11 @@ winner whose configuration the stage repeats is not trained twice; they come fir
 n_runs counts one run more than exist, so the sweep's stream and `done` wait for the stages
 still to come; every move out of running gives that run back.
 
+`bounds` holds each stage's most runs and `promised` the sum of those of the stages not yet
+created; the owner's `promised` counter (Keys.owner_promised, counted by the max_queued quota)
+holds the sum over their running staged sweeps. Creating a stage releases its bound, and
+every move out of running releases what is left, in the same transaction as the move.
+
 Which runs win and what the next stage holds is the planner's business (worker/stages.py);
 this module only applies a plan exactly once.
 """
@@ -59,11 +64,14 @@ def get(store: Store, sweep_id: str) -> dict[str, Any] | None:
 
 
 def start(
-    store: Store, *, sweep_id: str, stages: list[tuple[str, list[Any]]], run_ids: list[str]
+    store: Store, *, sweep_id: str, owner: str, stages: list[tuple[str, list[Any]]],
+    run_ids: list[str], bounds: list[int],
 ) -> dict[str, Any]:
-    """Record a new staged sweep whose first stage's runs exist; returns the record."""
+    """Record a new staged sweep whose first stage's runs exist, promising its owner's quota
+    the most runs of each later stage (bounds: per stage); returns the record."""
     record = {
-        "status": "running", "reason": None, "current": 0,
+        "status": "running", "reason": None, "current": 0, "bounds": bounds,
+        "promised": sum(bounds[1:]),
         "stages": [{"field": f, "values": v, "status": "pending", "run_ids": [], "parents": [],
                     "kept": [], "winners": []} for f, v in stages],
     }
@@ -74,6 +82,7 @@ def start(
     pipe.set(store.keys.sweep_stages(sweep_id), dumps(record))
     pipe.hset(store.keys.sweep(sweep_id), "varied", dumps(varied))
     pipe.hincrby(store.keys.sweep(sweep_id), "n_runs", 1)
+    pipe.incrby(store.keys.owner_promised(owner), record["promised"])
     pipe.execute()
     return record
 
@@ -100,7 +109,9 @@ def stop(store: Store, sweep_id: str, *, status: str, reason: str) -> bool:
 
     def move(pipe: Any, record: dict[str, Any]) -> bool:
         record.update(status=status, reason=reason)
+        owner = store.client.hget(store.keys.sweep(sweep_id), "owner")
         pipe.multi()
+        _release(store, pipe, owner, record, record.get("promised", 0))
         _write(store, pipe, sweep_id, record, n_runs=-1)
         pipe.execute()
         return True
@@ -145,8 +156,11 @@ def _apply(
     if last or not (runs or plan.kept):
         reason = None if last else plan.reason
         record.update(status="finished" if last else "ended", reason=reason)
+        _release(store, pipe, sweep["owner"], record, record.get("promised", 0))
         _write(store, pipe, sweep["id"], record, n_runs=-1)
     else:
+        bound = record.get("bounds", [0] * (index + 2))[index + 1]
+        _release(store, pipe, sweep["owner"], record, min(bound, record.get("promised", 0)))
         _queue_stage(store, pipe, sweep, record, runs, plan)
     pipe.execute()
     return runs
@@ -166,6 +180,14 @@ def _queue_stage(
         store._queue_run(pipe, run)
     pipe.hset(store.keys.sweep(sweep["id"]), "run_ids", dumps(sweep["run_ids"] + run_ids))
     _write(store, pipe, sweep["id"], record, n_runs=len(runs))
+
+
+def _release(store: Store, pipe: Any, owner: str | None, record: dict[str, Any],
+             runs: int) -> None:
+    """Queue giving back `runs` of the record's promise to its owner's quota."""
+    if runs > 0 and owner:
+        record["promised"] -= runs
+        pipe.decrby(store.keys.owner_promised(owner), runs)
 
 
 def _write(store: Store, pipe: Any, sweep_id: str, record: dict[str, Any], *, n_runs: int) -> None:

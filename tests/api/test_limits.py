@@ -56,6 +56,26 @@ def test_max_queued_is_a_429_naming_quota_and_count_and_a_sweep_is_refused_whole
     assert auth_client.post("/v1/sweeps", json=sweep, headers=ann).status_code == 202
 
 
+def test_a_staged_sweep_holds_room_for_its_later_stages_until_it_ends(
+    auth_client, users, ann, store
+):
+    staged = {"strategy": "staged", "base": SPEC, "keep_top": 2,
+              "stages": [{"activation": ["relu", "tanh", "sigmoid"]}, {"lr": [0.1, 0.01]}]}
+    users.update("ann", limits={"max_queued": 6})  # 3 now + at most 2 x 2 later = 7
+    response = auth_client.post("/v1/sweeps", json=staged, headers=ann)
+    assert response.status_code == 429 and "adds 7" in response.json()["detail"]
+    users.update("ann", limits={"max_queued": 7})
+    sweep = auth_client.post("/v1/sweeps", json=staged, headers=ann).json()
+    usage = auth_client.get("/v1/limits", headers=ann).json()["usage"]
+    assert usage == {"queued": 3, "running": 0, "promised": 4}
+    refused = auth_client.post("/v1/runs", json=SPEC, headers=ann)
+    assert refused.status_code == 429 and "ann has 7 queued or running" in refused.text
+    assert auth_client.delete(f"/v1/sweeps/{sweep['id']}", headers=ann).status_code == 202
+    usage = auth_client.get("/v1/limits", headers=ann).json()["usage"]
+    assert usage == {"queued": 0, "running": 0, "promised": 0}
+    assert auth_client.post("/v1/runs", json=SPEC, headers=ann).status_code == 202
+
+
 def test_limits_show_effective_values_overrides_and_usage(auth_client, users, ann, store):
     users.update("ann", priority=2, limits={"max_queued": 7, "max_running": 2})
     run_ids = [auth_client.post("/v1/runs", json=SPEC, headers=ann).json()["id"] for _ in range(3)]
@@ -66,7 +86,7 @@ def test_limits_show_effective_values_overrides_and_usage(auth_client, users, an
                               "max_batch_size": 8192, "max_runs_per_sweep": 16, "max_queued": 7,
                               "max_running": 2}
     assert body["overrides"] == {"max_queued": 7, "max_running": 2}
-    assert body["usage"] == {"queued": 2, "running": 1}
+    assert body["usage"] == {"queued": 2, "running": 1, "promised": 0}
 
 
 def test_admins_set_priority_and_overrides_others_may_not(auth_client, users, ann, redis_client):

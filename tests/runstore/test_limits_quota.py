@@ -23,8 +23,8 @@ def test_a_lease_refuses_what_does_not_fit_and_names_the_count(store, quota):
     store.cancel_run(run_id=ids[0])  # finished runs stop counting
     with quota.lease(owner="ann", runs=2, limit=4) as before:
         assert before == 2
-    assert quota.usage(owner="ann") == {"queued": 2, "running": 0}
-    assert quota.usage(owner="bob") == {"queued": 0, "running": 0}
+    assert quota.usage(owner="ann") == {"queued": 2, "running": 0, "promised": 0}
+    assert quota.usage(owner="bob") == {"queued": 0, "running": 0, "promised": 0}
 
 
 def test_two_submissions_in_flight_cannot_both_pass(store, quota, redis_client):

@@ -4,6 +4,7 @@ import functools
 import threading
 import time
 
+from mlpcore.staged import stage_sizes
 from runstore import stages
 from worker.stages import advance_sweep, plan_stage
 
@@ -18,8 +19,10 @@ def new_sweep(store, spec=SPEC):
     configs = [({field: v}, {**spec["base"], field: v}) for v in values]
     record, runs = store.create_sweep(owner="u", spec=spec, metric="final_train_loss",
                                       mode="min", configs=configs)
-    stages.start(store, sweep_id=record["id"], run_ids=[r["id"] for r in runs],
-                 stages=[next(iter(s.items())) for s in spec["stages"]])
+    fields = [next(iter(s.items())) for s in spec["stages"]]
+    stages.start(store, sweep_id=record["id"], owner="u", run_ids=[r["id"] for r in runs],
+                 stages=fields,
+                 bounds=stage_sizes([len(v) for _, v in fields], keep_top=spec["keep_top"]))
     return record, [r["id"] for r in runs]
 
 
@@ -30,6 +33,11 @@ def finish(store, run_ids, losses):
         else:
             store.finish_run(run_id=run_id, status="succeeded",
                              result={"final_train_loss": loss})
+
+
+def promised(store, owner="u"):
+    """The owner's quota promise to the later stages of their running staged sweeps."""
+    return int(store.client.get(store.keys.owner_promised(owner)) or 0)
 
 
 def planner(max_models=64):
@@ -44,6 +52,7 @@ def test_start_records_the_plan_and_holds_the_sweep_open(store):
         ("activation", "running", ids), ("lr", "pending", [])]
     sweep = store.get_sweep(record["id"])
     assert sweep["varied"] == ["activation", "lr"] and sweep["n_runs"] == 4  # 3 + 1 to come
+    assert state["bounds"] == [3, 4] and promised(store) == 4  # stage 2: 2 winners x 2 lrs
 
 
 def test_nothing_moves_until_every_run_of_the_stage_has_ended(store):
@@ -70,6 +79,7 @@ def test_an_ended_stage_queues_the_winners_times_the_next_values_once(store):
     sweep = store.get_sweep(record["id"])
     assert sweep["run_ids"] == ids + new_ids and sweep["n_runs"] == 3 + 4 + 1
     assert [r["status"] for r in store.get_runs(new_ids)] == ["queued"] * 4
+    assert promised(store) == 0  # the stage's runs count now, as queued ones
     assert stages.advance(store, record["id"], planner()) is None  # not again
 
 
@@ -114,13 +124,14 @@ def test_a_stage_without_a_finished_run_ends_the_sweep_with_a_reason(store):
     state = stages.get(store, record["id"])
     assert state["status"] == "ended"
     assert state["reason"].startswith("stage 1 (activation) ended with no finished run")
-    assert store.get_sweep(record["id"])["n_runs"] == 3
+    assert store.get_sweep(record["id"])["n_runs"] == 3 and promised(store) == 0
 
 
 def test_stop_prevents_every_later_stage(store):
     record, ids = new_sweep(store)
     assert stages.stop(store, record["id"], status="cancelled", reason="cancelled")
     assert not stages.stop(store, record["id"], status="cancelled", reason="again")
+    assert promised(store) == 0  # released once
     finish(store, ids, [0.3, 0.1, 0.2])
     assert stages.advance(store, record["id"], planner()) is None
     assert store.get_sweep(record["id"])["n_runs"] == 3
@@ -139,8 +150,10 @@ REPEATS = {**SPEC, "stages": [{"activation": ["relu", "tanh", "sigmoid"]},
 
 def test_a_winner_the_next_stage_repeats_is_kept_not_trained_again(store):
     record, ids = new_sweep(store, REPEATS)  # the base lr is 0.001, its step_size 20
+    assert promised(store) == 4 + 2
     finish(store, ids, [0.3, 0.1, 0.2])
     moved = stages.advance(store, record["id"], planner())
+    assert promised(store) == 2  # stage 2's bound released, though it trains only 2
     assert moved.plan.kept == [ids[1], ids[2]]
     assert [r["varied"] for r in moved.runs] == [
         {"activation": "tanh", "lr": 0.1}, {"activation": "sigmoid", "lr": 0.1}]
@@ -161,7 +174,7 @@ def test_a_winner_the_next_stage_repeats_is_kept_not_trained_again(store):
     last = stages.advance(store, record["id"], planner())
     assert last.runs == [] and last.plan.winners == [new_ids[0], ids[1]]
     assert stages.get(store, record["id"])["status"] == "finished"
-    assert store.get_sweep(record["id"])["n_runs"] == 5
+    assert store.get_sweep(record["id"])["n_runs"] == 5 and promised(store) == 0
 
 
 def test_advancing_passes_through_a_stage_of_kept_runs_only(store):
