@@ -64,13 +64,16 @@ def _next_stage(
     field, values = stage_field(spec.stages[index])
     configs = next_configs([(runs[w]["varied"] or {}, runs[w]["spec"]) for w in winners],
                            field=field, values=values)
+    # a winner kept from an earlier stage lacks the fields of the stages since: name them all
+    fields = list(dict.fromkeys(stage_field(stage)[0] for stage in spec.stages[:index + 1]))
     kept: dict[str, None] = {}
     new = []
-    for varied, run_spec, parent in configs:
+    for _, run_spec, parent in configs:
         if run_spec == RunSpec(**runs[winners[parent]]["spec"]):
             kept[winners[parent]] = None
         else:
-            new.append((varied, run_spec, parent))
+            dumped = run_spec.model_dump(mode="json")
+            new.append(({f: dumped[f] for f in fields}, run_spec, parent))
     chunks = fusion_chunks([c[1] for c in new], fuse=spec.fuse, max_models=max_models)
     return StagePlan(
         winners, configs=[(varied, s.model_dump(mode="json")) for varied, s, _ in new],

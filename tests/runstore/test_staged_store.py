@@ -186,3 +186,17 @@ def test_advancing_passes_through_a_stage_of_kept_runs_only(store):
     assert state["status"] == "finished" and state["stages"][1]["winners"] == [ids[1], ids[0]]
     sweep = store.get_sweep(record["id"])
     assert sweep["run_ids"] == ids and sweep["n_runs"] == 2
+
+
+def test_runs_built_from_a_kept_winner_name_every_stage_field(store):
+    spec = {**SPEC, "keep_top": 1,
+            "stages": [{"activation": ["relu", "tanh"]}, {"lr": [0.1, 0.001]},
+                       {"step_size": [20, 5]}]}
+    record, ids = new_sweep(store, spec)
+    finish(store, ids, [0.3, 0.1])
+    moved = stages.advance(store, record["id"], planner())  # tanh at lr 0.1; tanh itself kept
+    finish(store, [r["id"] for r in moved.runs], [0.5])
+    third = stages.advance(store, record["id"], planner())  # the kept tanh won stage 2
+    assert third.plan.winners == [ids[1]] and third.plan.kept == [ids[1]]
+    assert [r["varied"] for r in third.runs] == [
+        {"activation": "tanh", "lr": 0.001, "step_size": 5}]
