@@ -136,16 +136,21 @@ def summary(sweep: dict[str, Any], runs: list[dict[str, Any]]) -> list[str]:
     config = " ".join(f"{f}={best['config']['spec'][f]}" for f in sweep["varied"]) if best else "–"
     total = wall_clock(sweep, runs)
     devices = sorted({r.get("device") or "?" for r in runs})
+    configs = sum(len(stage["run_ids"]) for stage in sweep["stages"] or []) or len(runs)
+    kept = configs - len(runs)
     return [
         f"Dataset **{spec['dataset']}**, hidden {spec['hidden']}, {spec['epochs']} epochs, "
         f"batch size {spec['batch_size']}, seed {spec['seed']}; device {', '.join(devices)}; "
-        f"{len(runs)} runs (sweep `{sweep['id']}`).", "",
+        f"{configs} configurations, {len(runs)} runs trained"
+        + (f" ({kept} kept from an earlier stage)" if kept else "")
+        + f" (sweep `{sweep['id']}`).", "",
         "| | configuration | final train loss | runtime (s) |", "|---|---|---|---|",
         f"| the study | {STUDY['config']} | {STUDY['loss']:.4f} | {STUDY['runtime']:.2f} |",
         f"| mlplab | {config} | {fmt(best['value'] if best else None)} | "
         f"{fmt((winner or {}).get('result', {}).get('runtime_s'), 2)} |", "",
-        f"The whole study took {total:.0f} s wall-clock, {total / max(1, len(runs)):.1f} s per "
-        "configuration (runs of a stage train fused, so a run's runtime is its group's).",
+        f"The whole study took {total:.0f} s wall-clock: {total / max(1, configs):.1f} s per "
+        f"configuration, {total / max(1, len(runs)):.1f} s per run trained (runs of a stage "
+        "train fused, so a run's runtime is its group's).",
         *(["", f"The study ended early: {sweep['end_reason']}"] if sweep["end_reason"] else []),
     ]
 
