@@ -55,9 +55,9 @@ def submit_sweep(
         check_limits(spec, settings=settings, where=where)
     chunks = fusion_chunks([c.spec for c in configs], fuse=sweep.fuse,
                            max_models=settings.max_fused_models)
-    # a staged sweep holds room for its later stages too: its most runs over all stages
-    room = sweep_size(sweep) if sweep.strategy == "staged" else len(configs)
-    with admitted(store=store, owner=owner, runs=room, settings=settings):
+    # sweep_size: every run of a grid or random sweep; a staged one's most over all stages,
+    # so its later stages have room too
+    with admitted(store=store, owner=owner, runs=sweep_size(sweep), settings=settings):
         record, runs = store.create_sweep(
             owner=owner, spec=sweep.model_dump(mode="json"), metric=sweep.metric,
             mode=sweep.resolved_mode(),

@@ -12,8 +12,8 @@ from typing import Any
 from api.queue import TaskQueue
 from api.settings import ApiSettings
 from mlpcore.spec import RunSpec
-from mlpcore.staged import stage_field, stage_sizes
-from mlpcore.sweep import SweepSpec, varied_fields
+from mlpcore.staged import stage_field
+from mlpcore.sweep import SweepSpec, stage_bounds, varied_fields
 from runstore import TERMINAL, Store, stages
 from worker.stages import advance_sweeps
 
@@ -25,10 +25,9 @@ def start(*, sweep: SweepSpec, record: dict[str, Any], runs: list[dict[str, Any]
     """Record the stages of a staged sweep whose first stage's runs were just created."""
     if sweep.strategy != "staged":
         return
-    fields = [stage_field(stage) for stage in sweep.stages]
     stages.start(store, sweep_id=record["id"], owner=record["owner"],
-                 run_ids=[run["id"] for run in runs], stages=fields,
-                 bounds=stage_sizes([len(v) for _, v in fields], keep_top=sweep.keep_top or 1))
+                 run_ids=[run["id"] for run in runs],
+                 stages=[stage_field(stage) for stage in sweep.stages], bounds=stage_bounds(sweep))
     record["varied"] = varied_fields(sweep)
 
 

@@ -153,13 +153,18 @@ def varied_fields(sweep: SweepSpec) -> list[str]:
     return list(sweep.grid)
 
 
+def stage_bounds(sweep: SweepSpec) -> list[int]:
+    """A staged sweep's most runs per stage (see mlpcore.staged.stage_sizes)."""
+    lengths = [len(stage_field(stage)[1]) for stage in sweep.stages]
+    return stage_sizes(lengths, keep_top=sweep.keep_top or 1)
+
+
 def sweep_size(sweep: SweepSpec) -> int:
     """How many configurations the sweep expands to (staged: at most), without expanding it."""
     if sweep.strategy == "random":
         return sweep.n or 0
     if sweep.strategy == "staged":
-        lengths = [len(stage_field(stage)[1]) for stage in sweep.stages]
-        return sum(stage_sizes(lengths, keep_top=sweep.keep_top or 1))
+        return sum(stage_bounds(sweep))
     return math.prod(len(axis) for axis in sweep.grid.values())  # type: ignore[arg-type]
 
 

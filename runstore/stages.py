@@ -9,10 +9,10 @@ winner whose configuration the stage repeats is not trained twice; they come fir
 n_runs counts one run more than exist, so the sweep's stream and `done` wait for the stages
 still to come; every move out of running gives that run back.
 
-`bounds` holds each stage's most runs and `promised` the sum of those of the stages not yet
-created; the owner's `promised` counter (Keys.owner_promised, counted by the max_queued quota)
-holds the sum over their running staged sweeps. Creating a stage releases its bound, and
-every move out of running releases what is left, in the same transaction as the move.
+`bounds` holds each stage's most runs; while the record runs, the bounds of the stages after
+`current` are promised to the owner's quota (the counter Keys.owner_promised, summed over
+their running staged sweeps, counted by max_queued). Creating a stage releases its bound,
+and every move out of running releases what is left, in the same transaction as the move.
 
 Which runs win and what the next stage holds is the planner's business (worker/stages.py);
 this module only applies a plan exactly once.
@@ -71,7 +71,6 @@ def start(
     the most runs of each later stage (bounds: per stage); returns the record."""
     record = {
         "status": "running", "reason": None, "current": 0, "bounds": bounds,
-        "promised": sum(bounds[1:]),
         "stages": [{"field": f, "values": v, "status": "pending", "run_ids": [], "parents": [],
                     "kept": [], "winners": []} for f, v in stages],
     }
@@ -82,7 +81,7 @@ def start(
     pipe.set(store.keys.sweep_stages(sweep_id), dumps(record))
     pipe.hset(store.keys.sweep(sweep_id), "varied", dumps(varied))
     pipe.hincrby(store.keys.sweep(sweep_id), "n_runs", 1)
-    pipe.incrby(store.keys.owner_promised(owner), record["promised"])
+    pipe.incrby(store.keys.owner_promised(owner), _promised(record))
     pipe.execute()
     return record
 
@@ -111,7 +110,7 @@ def stop(store: Store, sweep_id: str, *, status: str, reason: str) -> bool:
         record.update(status=status, reason=reason)
         owner = store.client.hget(store.keys.sweep(sweep_id), "owner")
         pipe.multi()
-        _release(store, pipe, owner, record, record.get("promised", 0))
+        _release(store, pipe, owner, _promised(record))
         _write(store, pipe, sweep_id, record, n_runs=-1)
         pipe.execute()
         return True
@@ -156,12 +155,12 @@ def _apply(
     if last or not (runs or plan.kept):
         reason = None if last else plan.reason
         record.update(status="finished" if last else "ended", reason=reason)
-        _release(store, pipe, sweep["owner"], record, record.get("promised", 0))
+        _release(store, pipe, sweep["owner"], _promised(record))
         _write(store, pipe, sweep["id"], record, n_runs=-1)
     else:
-        bound = record.get("bounds", [0] * (index + 2))[index + 1]
-        _release(store, pipe, sweep["owner"], record, min(bound, record.get("promised", 0)))
-        _queue_stage(store, pipe, sweep, record, runs, plan)
+        before = _promised(record)
+        _queue_stage(store, pipe, sweep, record, runs, plan)  # current moves on by one
+        _release(store, pipe, sweep["owner"], before - _promised(record))
     pipe.execute()
     return runs
 
@@ -182,11 +181,15 @@ def _queue_stage(
     _write(store, pipe, sweep["id"], record, n_runs=len(runs))
 
 
-def _release(store: Store, pipe: Any, owner: str | None, record: dict[str, Any],
-             runs: int) -> None:
-    """Queue giving back `runs` of the record's promise to its owner's quota."""
+def _promised(record: dict[str, Any]) -> int:
+    """The runs the stages after the current one may still create (records written before
+    stages had bounds promise nothing)."""
+    return sum(record.get("bounds", [])[record["current"] + 1:])
+
+
+def _release(store: Store, pipe: Any, owner: str | None, runs: int) -> None:
+    """Queue giving back `runs` of a sweep's promise to its owner's quota."""
     if runs > 0 and owner:
-        record["promised"] -= runs
         pipe.decrby(store.keys.owner_promised(owner), runs)
 
 

@@ -174,22 +174,20 @@ class Store:
         result: dict[str, Any] | None = None,
         error: str | None = None,
         holder: str | None = None,
+        allowed: str = "queued,running",
     ) -> bool:
-        """Move an unfinished run to a terminal status with its result or error; with a
-        holder, only while that holder holds it running (False otherwise)."""
+        """Move an unfinished run (one whose status is in `allowed`) to a terminal status with
+        its result or error; with a holder, only while that holder holds it running (False
+        otherwise)."""
         now = time.time()
         data = {"status": status, "result": result, "error": error, "at": now}
         fields = {"finished_at": now, "result": result, "error": error}
-        outcome, _ = self._move(run_id, "queued,running", status, data, fields, False, holder)
+        outcome, _ = self._move(run_id, allowed, status, data, fields, False, holder)
         return outcome == "ok"
 
     def fail_queued(self, *, run_id: str, error: str) -> bool:
         """Fail a run that is still queued (never one that started) with the reason."""
-        now = time.time()
-        data = {"status": "failed", "result": None, "error": error, "at": now}
-        fields = {"finished_at": now, "result": None, "error": error}
-        outcome, _ = self._move(run_id, "queued", "failed", data, fields, False)
-        return outcome == "ok"
+        return self.finish_run(run_id=run_id, status="failed", error=error, allowed="queued")
 
     def _move(
         self,

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import time
 
-from runstore.keys import Keys
 from runstore.store import Store
 
 STRAY_REASON = ("its submission was cut off before it was queued (Redis or the broker "
@@ -55,8 +54,7 @@ _BATCH = 500  # run ids per script call: no one call holds Redis for long
 
 def find_strays(store: Store, *, older_than_s: float) -> list[str]:
     """Ids of stray runs (queued in no queue, not dispatched) older than older_than_s."""
-    find = store.client.register_script(_FIND)
-    keys = Keys(store.keys.prefix)
+    find, keys = store.client.register_script(_FIND), store.keys
     candidates: list[str] = []
     for key in store.client.scan_iter(match=keys.owner_active("*"), count=500):
         candidates += store.client.smembers(key)

@@ -62,18 +62,20 @@ def _next_stage(
     """Every winner combined with every value of stage `index`, cut into fused tasks; a
     combination that is the winner itself (the value it already has) keeps the winner."""
     field, values = stage_field(spec.stages[index])
-    configs = next_configs([(runs[w]["varied"] or {}, runs[w]["spec"]) for w in winners],
+    # each winner's values of the stages so far, from its spec: a winner kept from an earlier
+    # stage has only that stage's fields in its own `varied`
+    earlier = list(dict.fromkeys(stage_field(stage)[0] for stage in spec.stages[:index]))
+    specs = [RunSpec(**runs[w]["spec"]) for w in winners]
+    dumped = [s.model_dump(mode="json") for s in specs]
+    configs = next_configs([({f: d[f] for f in earlier}, d) for d in dumped],
                            field=field, values=values)
-    # a winner kept from an earlier stage lacks the fields of the stages since: name them all
-    fields = list(dict.fromkeys(stage_field(stage)[0] for stage in spec.stages[:index + 1]))
     kept: dict[str, None] = {}
     new = []
-    for _, run_spec, parent in configs:
-        if run_spec == RunSpec(**runs[winners[parent]]["spec"]):
+    for varied, run_spec, parent in configs:
+        if run_spec == specs[parent]:
             kept[winners[parent]] = None
         else:
-            dumped = run_spec.model_dump(mode="json")
-            new.append(({f: dumped[f] for f in fields}, run_spec, parent))
+            new.append((varied, run_spec, parent))
     chunks = fusion_chunks([c[1] for c in new], fuse=spec.fuse, max_models=max_models)
     return StagePlan(
         winners, configs=[(varied, s.model_dump(mode="json")) for varied, s, _ in new],
