@@ -55,8 +55,12 @@ _MAPPING: list[tuple[type[Exception], int, str]] = [
     (Forbidden, 403, "forbidden"),
     (QuotaFull, 429, "quota_exceeded"),
 ]
-_HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large",
-               415: "unsupported_media_type"}
+_HTTP_CODES = {
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+}
 
 
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="mlplab"'}

@@ -24,13 +24,14 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Open the Redis clients and the broker handle for the app's lifetime."""
     settings: ApiSettings = app.state.settings
     if not settings.auth:
-        log.warning("AUTH IS OFF (MLPLAB_AUTH=false): every request acts as the admin user "
-                    "'local'. Use this only on a machine where you are the only user.")
+        log.warning(
+            "AUTH IS OFF (MLPLAB_AUTH=false): every request acts as the admin user "
+            "'local'. Use this only on a machine where you are the only user."
+        )
     app.state.store = outage.open_store(settings)
     app.state.async_store = sse.open_async_store(settings)
     app.state.queue = outage.open_queue(settings)
-    reaper = asyncio.create_task(reap_forever(app.state.store, app.state.queue,
-                                              settings=settings))
+    reaper = asyncio.create_task(reap_forever(app.state.store, app.state.queue, settings=settings))
     try:
         yield
     finally:

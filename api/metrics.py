@@ -96,8 +96,9 @@ def read_snapshot(store: Store) -> Snapshot:
     for (owner, _), status in zip(pairs, statuses, strict=True):
         if status in ACTIVE:
             runs[owner][status] += 1
-    return Snapshot(runs=runs, registered=list(registered), workers=len(store.live_workers()),
-                    stats=stats)
+    return Snapshot(
+        runs=runs, registered=list(registered), workers=len(store.live_workers()), stats=stats
+    )
 
 
 class RunstoreCollector(Collector):
@@ -121,8 +122,7 @@ class RunstoreCollector(Collector):
             return
         yield GaugeMetricFamily("mlplab_redis_up", "Whether Redis answered this scrape", 1)
         yield from run_gauges(snapshot, per_user=self._per_user)
-        yield GaugeMetricFamily("mlplab_workers", "Workers with a live heartbeat",
-                                snapshot.workers)
+        yield GaugeMetricFamily("mlplab_workers", "Workers with a live heartbeat", snapshot.workers)
         yield from stats_metrics(snapshot.stats)
 
 
@@ -137,8 +137,9 @@ def run_gauges(snapshot: Snapshot, *, per_user: bool) -> Iterable[Metric]:
     yield runs
     if not per_user:
         return
-    user_runs = GaugeMetricFamily("mlplab_user_runs", "Runs queued or running, per user",
-                                  labels=["user", "status"])
+    user_runs = GaugeMetricFamily(
+        "mlplab_user_runs", "Runs queued or running, per user", labels=["user", "status"]
+    )
     for owner, counts in snapshot.runs.items():
         if owner in snapshot.registered or counts:  # `local` only when it has work
             for status in ACTIVE:
@@ -148,10 +149,12 @@ def run_gauges(snapshot: Snapshot, *, per_user: bool) -> Iterable[Metric]:
 
 def stats_metrics(stats: dict[str, str]) -> Iterable[Metric]:
     """Epochs trained, runs finished per status and the run-duration histogram."""
-    yield CounterMetricFamily("mlplab_epochs_trained", "Epochs trained by all runs",
-                              _number(stats.get("epochs")))
-    finished = CounterMetricFamily("mlplab_runs_finished", "Runs that reached a final status",
-                                   labels=["status"])
+    yield CounterMetricFamily(
+        "mlplab_epochs_trained", "Epochs trained by all runs", _number(stats.get("epochs"))
+    )
+    finished = CounterMetricFamily(
+        "mlplab_runs_finished", "Runs that reached a final status", labels=["status"]
+    )
     for status in sorted(TERMINAL):
         finished.add_metric([status], _number(stats.get(f"runs:{status}")))
     yield finished
@@ -170,8 +173,10 @@ def duration_histogram(stats: dict[str, str]) -> HistogramMetricFamily:
     count = _number(stats.get("duration_count"))
     buckets = [(floatToGoString(b), counts.get(float(b), 0.0)) for b in DURATION_BOUNDS]
     return HistogramMetricFamily(
-        "mlplab_run_duration_seconds", "Seconds from a run's start to its final status",
-        buckets=[*buckets, ("+Inf", count)], sum_value=_number(stats.get("duration_sum")),
+        "mlplab_run_duration_seconds",
+        "Seconds from a run's start to its final status",
+        buckets=[*buckets, ("+Inf", count)],
+        sum_value=_number(stats.get("duration_sum")),
     )
 
 
@@ -196,8 +201,10 @@ class ApiMetrics:
     def __init__(self, store: Callable[[], Store], *, per_user: bool) -> None:
         self.registry = CollectorRegistry()
         self.requests = Histogram(
-            "mlplab_http_request_duration_seconds", "API request latency (SSE: stream length)",
-            ["method", "route", "status"], registry=self.registry,
+            "mlplab_http_request_duration_seconds",
+            "API request latency (SSE: stream length)",
+            ["method", "route", "status"],
+            registry=self.registry,
         )
         self.registry.register(RunstoreCollector(store, per_user=per_user))
 
@@ -227,7 +234,8 @@ class RequestTimer:
         finally:
             method = scope["method"] if scope["method"] in METHODS else "other"
             self.metrics.requests.labels(method, route_template(scope), str(status)).observe(
-                time.perf_counter() - start)
+                time.perf_counter() - start
+            )
 
 
 def route_template(scope: Scope) -> str:

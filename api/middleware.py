@@ -104,8 +104,10 @@ class BodyGuard:
             return
         content_type = headers.get("content-type", "")
         if body and not _is_json(content_type):
-            detail = (f"Content-Type must be application/json, not {content_type or 'none'!r} "
-                      "(with curl: -H 'Content-Type: application/json')")
+            detail = (
+                f"Content-Type must be application/json, not {content_type or 'none'!r} "
+                "(with curl: -H 'Content-Type: application/json')"
+            )
             await error_response(415, detail, "unsupported_media_type")(scope, receive, send)
             return
         if body and (problem := await _checked(body)):

@@ -36,8 +36,7 @@ log = logging.getLogger(__name__)
 RETRY_AFTER_S = 5
 # redis-py's asyncio client raises these same classes; BusyLoadingError (Redis still loading
 # its AOF after a restart) is a ConnectionError; kombu wraps a failed publish in BrokerError.
-OUTAGE_ERRORS: tuple[type[Exception], ...] = (RedisConnectionError, RedisTimeoutError,
-                                              BrokerError)
+OUTAGE_ERRORS: tuple[type[Exception], ...] = (RedisConnectionError, RedisTimeoutError, BrokerError)
 
 
 def outage_detail(exc: Exception) -> str:
@@ -49,7 +48,8 @@ def outage_detail(exc: Exception) -> str:
 def outage_response(exc: Exception) -> JSONResponse:
     """503 {"detail", "code": "unavailable"} with Retry-After."""
     return JSONResponse(
-        {"detail": outage_detail(exc), "code": "unavailable"}, status_code=503,
+        {"detail": outage_detail(exc), "code": "unavailable"},
+        status_code=503,
         headers={"Retry-After": str(RETRY_AFTER_S)},
     )
 
@@ -68,14 +68,19 @@ def install(app: FastAPI) -> None:
 def open_store(settings: ApiSettings) -> Store:
     """The API's run store, on sockets that give up after redis_timeout_s."""
     client = redis.Redis.from_url(
-        settings.redis_url, decode_responses=True,
-        socket_timeout=settings.redis_timeout_s, socket_connect_timeout=settings.redis_timeout_s,
+        settings.redis_url,
+        decode_responses=True,
+        socket_timeout=settings.redis_timeout_s,
+        socket_connect_timeout=settings.redis_timeout_s,
     )
     return Store(client, prefix=settings.key_prefix)
 
 
 def open_queue(settings: ApiSettings) -> TaskQueue:
     """The broker handle, whose publishes give up after a few redis_timeout_s."""
-    celery = create_celery(settings.redis_url, visibility_timeout_s=settings.visibility_timeout_s,
-                           redis_timeout_s=settings.redis_timeout_s)
+    celery = create_celery(
+        settings.redis_url,
+        visibility_timeout_s=settings.visibility_timeout_s,
+        redis_timeout_s=settings.redis_timeout_s,
+    )
     return TaskQueue(celery)

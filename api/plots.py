@@ -79,25 +79,41 @@ class _PlainLogFormatter(LogFormatter):
 
 def _use_log_scale(runs: list[dict[str, Any]]) -> bool:
     """Log y when all losses are positive and span more than a decade."""
-    values = [y for run in runs for f in ("train_loss", "test_loss")
-              for y in _series(run, f)[1] if not math.isnan(y)]
+    values = [
+        y
+        for run in runs
+        for f in ("train_loss", "test_loss")
+        for y in _series(run, f)[1]
+        if not math.isnan(y)
+    ]
     return bool(values) and min(values) > 0 and max(values) / min(values) > 10
 
 
 def _legend(ax: Any, fig: Figure, n_runs: int) -> None:
     """Runs first, then what solid and dashed mean; outside the axes, in columns."""
     handles, labels = ax.get_legend_handles_labels()
-    handles += [Line2D([], [], color="grey", linestyle="-"),
-                Line2D([], [], color="grey", linestyle="--")]
+    handles += [
+        Line2D([], [], color="grey", linestyle="-"),
+        Line2D([], [], color="grey", linestyle="--"),
+    ]
     labels += ["train loss", "test loss"]
     ncol = max(1, math.ceil(len(labels) / LEGEND_ROWS))
     size = "small" if n_runs <= 12 else "x-small"
-    ax.legend(handles, labels, loc="upper left", bbox_to_anchor=(1.01, 1.0), ncol=ncol,
-              fontsize=size, frameon=False, borderaxespad=0.0)
+    ax.legend(
+        handles,
+        labels,
+        loc="upper left",
+        bbox_to_anchor=(1.01, 1.0),
+        ncol=ncol,
+        fontsize=size,
+        frameon=False,
+        borderaxespad=0.0,
+    )
 
 
-def render_loss_curves(runs: list[dict[str, Any]], *, title: str, label_fields: list[str],
-                       best_run_id: str | None) -> bytes:
+def render_loss_curves(
+    runs: list[dict[str, Any]], *, title: str, label_fields: list[str], best_run_id: str | None
+) -> bytes:
     """A PNG of every run's train (solid) and test (dashed) loss per epoch."""
     ncol = max(1, math.ceil((len(runs) + 2) / LEGEND_ROWS))
     fig = Figure(figsize=(8 + 3.2 * ncol, 5), dpi=100, layout="constrained")
@@ -121,8 +137,9 @@ def render_loss_curves(runs: list[dict[str, Any]], *, title: str, label_fields: 
     return buffer.getvalue()
 
 
-def plot_key(runs: list[dict[str, Any]], *, title: str, label_fields: list[str],
-             best_run_id: str | None) -> str:
+def plot_key(
+    runs: list[dict[str, Any]], *, title: str, label_fields: list[str], best_run_id: str | None
+) -> str:
     """A digest of everything the picture shows, without reading the epochs themselves."""
     state = [(r["id"], r["status"], _epoch_count(r)) for r in runs]
     text = json.dumps([title, label_fields, best_run_id, state], default=str)
@@ -169,16 +186,22 @@ class PlotCache:
 CACHE = PlotCache()
 
 
-def cached_loss_curves(runs: list[dict[str, Any]], *, title: str, label_fields: list[str],
-                       best_run_id: str | None,
-                       with_epochs: Callable[[], list[dict[str, Any]]] | None = None,
-                       cache: PlotCache = CACHE) -> bytes:
+def cached_loss_curves(
+    runs: list[dict[str, Any]],
+    *,
+    title: str,
+    label_fields: list[str],
+    best_run_id: str | None,
+    with_epochs: Callable[[], list[dict[str, Any]]] | None = None,
+    cache: PlotCache = CACHE,
+) -> bytes:
     """The PNG for these runs from the cache, else rendered (epochs loaded by with_epochs)."""
     key = plot_key(runs, title=title, label_fields=label_fields, best_run_id=best_run_id)
     png = cache.get(key)
     if png is None:
         full = with_epochs() if with_epochs is not None else runs
-        png = render_loss_curves(full, title=title, label_fields=label_fields,
-                                 best_run_id=best_run_id)
+        png = render_loss_curves(
+            full, title=title, label_fields=label_fields, best_run_id=best_run_id
+        )
         cache.put(key, png)
     return png

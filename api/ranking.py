@@ -25,12 +25,19 @@ def leaderboard(runs: list[dict[str, Any]], *, metric: str, mode: str) -> list[d
     """Rows best first; runs without a value keep sweep order after them."""
     scored = [(metric_value(run, metric), i, run) for i, run in enumerate(runs)]
     sign = 1.0 if mode == "min" else -1.0
-    ranked = sorted((s for s in scored if s[0] is not None),
-                    key=lambda s: (RANKED.index(s[2]["status"]), sign * s[0], s[1]))
+    ranked = sorted(
+        (s for s in scored if s[0] is not None),
+        key=lambda s: (RANKED.index(s[2]["status"]), sign * s[0], s[1]),
+    )
     rest = [s for s in scored if s[0] is None]
     return [
-        {"rank": rank + 1 if value is not None else None, "run_id": run["id"],
-         "status": run["status"], "value": value, "varied": run.get("varied") or {}}
+        {
+            "rank": rank + 1 if value is not None else None,
+            "run_id": run["id"],
+            "status": run["status"],
+            "value": value,
+            "varied": run.get("varied") or {},
+        }
         for rank, (value, _, run) in enumerate([*ranked, *rest])
     ]
 
@@ -42,7 +49,10 @@ def best(runs: list[dict[str, Any]], *, metric: str, mode: str) -> dict[str, Any
         return None
     run = next(r for r in runs if r["id"] == rows[0]["run_id"])
     return {
-        "run_id": run["id"], "metric": metric, "mode": mode, "value": rows[0]["value"],
+        "run_id": run["id"],
+        "metric": metric,
+        "mode": mode,
+        "value": rows[0]["value"],
         "config": {"varied": run.get("varied") or {}, "spec": run["spec"]},
     }
 

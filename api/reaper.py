@@ -22,8 +22,7 @@ def reap_once(store: Store, queue: TaskQueue) -> int:
     for _ in range(reaped.groups):
         queue.send_token()
     if reaped.run_ids:
-        log.warning("requeued run(s) %s: their worker stopped answering",
-                    ", ".join(reaped.run_ids))
+        log.warning("requeued run(s) %s: their worker stopped answering", ", ".join(reaped.run_ids))
     return len(reaped.run_ids)
 
 
@@ -33,8 +32,12 @@ def repair_once(store: Store, queue: TaskQueue, *, settings: ApiSettings) -> lis
     failed = strays.fail_strays(store, older_than_s=settings.stray_after_s)
     if failed:
         log.warning("failed run(s) %s: %s", ", ".join(failed), strays.STRAY_REASON)
-        advance_sweeps(store.get_runs(failed, epochs=False), store=store, queue=queue,
-                       max_models=settings.max_fused_models)
+        advance_sweeps(
+            store.get_runs(failed, epochs=False),
+            store=store,
+            queue=queue,
+            max_models=settings.max_fused_models,
+        )
     if strays.needs_token(store, tokens_waiting=queue.waiting_tokens()):
         log.warning("queued work had no token waiting: sent a spare one")
         queue.send_token()

@@ -151,8 +151,15 @@ class HealthPublic(BaseModel):
     workers: list[WorkerPublic]
 
 
-LimitName = Literal["max_epochs", "max_hidden_width", "max_hidden_layers", "max_batch_size",
-                    "max_runs_per_sweep", "max_queued", "max_running"]
+LimitName = Literal[
+    "max_epochs",
+    "max_hidden_width",
+    "max_hidden_layers",
+    "max_batch_size",
+    "max_runs_per_sweep",
+    "max_queued",
+    "max_running",
+]
 
 
 class UsagePublic(BaseModel):
@@ -199,4 +206,5 @@ class UserUpdate(BaseModel):
 
     priority: Number | None = Field(default=None, gt=0, le=1000)
     limits: dict[LimitName, Annotated[int, NoBool, Field(ge=1, lt=2**63)] | None] = Field(
-        default_factory=dict)
+        default_factory=dict
+    )

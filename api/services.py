@@ -53,13 +53,16 @@ def submit_sweep(
         check_limits(config.spec, settings=settings, where=where)
     for where, spec in staged.stage_specs(sweep):  # a later stage's values, before any run
         check_limits(spec, settings=settings, where=where)
-    chunks = fusion_chunks([c.spec for c in configs], fuse=sweep.fuse,
-                           max_models=settings.max_fused_models)
+    chunks = fusion_chunks(
+        [c.spec for c in configs], fuse=sweep.fuse, max_models=settings.max_fused_models
+    )
     # sweep_size: every run of a grid or random sweep; a staged one's most over all stages,
     # so its later stages have room too
     with admitted(store=store, owner=owner, runs=sweep_size(sweep), settings=settings):
         record, runs = store.create_sweep(
-            owner=owner, spec=sweep.model_dump(mode="json"), metric=sweep.metric,
+            owner=owner,
+            spec=sweep.model_dump(mode="json"),
+            metric=sweep.metric,
             mode=sweep.resolved_mode(),
             configs=[(c.varied, c.spec.model_dump(mode="json")) for c in configs],
             groups=group_ids(chunks, n_runs=len(configs)),

@@ -33,12 +33,16 @@ class ApiSettings(BaseSettings):
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     sse_keepalive_s: float = Field(default=15.0, gt=0)
     redis_max_connections: int = Field(
-        default=1000, ge=10, description="async Redis connections: one per open SSE stream plus "
-        "lookups; past it a request waits up to 5 s for one (then 503)"
+        default=1000,
+        ge=10,
+        description="async Redis connections: one per open SSE stream plus "
+        "lookups; past it a request waits up to 5 s for one (then 503)",
     )
     redis_timeout_s: float = Field(
-        default=5.0, ge=2, description="connect/read timeout of the run store and broker "
-        "sockets: a dead or frozen Redis is a 503 after this long, not a hang"
+        default=5.0,
+        ge=2,
+        description="connect/read timeout of the run store and broker "
+        "sockets: a dead or frozen Redis is a 503 after this long, not a hang",
     )
     visibility_timeout_s: int = Field(
         default=24 * 3600, description="Celery redelivers a task unacked for this long"
@@ -47,16 +51,22 @@ class ApiSettings(BaseSettings):
         default=5.0, gt=0, description="how often to requeue runs whose worker's lease expired"
     )
     reap_grace_s: float = Field(
-        default=20.0, ge=0, description="no reaping this long after Redis failed (live "
-                                        "workers renew their leases first); above a lease"
+        default=20.0,
+        ge=0,
+        description="no reaping this long after Redis failed (live "
+        "workers renew their leases first); above a lease",
     )
     repair_interval_s: float = Field(
-        default=60.0, gt=0, description="how often to settle what a submission cut in half "
-        "left behind: stray queued runs, groups without a token (runstore/strays.py)"
+        default=60.0,
+        gt=0,
+        description="how often to settle what a submission cut in half "
+        "left behind: stray queued runs, groups without a token (runstore/strays.py)",
     )
     stray_after_s: float = Field(
-        default=120.0, gt=0, description="a queued run in no queue counts as a stray (and "
-        "fails) only after this long, so submissions in flight are left alone"
+        default=120.0,
+        gt=0,
+        description="a queued run in no queue counts as a stray (and "
+        "fails) only after this long, so submissions in flight are left alone",
     )
     # GET /metrics (api/metrics.py): with auth on it labels runs by user (user names are a
     # small, admin-managed set) and then answers only an admin's token or metrics_token; set

@@ -34,8 +34,11 @@ def open_async_store(settings: ApiSettings) -> AsyncStore:
     wait (each XREAD blocks at most MAX_BLOCK_MS, so one is soon free).
     """
     pool = aioredis.BlockingConnectionPool.from_url(
-        settings.redis_url, max_connections=settings.redis_max_connections, timeout=5,
-        decode_responses=True, socket_timeout=settings.redis_timeout_s,  # >= 2 s > MAX_BLOCK_MS
+        settings.redis_url,
+        max_connections=settings.redis_max_connections,
+        timeout=5,
+        decode_responses=True,
+        socket_timeout=settings.redis_timeout_s,  # >= 2 s > MAX_BLOCK_MS
         socket_connect_timeout=settings.redis_timeout_s,
     )
     return AsyncStore(aioredis.Redis.from_pool(pool), prefix=settings.key_prefix)
@@ -100,9 +103,13 @@ def run_events(
 ) -> AsyncIterator[str]:
     """A run's events; ends after its terminal status event."""
     return follow(
-        store, store.keys.run_events(run_id), after=after,
-        done=lambda: store.run_done(run_id), render=run_message,
-        keepalive_s=keepalive_s, end_on_terminal=True,
+        store,
+        store.keys.run_events(run_id),
+        after=after,
+        done=lambda: store.run_done(run_id),
+        render=run_message,
+        keepalive_s=keepalive_s,
+        end_on_terminal=True,
     )
 
 
@@ -111,9 +118,13 @@ def sweep_events(
 ) -> AsyncIterator[str]:
     """All events of a sweep's runs; ends when every run is terminal."""
     return follow(
-        store, store.keys.sweep_events(sweep_id), after=after,
-        done=lambda: store.sweep_done(sweep_id), render=sweep_message,
-        keepalive_s=keepalive_s, end_on_terminal=False,
+        store,
+        store.keys.sweep_events(sweep_id),
+        after=after,
+        done=lambda: store.sweep_done(sweep_id),
+        render=sweep_message,
+        keepalive_s=keepalive_s,
+        end_on_terminal=False,
     )
 
 

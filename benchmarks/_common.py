@@ -30,8 +30,12 @@ def training_parser(doc: str | None) -> argparse.ArgumentParser:
     $MLPLAB_DATA_DIR), --repeat and --epochs."""
     parser = make_parser(doc)
     parser.add_argument("--data-dir", default=os.environ.get("MLPLAB_DATA_DIR"))
-    parser.add_argument("--repeat", type=int, default=2,
-                        help="time each side alternately this many times; report each's best")
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=2,
+        help="time each side alternately this many times; report each's best",
+    )
     parser.add_argument("--epochs", type=int, default=2)
     return parser
 
@@ -41,8 +45,10 @@ def pick_dataset(data_dir: str | None) -> tuple[str, Path | None]:
     root = Path(data_dir) if data_dir else None
     if root is not None and (root / "FashionMNIST" / "raw").is_dir():
         return "fashion-mnist", root
-    print(f"note: no Fashion-MNIST under --data-dir/$MLPLAB_DATA_DIR ({root}); "
-          "using the offline mnist-5k (4000 training samples) instead")
+    print(
+        f"note: no Fashion-MNIST under --data-dir/$MLPLAB_DATA_DIR ({root}); "
+        "using the offline mnist-5k (4000 training samples) instead"
+    )
     return "mnist-5k", root
 
 

@@ -26,17 +26,30 @@ from mlpcore.spec import RunSpec
 from mlpcore.train import train
 
 Round = tuple[list[RunResult], float, int]  # results, seconds, peak memory of one measure
-GRID = {"activation": ["sigmoid", "relu", "tanh", "leaky_relu"], "lr": [1e-4, 1e-3, 1e-2],
-        "step_size": [20, 30, 40]}
+GRID = {
+    "activation": ["sigmoid", "relu", "tanh", "leaky_relu"],
+    "lr": [1e-4, 1e-3, 1e-2],
+    "step_size": [20, 30, 40],
+}
 
 
 def grid_specs(dataset: str, epochs: int, subset: int, device: str) -> list[RunSpec]:
     """The 36 configurations of the study's grid."""
-    base = RunSpec(dataset=dataset, hidden=[512, 256, 128], batch_size=64, epochs=epochs,
-                   optimizer="adam", train_subset=subset, device=device, seed=0)
+    base = RunSpec(
+        dataset=dataset,
+        hidden=[512, 256, 128],
+        batch_size=64,
+        epochs=epochs,
+        optimizer="adam",
+        train_subset=subset,
+        device=device,
+        seed=0,
+    )
     keys = list(GRID)
-    return [base.model_copy(update=dict(zip(keys, values, strict=True)))
-            for values in itertools.product(*GRID.values())]
+    return [
+        base.model_copy(update=dict(zip(keys, values, strict=True)))
+        for values in itertools.product(*GRID.values())
+    ]
 
 
 class PeakRss:
@@ -104,19 +117,31 @@ def main() -> None:
     data = load_dataset(dataset, device=device, data_dir=root)
     subset = min(args.subset, len(data.y_train))
     specs = grid_specs(dataset, args.epochs, subset, args.device)
-    print(f"{len(specs)} configs, {dataset}, {subset} samples x {args.epochs} epochs each, "
-          f"device {device}, {bench.torch_line()}, best of {args.repeat}")
+    print(
+        f"{len(specs)} configs, {dataset}, {subset} samples x {args.epochs} epochs each, "
+        f"device {device}, {bench.torch_line()}, best of {args.repeat}"
+    )
     train(specs[0].model_copy(update={"epochs": 1}), data=data)  # warm-up: kernels, caches
     base_mem = _rss() if device.type == "cpu" else 0
-    solo, fused = bench.alternate(args.repeat, [
-        lambda: measure(device, lambda: [train(s, data=data) for s in specs]),
-        lambda: measure(device, lambda: train_group(
-            specs, data=data, models_per_pass=args.models_per_pass)),
-    ])
+    solo, fused = bench.alternate(
+        args.repeat,
+        [
+            lambda: measure(device, lambda: [train(s, data=data) for s in specs]),
+            lambda: measure(
+                device, lambda: train_group(specs, data=data, models_per_pass=args.models_per_pass)
+            ),
+        ],
+    )
     report(solo, fused, samples=len(specs) * subset * args.epochs)
-    print("memory: " + ("torch.cuda.max_memory_allocated" if device.type == "cuda" else
-                        f"peak process RSS in the phase's first round, sampled every 5 ms "
-                        f"(before both: {base_mem / 2**20:.0f} MiB)"))
+    print(
+        "memory: "
+        + (
+            "torch.cuda.max_memory_allocated"
+            if device.type == "cuda"
+            else f"peak process RSS in the phase's first round, sampled every 5 ms "
+            f"(before both: {base_mem / 2**20:.0f} MiB)"
+        )
+    )
     bench.print_machine_load()
 
 
@@ -128,11 +153,17 @@ def report(solo: list[Round], fused: list[Round], *, samples: int) -> None:
         seconds = min(r[1] for r in rounds)
         rows.append((label, seconds, samples / seconds, rounds[0][2] / 2**20))
     print()
-    bench.print_table("", 26, [("seconds", 10, ".2f"), ("samples/s", 12, ".0f"),
-                               ("peak mem MiB", 14, ".1f")], rows)
+    bench.print_table(
+        "",
+        26,
+        [("seconds", 10, ".2f"), ("samples/s", 12, ".0f"), ("peak mem MiB", 14, ".1f")],
+        rows,
+    )
     print(f"fused / sequential speed: {rows[0][1] / rows[1][1]:.2f}x")
-    print(f"max relative deviation of per-epoch losses: "
-          f"{max_deviation(fused[-1][0], solo[-1][0]):.2e}")
+    print(
+        f"max relative deviation of per-epoch losses: "
+        f"{max_deviation(fused[-1][0], solo[-1][0]):.2e}"
+    )
 
 
 if __name__ == "__main__":

@@ -47,23 +47,36 @@ def report(load: Load, wall_s: float) -> bool:
     submitted = sum(1 for run_id in load.ids if run_id is not None)
     statuses = Counter(t.final.values())
     span = (max(t.stream_span) - min(t.stream_span)) if len(t.stream_span) > 1 else float("nan")
-    print(f"load: {args.runs} runs from {args.clients} clients, {args.streams} SSE streams, "
-          f"{args.pollers} GET pollers; {os.cpu_count()} CPUs; wall {wall_s:.1f} s")
+    print(
+        f"load: {args.runs} runs from {args.clients} clients, {args.streams} SSE streams, "
+        f"{args.pollers} GET pollers; {os.cpu_count()} CPUs; wall {wall_s:.1f} s"
+    )
     print(f"{'measure':<28} {'n':>6} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8}")
     for label, values in (("POST /v1/runs", t.submit_ms), ("GET /v1/runs/{id}", t.get_ms)):
-        print(f"{label:<28} {len(values):>6} {pct(values, 50):>8.1f} {pct(values, 95):>8.1f} "
-              f"{pct(values, 99):>8.1f}")
-    print(f"submitted {submitted}/{args.runs}; terminal {len(t.final)}/{submitted} "
-          f"{dict(sorted(statuses.items()))}")
-    print(f"SSE: {t.streams_done}/{min(args.streams, args.runs)} streams complete "
-          f"(at most {t.streams_peak} open at once), {t.events} events in {span:.1f} s = "
-          f"{t.events / span if span else 0:.1f} events/s delivered")
+        print(
+            f"{label:<28} {len(values):>6} {pct(values, 50):>8.1f} {pct(values, 95):>8.1f} "
+            f"{pct(values, 99):>8.1f}"
+        )
+    print(
+        f"submitted {submitted}/{args.runs}; terminal {len(t.final)}/{submitted} "
+        f"{dict(sorted(statuses.items()))}"
+    )
+    print(
+        f"SSE: {t.streams_done}/{min(args.streams, args.runs)} streams complete "
+        f"(at most {t.streams_peak} open at once), {t.events} events in {span:.1f} s = "
+        f"{t.events / span if span else 0:.1f} events/s delivered"
+    )
     print(f"HTTP errors: {len(t.errors)}; lost/duplicated/misordered events: {len(t.problems)}")
     for line in (t.errors + t.problems)[:20]:
         print(f"  {line[:300]}")
-    ok = (not t.errors and not t.problems and submitted == args.runs
-          and len(t.final) == args.runs and statuses["failed"] == 0
-          and t.streams_done == min(args.streams, args.runs))
+    ok = (
+        not t.errors
+        and not t.problems
+        and submitted == args.runs
+        and len(t.final) == args.runs
+        and statuses["failed"] == 0
+        and t.streams_done == min(args.streams, args.runs)
+    )
     print("PASS" if ok else "FAIL")
     return ok
 
@@ -77,12 +90,29 @@ def free_port() -> int:
 def start_stack(args: argparse.Namespace, state: Path) -> tuple[subprocess.Popen[bytes], str]:
     """`mlplab up --no-auth` on a free port with its own prefix and limits raised."""
     port = free_port()
-    env = dict(os.environ, MLPLAB_KEY_PREFIX=PREFIX, MLPLAB_MAX_QUEUED=str(args.runs + 100),
-               MLPLAB_DEVICE=os.environ.get("MLPLAB_DEVICE", "cpu"), MLPLAB_TORCH_THREADS="1",
-               MLPLAB_STATE_DIR=str(state / "state"), MLPLAB_DATA_DIR=str(state / "data"),
-               MLPLAB_CHECKPOINT_DIR=str(state / "checkpoints"))
-    argv = [sys.executable, "-m", "mlplab.serve", "up", "--no-auth", "--port", str(port),
-            "--redis-url", args.redis_url, "--state-dir", str(state / "state")]
+    env = dict(
+        os.environ,
+        MLPLAB_KEY_PREFIX=PREFIX,
+        MLPLAB_MAX_QUEUED=str(args.runs + 100),
+        MLPLAB_DEVICE=os.environ.get("MLPLAB_DEVICE", "cpu"),
+        MLPLAB_TORCH_THREADS="1",
+        MLPLAB_STATE_DIR=str(state / "state"),
+        MLPLAB_DATA_DIR=str(state / "data"),
+        MLPLAB_CHECKPOINT_DIR=str(state / "checkpoints"),
+    )
+    argv = [
+        sys.executable,
+        "-m",
+        "mlplab.serve",
+        "up",
+        "--no-auth",
+        "--port",
+        str(port),
+        "--redis-url",
+        args.redis_url,
+        "--state-dir",
+        str(state / "state"),
+    ]
     argv += ["--workers", str(args.workers)] if args.workers else []
     with open(state / "serve.log", "wb") as log:
         proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -120,8 +150,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--url", help="use this running server instead of starting one")
     parser.add_argument("--token", default=os.environ.get("MLPLAB_TOKEN"), help="with --url")
     parser.add_argument("--workers", type=int, default=None, help="workers of our own stack")
-    parser.add_argument("--redis-url", default=os.environ.get(
-        "MLPLAB_BENCH_REDIS_URL", "redis://127.0.0.1:6379/12"), help="our stack's DB (flushed)")
+    parser.add_argument(
+        "--redis-url",
+        default=os.environ.get("MLPLAB_BENCH_REDIS_URL", "redis://127.0.0.1:6379/12"),
+        help="our stack's DB (flushed)",
+    )
     parser.add_argument("--log-dir", type=Path, help="keep our stack's log here")
     return parser.parse_args(argv)
 

@@ -19,8 +19,14 @@ TERMINAL = {"succeeded", "failed", "cancelled", "diverged", "stopped_early"}
 
 def spec_for(index: int) -> dict:
     """A tiny run: 2 or 3 epochs on 256 synthetic samples."""
-    return {"dataset": "synthetic", "hidden": [8], "epochs": 2 + index % 2, "batch_size": 64,
-            "train_subset": 256, "seed": index}
+    return {
+        "dataset": "synthetic",
+        "hidden": [8],
+        "epochs": 2 + index % 2,
+        "batch_size": 64,
+        "train_subset": 256,
+        "seed": index,
+    }
 
 
 @dataclass
@@ -145,8 +151,10 @@ class Load:
     def _read_stream(self, run_id: str) -> list[tuple[str, str | None, dict]] | None:
         """Every message of the run's stream, or None after recording an error."""
         try:
-            with self.http(timeout=60) as http, http.stream(
-                    "GET", f"/v1/runs/{run_id}/events") as response:
+            with (
+                self.http(timeout=60) as http,
+                http.stream("GET", f"/v1/runs/{run_id}/events") as response,
+            ):
                 if response.status_code != 200:
                     response.read()
                     self.tally.add("errors", f"SSE {response.status_code}: {response.text}")
@@ -179,8 +187,11 @@ class Load:
 
     def _pending(self) -> list[int]:
         with self.tally.lock:
-            return [i for i, run_id in enumerate(self.ids)
-                    if run_id is not None and run_id not in self.tally.final]
+            return [
+                i
+                for i, run_id in enumerate(self.ids)
+                if run_id is not None and run_id not in self.tally.final
+            ]
 
     def _get(self, http: httpx.Client, index: int) -> None:
         run_id = self.ids[index]
@@ -209,8 +220,9 @@ class Load:
         followed = followed_runs(self.args.runs, self.args.streams)
         submitters = [threading.Thread(target=self.submitter) for _ in range(self.args.clients)]
         others = [threading.Thread(target=self.streamer, args=(i,)) for i in followed]
-        others += [threading.Thread(target=self.poller, args=(k,))
-                   for k in range(self.args.pollers)]
+        others += [
+            threading.Thread(target=self.poller, args=(k,)) for k in range(self.args.pollers)
+        ]
         for thread in submitters + others:
             thread.start()
         for thread in submitters:

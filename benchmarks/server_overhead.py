@@ -35,7 +35,11 @@ def start(part: str, port: int, env: dict[str, str], log_dir: Path) -> subproces
     with open(log_dir / f"{part}.log", "wb") as log:
         return subprocess.Popen(
             [sys.executable, "-m", "mlplab.serve", part, "--port", str(port), "--no-auth"],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
 
 
 def wait_ready(base: str, timeout: float = 120) -> None:
@@ -115,14 +119,21 @@ def main() -> int:
     parser = bench.make_parser(__doc__)
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--requests", type=int, default=200, help="GETs per client in (c)")
-    parser.add_argument("--redis-url", default=os.environ.get(
-        "MLPLAB_BENCH_REDIS_URL", "redis://127.0.0.1:6379/11"),
-        help="our stack's DB (the tests use 13-15, load.py 12)")
+    parser.add_argument(
+        "--redis-url",
+        default=os.environ.get("MLPLAB_BENCH_REDIS_URL", "redis://127.0.0.1:6379/11"),
+        help="our stack's DB (the tests use 13-15, load.py 12)",
+    )
     args = parser.parse_args()
     port, prefix = bench.free_port(), "mlplabbench"
     base = f"http://127.0.0.1:{port}"
-    env = dict(os.environ, MLPLAB_REDIS_URL=args.redis_url, MLPLAB_KEY_PREFIX=prefix,
-               MLPLAB_DEVICE=os.environ.get("MLPLAB_DEVICE", "cpu"), MLPLAB_TORCH_THREADS="1")
+    env = dict(
+        os.environ,
+        MLPLAB_REDIS_URL=args.redis_url,
+        MLPLAB_KEY_PREFIX=prefix,
+        MLPLAB_DEVICE=os.environ.get("MLPLAB_DEVICE", "cpu"),
+        MLPLAB_TORCH_THREADS="1",
+    )
     client = redis.Redis.from_url(args.redis_url)
     client.flushdb()
     with tempfile.TemporaryDirectory() as log_dir:
@@ -141,11 +152,17 @@ def main() -> int:
                 proc.wait(timeout=30)
             client.flushdb()
     parser_name = "hiredis" if redis.utils.HIREDIS_AVAILABLE else "pure-Python (no hiredis)"
-    print(f"server overhead, spec {json.dumps(SPEC)}, {os.cpu_count()} CPUs, "
-          f"Redis reply parser: {parser_name}")
-    report([("a", "(a) POST -> first epoch event, minus training", a),
+    print(
+        f"server overhead, spec {json.dumps(SPEC)}, {os.cpu_count()} CPUs, "
+        f"Redis reply parser: {parser_name}"
+    )
+    report(
+        [
+            ("a", "(a) POST -> first epoch event, minus training", a),
             ("b", "(b) epoch end -> SSE event at the client", b),
-            ("c", "(c) GET /v1/runs/{id}, 8 concurrent clients", c)])
+            ("c", "(c) GET /v1/runs/{id}, 8 concurrent clients", c),
+        ]
+    )
     return 0
 
 

@@ -124,24 +124,42 @@ def main() -> None:
     # sides, set before any thread starts so that it covers every thread of (a) as well).
     configure_process(threads=args.threads or None)
     name, root = bench.pick_dataset(args.data_dir)
-    spec = RunSpec(dataset=name, hidden=HIDDEN, activation="relu", optimizer="adam", lr=1e-3,
-                   batch_size=64, epochs=args.epochs, step_size=20, device="cpu")
-    print(f"{name}, hidden {HIDDEN}, batch 64, Adam 1e-3, {args.epochs} epochs, "
-          f"{bench.torch_line()}")
+    spec = RunSpec(
+        dataset=name,
+        hidden=HIDDEN,
+        activation="relu",
+        optimizer="adam",
+        lr=1e-3,
+        batch_size=64,
+        epochs=args.epochs,
+        step_size=20,
+        device="cpu",
+    )
+    print(
+        f"{name}, hidden {HIDDEN}, batch 64, Adam 1e-3, {args.epochs} epochs, {bench.torch_line()}"
+    )
     dataset = study_dataset(name, root)
-    study, ours = bench.alternate(args.repeat, [lambda: study_loop(dataset, args.epochs, seed=0),
-                                                lambda: mlpcore_run(spec, root)])
+    study, ours = bench.alternate(
+        args.repeat,
+        [lambda: study_loop(dataset, args.epochs, seed=0), lambda: mlpcore_run(spec, root)],
+    )
     a, b = max(study), max(ours)
     peak = matmul_peak()
     widths = [784, *HIDDEN, 10]
     achieved = b * flops_per_sample(widths)
     print()
-    bench.print_table("", 34, [("samples/s", 12, ".0f")],
-                      [("(a) study loop (DataLoader)", a), ("(b) mlpcore train", b)])
+    bench.print_table(
+        "",
+        34,
+        [("samples/s", 12, ".0f")],
+        [("(a) study loop (DataLoader)", a), ("(b) mlpcore train", b)],
+    )
     print(f"ratio b/a: {b / a:.2f}x")
-    print(f"float32 matmul peak: {peak / 1e9:.1f} GFLOP/s; (b) sustains {achieved / 1e9:.1f} "
-          f"GFLOP/s = {achieved / peak:.0%} of peak ({flops_per_sample(widths) / 1e6:.2f} "
-          "MFLOP/sample fwd+bwd)")
+    print(
+        f"float32 matmul peak: {peak / 1e9:.1f} GFLOP/s; (b) sustains {achieved / 1e9:.1f} "
+        f"GFLOP/s = {achieved / peak:.0%} of peak ({flops_per_sample(widths) / 1e6:.2f} "
+        "MFLOP/sample fwd+bwd)"
+    )
     bench.print_machine_load()
 
 

@@ -30,13 +30,26 @@ from mlplab.client import Client  # noqa: E402
 
 SWEEP = {
     "name": "mnist-activations",
-    "base": {"dataset": "mnist-5k", "hidden": [128, 64], "epochs": 8, "batch_size": 32,
-             "lr": 1e-3, "scheduler": "none"},
+    "base": {
+        "dataset": "mnist-5k",
+        "hidden": [128, 64],
+        "epochs": 8,
+        "batch_size": 32,
+        "lr": 1e-3,
+        "scheduler": "none",
+    },
     "grid": {"activation": ["relu", "tanh", "sigmoid", "gelu"]},
 }
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--disable-dev-shm-usage"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+]
 # The moment to shoot: the leaderboard ranks every run the legend calls succeeded, and either
 # all but the last have (one run at a time: the last is half way, still live) or the sweep is
 # done (fused: its runs train together and finish together).
@@ -56,8 +69,11 @@ def parse_args() -> argparse.Namespace:
     """Command-line options."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--url", help="a running server; default: start one like the tests do")
-    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/13",
-                        help="an empty Redis DB for the started server (flushed afterwards)")
+    parser.add_argument(
+        "--redis-url",
+        default="redis://127.0.0.1:6379/13",
+        help="an empty Redis DB for the started server (flushed afterwards)",
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "img")
     parser.add_argument("--chromium", default=shutil.which("chromium") or "/usr/bin/chromium")
     return parser.parse_args()
@@ -93,8 +109,7 @@ def shoot_dashboard(page, client: Client, path: Path) -> str:
     sweep = client.submit_sweep(SWEEP)
     runs, epochs = len(sweep["run_ids"]), SWEEP["base"]["epochs"]
     page.goto(f"{client.url}/#sweep={sweep['id']}")
-    page.wait_for_function(READY, arg=[runs, epochs], polling="raf",
-                           timeout=300_000)
+    page.wait_for_function(READY, arg=[runs, epochs], polling="raf", timeout=300_000)
     page.evaluate("pollRuns()")  # the runs table polls every 3 s; bring it up to date now
     page.screenshot(path=path, full_page=True)
     return sweep["id"]
@@ -106,12 +121,21 @@ def main() -> None:
 
     args = parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
-    with server_url(args) as url, Client(url) as client, sync_playwright() as pw, \
-            tempfile.TemporaryDirectory() as profile:
+    with (
+        server_url(args) as url,
+        Client(url) as client,
+        sync_playwright() as pw,
+        tempfile.TemporaryDirectory() as profile,
+    ):
         context = pw.chromium.launch_persistent_context(
-            profile, executable_path=args.chromium, headless=True, args=CHROMIUM_ARGS,
-            viewport={"width": 1760, "height": 400}, device_scale_factor=2,
-            color_scheme="light")
+            profile,
+            executable_path=args.chromium,
+            headless=True,
+            args=CHROMIUM_ARGS,
+            viewport={"width": 1760, "height": 400},
+            device_scale_factor=2,
+            color_scheme="light",
+        )
         if client.token:  # the page reads its token from localStorage
             token = json.dumps(client.token)
             context.add_init_script(f"localStorage.setItem('mlplab.token', {token})")

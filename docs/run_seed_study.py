@@ -42,10 +42,19 @@ STUDY = {"config": "activation=sigmoid lr=0.001 step_size=30", "loss": 0.1734, "
 def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--url", help="use this server instead of starting one")
-    p.add_argument("--redis-url", default="redis://127.0.0.1:6379/12",
-                   help="Redis for a server this script starts (default %(default)s)")
-    p.add_argument("--set", dest="overrides", action="append", default=[],
-                   metavar="FIELD=VALUE", help="override a spec field (repeatable)")
+    p.add_argument(
+        "--redis-url",
+        default="redis://127.0.0.1:6379/12",
+        help="Redis for a server this script starts (default %(default)s)",
+    )
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="override a spec field (repeatable)",
+    )
     p.add_argument("--sweep", help="render this finished study instead of running one")
     p.add_argument("--timeout-h", type=float, default=24.0, help="give up after (hours)")
     return p.parse_args()
@@ -57,8 +66,17 @@ def start_server(redis_url: str) -> tuple[subprocess.Popen[bytes], str]:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     env = dict(os.environ, MLPLAB_KEY_PREFIX="seedstudy", PYTHONPATH=str(ROOT))
-    argv = [sys.executable, "-m", "mlplab.serve", "up", "--no-auth", "--port", str(port),
-            "--redis-url", redis_url]
+    argv = [
+        sys.executable,
+        "-m",
+        "mlplab.serve",
+        "up",
+        "--no-auth",
+        "--port",
+        str(port),
+        "--redis-url",
+        redis_url,
+    ]
     proc = subprocess.Popen(argv, cwd=ROOT, env=env)
     url = f"http://127.0.0.1:{port}"
     for _ in range(600):
@@ -78,8 +96,10 @@ def run_study(client: Client, overrides: list[str], timeout_s: float) -> str:
     """Submit the study and follow it to its end, printing each stage as it moves on."""
     body, _ = build_submission(str(SPEC), overrides, sweep=True)
     record = client.submit_sweep(body)
-    print(f"study {record['id']}: {body['base'].get('dataset')}, "
-          f"{body['base'].get('epochs')} epochs", flush=True)
+    print(
+        f"study {record['id']}: {body['base'].get('dataset')}, {body['base'].get('epochs')} epochs",
+        flush=True,
+    )
     deadline = time.monotonic() + timeout_s
     for event in client.stream(record["id"], sweep=True):
         if event.event == "stage":
@@ -93,26 +113,34 @@ def fmt(value: float | None, digits: int = 4) -> str:
     return "–" if value is None else f"{value:.{digits}f}"
 
 
-def stage_table(stage: dict[str, Any], runs: dict[str, dict[str, Any]],
-                fields: list[str]) -> list[str]:
+def stage_table(
+    stage: dict[str, Any], runs: dict[str, dict[str, Any]], fields: list[str]
+) -> list[str]:
     """A markdown table of one stage (configuration: the values of `fields`); winners
     starred, runs an earlier stage trained marked kept."""
-    lines = ["| | configuration | status | final train loss | final test loss | "
-             "test accuracy | runtime (s) | fused with |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| | configuration | status | final train loss | final test loss | "
+        "test accuracy | runtime (s) | fused with |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for run_id in stage["run_ids"]:
         run = runs[run_id]
         result = run.get("result") or {}
         config = " ".join(f"{f}={run['spec'][f]}" for f in fields)
         if run_id in stage.get("kept", []):
             config += " (kept)"
-        mates = sum(r.get("fused_group") == run.get("fused_group") for r in runs.values()
-                    ) if run.get("fused_group") else 1
-        lines.append(f"| {'★' if run_id in stage['winners'] else ''} | {config} | "
-                     f"{run['status']} | {fmt(result.get('final_train_loss'))} | "
-                     f"{fmt(result.get('final_test_loss'))} | "
-                     f"{fmt(result.get('final_test_accuracy'))} | "
-                     f"{fmt(result.get('runtime_s'), 1)} | {mates} models |")
+        mates = (
+            sum(r.get("fused_group") == run.get("fused_group") for r in runs.values())
+            if run.get("fused_group")
+            else 1
+        )
+        lines.append(
+            f"| {'★' if run_id in stage['winners'] else ''} | {config} | "
+            f"{run['status']} | {fmt(result.get('final_train_loss'))} | "
+            f"{fmt(result.get('final_test_loss'))} | "
+            f"{fmt(result.get('final_test_accuracy'))} | "
+            f"{fmt(result.get('runtime_s'), 1)} | {mates} models |"
+        )
     return lines
 
 
@@ -143,11 +171,14 @@ def summary(sweep: dict[str, Any], runs: list[dict[str, Any]]) -> list[str]:
         f"batch size {spec['batch_size']}, seed {spec['seed']}; device {', '.join(devices)}; "
         f"{configs} configurations, {len(runs)} runs trained"
         + (f" ({kept} kept from an earlier stage)" if kept else "")
-        + f" (sweep `{sweep['id']}`).", "",
-        "| | configuration | final train loss | runtime (s) |", "|---|---|---|---|",
+        + f" (sweep `{sweep['id']}`).",
+        "",
+        "| | configuration | final train loss | runtime (s) |",
+        "|---|---|---|---|",
         f"| the study | {STUDY['config']} | {STUDY['loss']:.4f} | {STUDY['runtime']:.2f} |",
         f"| mlplab | {config} | {fmt(best['value'] if best else None)} | "
-        f"{fmt((winner or {}).get('result', {}).get('runtime_s'), 2)} |", "",
+        f"{fmt((winner or {}).get('result', {}).get('runtime_s'), 2)} |",
+        "",
         f"The whole study took {total:.0f} s wall-clock: {total / max(1, configs):.1f} s per "
         f"configuration, {total / max(1, len(runs)):.1f} s per run trained (runs of a stage "
         "train fused, so a run's runtime is its group's).",
@@ -168,10 +199,12 @@ def render(client: Client, sweep_id: str) -> str:
             lines.append("Not run.")
             continue
         lines += stage_table(stage, by_id, [s["field"] for s in sweep["stages"][:number]])
-        png = render_loss_curves([by_id[r] for r in stage["run_ids"]],
-                                 title=f"stage {number}: {stage['field']}",
-                                 label_fields=sweep["varied"],
-                                 best_run_id=(stage["winners"] or [None])[0])
+        png = render_loss_curves(
+            [by_id[r] for r in stage["run_ids"]],
+            title=f"stage {number}: {stage['field']}",
+            label_fields=sweep["varied"],
+            best_run_id=(stage["winners"] or [None])[0],
+        )
         (IMG / f"seed-study-stage{number}.png").write_bytes(png)
         lines += ["", f"![stage {number}](img/seed-study-stage{number}.png)"]
     return "\n".join([*lines, "", END])

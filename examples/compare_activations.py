@@ -41,9 +41,18 @@ def sweep_body(args: argparse.Namespace) -> dict[str, Any]:
     """The sweep: the study's architecture and optimiser, one run per activation."""
     return {
         "name": f"activations on {args.dataset}",
-        "base": {"dataset": args.dataset, "hidden": args.hidden, "epochs": args.epochs,
-                 "lr": args.lr, "optimizer": "adam", "init": "he", "scheduler": "step",
-                 "step_size": 30, "batch_size": 64, "seed": 0},
+        "base": {
+            "dataset": args.dataset,
+            "hidden": args.hidden,
+            "epochs": args.epochs,
+            "lr": args.lr,
+            "optimizer": "adam",
+            "init": "he",
+            "scheduler": "step",
+            "step_size": 30,
+            "batch_size": 64,
+            "seed": 0,
+        },
         "grid": {"activation": args.activations},
         "metric": "final_train_loss",
     }
@@ -59,22 +68,33 @@ def main() -> None:
 
         def on_epoch(epoch: dict[str, Any]) -> None:
             activation = runs[epoch["run_id"]]["varied"]["activation"]
-            print(f"  {activation:<11} epoch {epoch['epoch']:>3}/{args.epochs}  "
-                  f"train {num(epoch['train_loss'])}  test {num(epoch['test_loss'])}  "
-                  f"acc {num(epoch['test_accuracy'])}")
+            print(
+                f"  {activation:<11} epoch {epoch['epoch']:>3}/{args.epochs}  "
+                f"train {num(epoch['train_loss'])}  test {num(epoch['test_loss'])}  "
+                f"acc {num(epoch['test_accuracy'])}"
+            )
 
         done = client.wait(sweep["id"], on_epoch=on_epoch, sweep=True)
         print(f"finished: {done['counts']}\n")
         print(f"{'rank':>4}  {'activation':<11} {'status':<10} {done['metric']}")
         for row in client.leaderboard(sweep["id"]):
-            print(f"{row['rank'] or '-':>4}  {row['varied']['activation']:<11} "
-                  f"{row['status']:<10} {num(row['value'])}")
+            print(
+                f"{row['rank'] or '-':>4}  {row['varied']['activation']:<11} "
+                f"{row['status']:<10} {num(row['value'])}"
+            )
         with open(args.plot, "wb") as file:
             file.write(client.plot(sweep["id"], sweep=True))
         print(f"\nloss curves saved to {args.plot}\n")
         frame = client.to_dataframe(sweep["id"])
-        columns = ["rank", "activation", "status", "final_train_loss", "final_test_loss",
-                   "final_test_accuracy", "runtime_s"]
+        columns = [
+            "rank",
+            "activation",
+            "status",
+            "final_train_loss",
+            "final_test_loss",
+            "final_test_accuracy",
+            "runtime_s",
+        ]
         print(frame[[c for c in columns if c in frame.columns]].to_string(index=False))
 
 

@@ -38,9 +38,12 @@ class RunResult:
     def to_record(self) -> dict[str, Any]:
         """The shape of the server's run record."""
         return {
-            "spec": self.spec.model_dump(mode="json"), "status": self.status,
-            "epochs": [m.to_dict() for m in self.epochs], "result": self.result,
-            "error": self.reason, "device": self.device,
+            "spec": self.spec.model_dump(mode="json"),
+            "status": self.status,
+            "epochs": [m.to_dict() for m in self.epochs],
+            "result": self.result,
+            "error": self.reason,
+            "device": self.device,
         }
 
 

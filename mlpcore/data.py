@@ -138,8 +138,10 @@ def _to_device(data: TensorData, device: torch.device) -> TensorData:
         return data
     return dataclasses.replace(
         data,
-        x_train=data.x_train.to(device), y_train=data.y_train.to(device),
-        x_test=data.x_test.to(device), y_test=data.y_test.to(device),
+        x_train=data.x_train.to(device),
+        y_train=data.y_train.to(device),
+        x_test=data.x_test.to(device),
+        y_test=data.y_test.to(device),
     )
 
 

@@ -24,11 +24,15 @@ def resolve_device(name: str | torch.device) -> torch.device:
     """The device a name means, indexed ('cuda' -> 'cuda:0'); 'auto' is cuda, then mps, then
     cpu; an absent cuda or mps raises DeviceError."""
     if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else (
-            "mps" if torch.backends.mps.is_available() else "cpu")
+        name = (
+            "cuda"
+            if torch.cuda.is_available()
+            else ("mps" if torch.backends.mps.is_available() else "cpu")
+        )
     device = canonical_device(name, cuda_index=current_cuda_index())
     if device.type == "cuda" and not (
-            torch.cuda.is_available() and device.index < torch.cuda.device_count()):
+        torch.cuda.is_available() and device.index < torch.cuda.device_count()
+    ):
         raise DeviceError(f"device {name!r} asked for, but this machine has no such CUDA device")
     if device.type == "mps" and not torch.backends.mps.is_available():
         raise DeviceError("device 'mps' asked for, but MPS is not available here")

@@ -22,8 +22,15 @@ from mlpcore.errors import SpecError
 from mlpcore.spec import RunSpec
 from mlpcore.trainer import POLL_EVERY, GroupTrainer, epoch_order
 
-__all__ = ["POLL_EVERY", "Callback", "EpochMetrics", "RunResult", "epoch_order", "resolve_device",
-           "train_group"]
+__all__ = [
+    "POLL_EVERY",
+    "Callback",
+    "EpochMetrics",
+    "RunResult",
+    "epoch_order",
+    "resolve_device",
+    "train_group",
+]
 
 
 def train_group(
@@ -49,8 +56,10 @@ def train_group(
     """
     specs = list(specs)
     if not specs or len({s.fusion_key() for s in specs}) != 1:
-        raise SpecError("a fused group needs at least one spec, all with the same dataset, "
-                        "hidden, batch_size, epochs, optimizer, train_subset and device")
+        raise SpecError(
+            "a fused group needs at least one spec, all with the same dataset, "
+            "hidden, batch_size, epochs, optimizer, train_subset and device"
+        )
     callbacks = list(callbacks) if callbacks is not None else [None] * len(specs)
     if len(callbacks) != len(specs):
         raise SpecError(f"{len(callbacks)} callbacks for {len(specs)} specs")
@@ -61,8 +70,9 @@ def train_group(
         data = load_dataset(specs[0].dataset, device=device, data_dir=data_dir)
     elif data.device != device:
         raise SpecError(f"data is on {data.device} but the runs ask for {device}")
-    trainer = GroupTrainer(specs, callbacks, data.subset(specs[0].train_subset), device,
-                           models_per_pass)
+    trainer = GroupTrainer(
+        specs, callbacks, data.subset(specs[0].train_subset), device, models_per_pass
+    )
     if resume is not None:
         trainer.restore(resume)
     trainer.run(on_checkpoint, poll_every)

@@ -51,8 +51,14 @@ def free_bytes(device: torch.device) -> int:
     return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES")
 
 
-def split_to_fit(specs: Sequence[RunSpec], *, num_features: int, num_classes: int,
-                 budget_bytes: int, max_models: int) -> list[list[int]]:
+def split_to_fit(
+    specs: Sequence[RunSpec],
+    *,
+    num_features: int,
+    num_classes: int,
+    budget_bytes: int,
+    max_models: int,
+) -> list[list[int]]:
     """Indices of `specs` in consecutive chunks that each fit the budget and the model cap."""
     chunks: list[list[int]] = []
     used = 0

@@ -32,16 +32,24 @@ class Act(NamedTuple):
 
 
 ACTIVATIONS: dict[str, Act] = {
-    "sigmoid": Act(torch.sigmoid, torch.sigmoid_,
-                   lambda g, z, h: aten.sigmoid_backward(g, h), nn.Sigmoid),
+    "sigmoid": Act(
+        torch.sigmoid, torch.sigmoid_, lambda g, z, h: aten.sigmoid_backward(g, h), nn.Sigmoid
+    ),
     "relu": Act(torch.relu, torch.relu_, lambda g, z, h: aten.threshold_backward(g, h, 0), nn.ReLU),
     "tanh": Act(torch.tanh, torch.tanh_, lambda g, z, h: aten.tanh_backward(g, h), nn.Tanh),
-    "leaky_relu": Act(lambda z: F.leaky_relu(z, LEAKY_SLOPE), None,
-                      lambda g, z, h: aten.leaky_relu_backward(g, z, LEAKY_SLOPE, False),
-                      lambda: nn.LeakyReLU(LEAKY_SLOPE)),
+    "leaky_relu": Act(
+        lambda z: F.leaky_relu(z, LEAKY_SLOPE),
+        None,
+        lambda g, z, h: aten.leaky_relu_backward(g, z, LEAKY_SLOPE, False),
+        lambda: nn.LeakyReLU(LEAKY_SLOPE),
+    ),
     "gelu": Act(F.gelu, None, lambda g, z, h: aten.gelu_backward(g, z), nn.GELU),
-    "elu": Act(F.elu, lambda z: F.elu(z, inplace=True),
-               lambda g, z, h: aten.elu_backward(g, 1.0, 1.0, 1.0, True, h), nn.ELU),
+    "elu": Act(
+        F.elu,
+        lambda z: F.elu(z, inplace=True),
+        lambda g, z, h: aten.elu_backward(g, 1.0, 1.0, 1.0, True, h),
+        nn.ELU,
+    ),
     "silu": Act(F.silu, None, lambda g, z, h: aten.silu_backward(g, z), nn.SiLU),
 }
 
@@ -81,8 +89,13 @@ def _runs(names: Sequence[str]) -> list[tuple[str, int, int]]:
 class StackedMLP(nn.Module):
     """M independent MLPs D -> hidden... -> C with per-model activation, as stacked tensors."""
 
-    def __init__(self, widths: Sequence[int], activations: Sequence[str], *,
-                 device: torch.device | str = "cpu") -> None:
+    def __init__(
+        self,
+        widths: Sequence[int],
+        activations: Sequence[str],
+        *,
+        device: torch.device | str = "cpu",
+    ) -> None:
         super().__init__()
         unknown = set(activations) - ACTIVATIONS.keys()
         if unknown or not activations:
@@ -93,9 +106,11 @@ class StackedMLP(nn.Module):
         m = len(self.activations)
         pairs = list(zip(self.widths[:-1], self.widths[1:], strict=True))
         self.weights = nn.ParameterList(
-            nn.Parameter(torch.zeros(m, i, o, device=device)) for i, o in pairs)  # (M, in, out)
+            nn.Parameter(torch.zeros(m, i, o, device=device)) for i, o in pairs
+        )  # (M, in, out)
         self.biases = nn.ParameterList(
-            nn.Parameter(torch.zeros(m, 1, o, device=device)) for _, o in pairs)  # (M, 1, out)
+            nn.Parameter(torch.zeros(m, 1, o, device=device)) for _, o in pairs
+        )  # (M, 1, out)
         # the same Parameter objects (load_state_dict and .to() keep them), without
         # ParameterList's per-item Python indexing on the hot path
         self.layers = list(zip(self.weights, self.biases, strict=True))
@@ -145,21 +160,23 @@ class StackedMLP(nn.Module):
         return torch.cat([ACTIVATIONS[n].grad(g[a:b], z[a:b], h[a:b]) for n, a, b in runs])
 
     @staticmethod
-    def _matmul(a: Tensor, b: Tensor, bias: Tensor | None = None,
-                out: Tensor | None = None) -> Tensor:
+    def _matmul(
+        a: Tensor, b: Tensor, bias: Tensor | None = None, out: Tensor | None = None
+    ) -> Tensor:
         """(m, n, k) @ (m, k, p) [+ bias (m, 1, p)] as one bmm, except on a CPU with m > 1:
         one bmm per model there, because MKL's batched GEMM rounds differently with the batch
         size (Adam amplifies that), while a 1-batch bmm is exactly what a solo run computes."""
         if len(b) == 1 or not b.is_cpu:
-            return torch.bmm(a, b, out=out) if bias is None else torch.baddbmm(
-                bias, a, b, out=out)
-        parts = [(a[i:i + 1], b[i:i + 1], None if bias is None else bias[i:i + 1])
-                 for i in range(len(b))]
+            return torch.bmm(a, b, out=out) if bias is None else torch.baddbmm(bias, a, b, out=out)
+        parts = [
+            (a[i : i + 1], b[i : i + 1], None if bias is None else bias[i : i + 1])
+            for i in range(len(b))
+        ]
         if torch.is_grad_enabled():  # out= is not differentiable
             return torch.cat([StackedMLP._matmul(*p) for p in parts])
         out = a.new_empty(len(b), a.shape[1], b.shape[2]) if out is None else out
         for i, p in enumerate(parts):
-            StackedMLP._matmul(*p, out=out[i:i + 1])
+            StackedMLP._matmul(*p, out=out[i : i + 1])
         return out
 
     def _forward(self, x: Tensor, models: slice | None) -> tuple[Tensor, list[Tensor]]:
@@ -220,7 +237,8 @@ class StackedMLP(nn.Module):
         for k, (weight, bias) in enumerate(zip(self.weights, self.biases, strict=True)):
             # skip_init: no default init, so exporting never draws from the global RNG
             linear = torch.nn.utils.skip_init(
-                nn.Linear, weight.shape[1], weight.shape[2], device=weight.device)
+                nn.Linear, weight.shape[1], weight.shape[2], device=weight.device
+            )
             with torch.no_grad():
                 linear.weight.copy_(weight[i].T)  # nn.Linear stores (out, in)
                 linear.bias.copy_(bias[i, 0])

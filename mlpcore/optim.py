@@ -25,8 +25,9 @@ EPS = 1e-8
 KINDS = ("adam", "adamw", "sgd")
 
 
-def lr_schedule(*, lr: float, scheduler: str, step_size: int, gamma: float,
-                epochs: int) -> list[float]:
+def lr_schedule(
+    *, lr: float, scheduler: str, step_size: int, gamma: float, epochs: int
+) -> list[float]:
     """The lr of each epoch 0..epochs-1, by the same recursions (so the same rounding) as
     torch's StepLR(step_size, gamma) and CosineAnnealingLR(T_max=epochs, eta_min=0)."""
     lrs = [lr]
@@ -58,8 +59,15 @@ class _Group:
 class StackedOptimizer:
     """Adam, AdamW or SGD (momentum) over stacked params with per-model hyperparameters."""
 
-    def __init__(self, params: Sequence[Tensor], kind: str, *, lrs: Sequence[float],
-                 momentums: Sequence[float], weight_decays: Sequence[float]) -> None:
+    def __init__(
+        self,
+        params: Sequence[Tensor],
+        kind: str,
+        *,
+        lrs: Sequence[float],
+        momentums: Sequence[float],
+        weight_decays: Sequence[float],
+    ) -> None:
         if kind not in KINDS:
             raise ValueError(f"unknown optimizer {kind!r}")
         self.params = list(params)
@@ -134,25 +142,59 @@ class StackedOptimizer:
             params, grads, bufs = g.tensors
             bufs = bufs if g.momentum else []
             if self.fused:
-                torch._fused_sgd_(params, grads, bufs, weight_decay=g.weight_decay,
-                                  momentum=g.momentum, lr=g.lr, dampening=0.0, nesterov=False,
-                                  maximize=False, is_first_step=False)
+                torch._fused_sgd_(
+                    params,
+                    grads,
+                    bufs,
+                    weight_decay=g.weight_decay,
+                    momentum=g.momentum,
+                    lr=g.lr,
+                    dampening=0.0,
+                    nesterov=False,
+                    maximize=False,
+                    is_first_step=False,
+                )
             else:
-                torch_sgd.sgd(params, grads, bufs or [None] * len(params), foreach=True,
-                                    weight_decay=g.weight_decay, momentum=g.momentum, lr=g.lr,
-                                    dampening=0.0, nesterov=False, maximize=False)
+                torch_sgd.sgd(
+                    params,
+                    grads,
+                    bufs or [None] * len(params),
+                    foreach=True,
+                    weight_decay=g.weight_decay,
+                    momentum=g.momentum,
+                    lr=g.lr,
+                    dampening=0.0,
+                    nesterov=False,
+                    maximize=False,
+                )
             return
         params, grads, exp_avg, exp_avg_sq = g.tensors
-        kw = {"lr": g.lr, "beta1": BETAS[0], "beta2": BETAS[1], "eps": EPS,
-              "weight_decay": g.weight_decay, "amsgrad": False, "maximize": False}
+        kw = {
+            "lr": g.lr,
+            "beta1": BETAS[0],
+            "beta2": BETAS[1],
+            "eps": EPS,
+            "weight_decay": g.weight_decay,
+            "amsgrad": False,
+            "maximize": False,
+        }
         if self.fused:
             kernel = torch._fused_adamw_ if self.kind == "adamw" else torch._fused_adam_
             kernel(params, grads, exp_avg, exp_avg_sq, [], g.steps, **kw)
             return
         # torch's functional API advances the steps itself: hand it copies one behind
         steps = [s - 1 for s in g.steps]
-        torch_adam.adam(params, grads, exp_avg, exp_avg_sq, [], steps, foreach=True,
-                              decoupled_weight_decay=self.kind == "adamw", **kw)
+        torch_adam.adam(
+            params,
+            grads,
+            exp_avg,
+            exp_avg_sq,
+            [],
+            steps,
+            foreach=True,
+            decoupled_weight_decay=self.kind == "adamw",
+            **kw,
+        )
 
     def state_dict(self) -> dict[str, Any]:
         """Step counts, activity and per-param state, as CPU tensors."""

@@ -67,7 +67,8 @@ class RunSpec(BaseModel):
     dataset: Dataset = "fashion-mnist"
     hidden: list[PositiveInt] = Field(
         default_factory=lambda: [512, 256, 128],
-        description="hidden layer widths; [] is a linear softmax model (a baseline)")
+        description="hidden layer widths; [] is a linear softmax model (a baseline)",
+    )
     activation: Activation = "relu"
     init: Init = "he"
     optimizer: Optimizer = "adam"
@@ -100,8 +101,13 @@ class RunSpec(BaseModel):
     def fusion_key(self) -> tuple[Any, ...]:
         """Fields that runs must share to train fused in one stacked model."""
         return (
-            self.dataset, tuple(self.hidden), self.batch_size, self.epochs,
-            self.optimizer, self.train_subset, self.device,
+            self.dataset,
+            tuple(self.hidden),
+            self.batch_size,
+            self.epochs,
+            self.optimizer,
+            self.train_subset,
+            self.device,
         )
 
 

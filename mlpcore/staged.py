@@ -62,16 +62,18 @@ def check_stage_values(base: dict[str, Any], stages: list[dict[str, list[Any]]])
             try:
                 RunSpec(**{**base, field: value})
             except ValidationError as exc:
-                raise SpecError(f"stage {number} ({field}) value {value!r}: "
-                                f"{format_validation_error(exc)}") from exc
+                raise SpecError(
+                    f"stage {number} ({field}) value {value!r}: {format_validation_error(exc)}"
+                ) from exc
 
 
 def select_winners(
     candidates: list[Candidate], *, keep_top: int, carry: Carry, mode: str
 ) -> list[str]:
     """The run ids carried forward, best first (see the module docstring for the rule)."""
-    finished = [(badness(c.value, mode), i, c) for i, c in enumerate(candidates)
-                if c.value is not None]
+    finished = [
+        (badness(c.value, mode), i, c) for i, c in enumerate(candidates) if c.value is not None
+    ]
     winners: list[str] = []
     parents: set[str] = set()
     for _, _, cand in sorted(finished, key=lambda s: (s[0], s[1])):

@@ -63,8 +63,13 @@ def badness(value: float | None, mode: str) -> float:
 
 
 def median_reason(
-    value: float | None, peers: list[float | None], *, rule: MedianRule, epoch: int,
-    mode: str, name: str,
+    value: float | None,
+    peers: list[float | None],
+    *,
+    rule: MedianRule,
+    epoch: int,
+    mode: str,
+    name: str,
 ) -> str | None:
     """Why the run stops at `epoch` under the median rule, or None to go on."""
     if epoch <= rule.grace_epochs or len(peers) < rule.min_peers:
@@ -73,8 +78,10 @@ def median_reason(
     if badness(value, mode) <= median:
         return None
     shown = median if mode == "min" else -median
-    return (f"median rule: {name} {_fmt(value)} at epoch {epoch} is worse than the median "
-            f"{_fmt(shown)} of the {len(peers)} other runs that reached it")
+    return (
+        f"median rule: {name} {_fmt(value)} at epoch {epoch} is worse than the median "
+        f"{_fmt(shown)} of the {len(peers)} other runs that reached it"
+    )
 
 
 def asha_rungs(rule: AshaRule, epochs: int) -> list[int]:
@@ -87,8 +94,14 @@ def asha_rungs(rule: AshaRule, epochs: int) -> list[int]:
 
 
 def asha_reason(
-    value: float | None, peers: list[float | None], *, rule: AshaRule, epoch: int,
-    epochs: int, mode: str, name: str,
+    value: float | None,
+    peers: list[float | None],
+    *,
+    rule: AshaRule,
+    epoch: int,
+    epochs: int,
+    mode: str,
+    name: str,
 ) -> str | None:
     """Why the run stops at rung `epoch` under ASHA (peers: the others there), or None."""
     if epoch not in asha_rungs(rule, epochs):
@@ -99,13 +112,21 @@ def asha_reason(
     keep = max(1, math.ceil(reached / rule.reduction_factor))
     if rank <= keep:
         return None
-    return (f"asha rule: {name} {_fmt(value)} ranks {rank} of the {reached} runs that reached "
-            f"rung epoch {epoch}; only the best {keep} (1/{rule.reduction_factor}) go on")
+    return (
+        f"asha rule: {name} {_fmt(value)} ranks {rank} of the {reached} runs that reached "
+        f"rung epoch {epoch}; only the best {keep} (1/{rule.reduction_factor}) go on"
+    )
 
 
 def stop_reason(
-    rule: MedianRule | AshaRule, value: float | None, peers: list[float | None], *,
-    epoch: int, epochs: int, mode: str, name: str,
+    rule: MedianRule | AshaRule,
+    value: float | None,
+    peers: list[float | None],
+    *,
+    epoch: int,
+    epochs: int,
+    mode: str,
+    name: str,
 ) -> str | None:
     """The rule's decision for a run after `epoch`: a reason to stop, or None."""
     if isinstance(rule, MedianRule):

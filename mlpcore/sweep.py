@@ -73,12 +73,15 @@ class SweepSpec(BaseModel):
     strategy: Strategy = "grid"
     grid: dict[str, Axis] = Field(default_factory=dict)
     n: PositiveInt | None = Field(default=None, description="random: how many configurations")
-    seed: Annotated[int, NoBool] = Field(default=0, ge=0, lt=2**63,
-                                         description="random: the sampler's seed")
+    seed: Annotated[int, NoBool] = Field(
+        default=0, ge=0, lt=2**63, description="random: the sampler's seed"
+    )
     stages: list[dict[str, list[Any]]] = Field(
-        default_factory=list, description="staged: one {field: [values]} object per stage")
+        default_factory=list, description="staged: one {field: [values]} object per stage"
+    )
     keep_top: PositiveInt | None = Field(
-        default=None, description="staged: configurations a stage carries forward")
+        default=None, description="staged: configurations a stage carries forward"
+    )
     carry: Carry = Field(default="top", description="staged: top, or per_parent (one each)")
     metric: Metric = "final_train_loss"
     mode: Mode | None = None
@@ -176,8 +179,10 @@ def expand_sweep(sweep: SweepSpec, *, max_runs: int) -> list[SweepConfig]:
     size = sweep_size(sweep)
     if size > max_runs:
         what = "up to " if sweep.strategy == "staged" else ""
-        raise SpecError(f"the sweep has {what}{size} configurations, over the limit "
-                        f"max_runs_per_sweep={max_runs}")
+        raise SpecError(
+            f"the sweep has {what}{size} configurations, over the limit "
+            f"max_runs_per_sweep={max_runs}"
+        )
     base = _validated_base(sweep.base)
     if sweep.strategy == "staged":
         check_stage_values(base, sweep.stages)
@@ -198,9 +203,7 @@ def _config(base: dict[str, Any], varied: dict[str, Any], index: int) -> SweepCo
     try:
         spec = RunSpec(**{**base, **varied})
     except ValidationError as exc:
-        raise SpecError(
-            f"configuration {index} {varied}: {format_validation_error(exc)}"
-        ) from exc
+        raise SpecError(f"configuration {index} {varied}: {format_validation_error(exc)}") from exc
     return SweepConfig(varied=varied, spec=spec)
 
 

@@ -42,5 +42,11 @@ def train(
     data_dir: str | None = None,
 ) -> RunResult:
     """Train one spec and return how it ended."""
-    return train_group([spec], callbacks=[CallbackList(callbacks)], on_checkpoint=on_checkpoint,
-                       resume=resume, data=data, data_dir=data_dir)[0]
+    return train_group(
+        [spec],
+        callbacks=[CallbackList(callbacks)],
+        on_checkpoint=on_checkpoint,
+        resume=resume,
+        data=data,
+        data_dir=data_dir,
+    )[0]

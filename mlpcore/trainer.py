@@ -51,8 +51,14 @@ def _stack_key(spec: RunSpec) -> tuple[Any, ...]:
 class GroupTrainer:
     """A fused group's state; models live in stack order, `self.order[j]` is the caller index."""
 
-    def __init__(self, specs: list[RunSpec], callbacks: list[Callback | None], data: TensorData,
-                 device: torch.device, models_per_pass: int | None = None) -> None:
+    def __init__(
+        self,
+        specs: list[RunSpec],
+        callbacks: list[Callback | None],
+        data: TensorData,
+        device: torch.device,
+        models_per_pass: int | None = None,
+    ) -> None:
         self.caller_specs, self.data, self.device = specs, data, device
         self.order = sorted(range(len(specs)), key=lambda i: _stack_key(specs[i]))
         self.specs = [specs[i] for i in self.order]
@@ -63,11 +69,22 @@ class GroupTrainer:
         for i, s in enumerate(self.specs):
             self.model.init_model_(i, init=s.init, seed=s.seed)
         self.opt = StackedOptimizer(
-            list(self.model.parameters()), first.optimizer, lrs=[s.lr for s in self.specs],
+            list(self.model.parameters()),
+            first.optimizer,
+            lrs=[s.lr for s in self.specs],
             momentums=[s.momentum for s in self.specs],
-            weight_decays=[s.weight_decay for s in self.specs])
-        self.lrs = [lr_schedule(lr=s.lr, scheduler=s.scheduler, step_size=s.step_size,
-                                gamma=s.gamma, epochs=s.epochs) for s in self.specs]
+            weight_decays=[s.weight_decay for s in self.specs],
+        )
+        self.lrs = [
+            lr_schedule(
+                lr=s.lr,
+                scheduler=s.scheduler,
+                step_size=s.step_size,
+                gamma=s.gamma,
+                epochs=s.epochs,
+            )
+            for s in self.specs
+        ]
         m = len(specs)
         self.status: list[str] = ["running"] * m
         self.reasons: list[str | None] = [None] * m
@@ -87,8 +104,7 @@ class GroupTrainer:
     def runtime(self) -> float:
         return self.runtime_before + time.perf_counter() - self.started
 
-    def run(self, on_checkpoint: Callable[[dict[str, Any]], None] | None,
-            poll_every: int) -> None:
+    def run(self, on_checkpoint: Callable[[dict[str, Any]], None] | None, poll_every: int) -> None:
         """Train the remaining epochs; stops early once every run has stopped."""
         self.started = time.perf_counter()
         self.model.train()
@@ -111,26 +127,33 @@ class GroupTrainer:
     def _orders(self, epoch: int) -> dict[int, Tensor]:
         """Each seed's sample order (N,) for the epoch, on the device."""
         n = len(self.data.y_train)
-        return {seed: epoch_order(seed, epoch, n).to(self.device)
-                for seed in {s.seed for s in self.specs}}
+        return {
+            seed: epoch_order(seed, epoch, n).to(self.device)
+            for seed in {s.seed for s in self.specs}
+        }
 
-    def _train_part(self, epoch: int, part: slice, orders: dict[int, Tensor],
-                    poll_every: int) -> Tensor:
+    def _train_part(
+        self, epoch: int, part: slice, orders: dict[int, Tensor], poll_every: int
+    ) -> Tensor:
         """One epoch of the models in `part`; their summed train losses (m,), on the device."""
         data, model, opt, size = self.data, self.model, self.opt, self.specs[0].batch_size
         n, seeds = len(data.y_train), [s.seed for s in self.specs[part]]
         loss_sum = torch.zeros(len(seeds), device=self.device)  # (m,)
         # one seed: one batch order, so the input batch is gathered once for all models
-        order = orders[seeds[0]] if len(set(seeds)) == 1 else torch.stack(
-            [orders[seed] for seed in seeds])  # (N,) or (m, N)
+        order = (
+            orders[seeds[0]]
+            if len(set(seeds)) == 1
+            else torch.stack([orders[seed] for seed in seeds])
+        )  # (N,) or (m, N)
         mask = self._mask(part)
         for k, start in enumerate(range(0, n, size) if self.active(part) else ()):
-            idx = order[..., start:start + size]  # (B,) or (m, B)
+            idx = order[..., start : start + size]  # (B,) or (m, B)
             loss = model.loss_and_grad_(*self._batch(idx), models=part)  # (m,)
             opt.step(part)
             # a stopped run's loss (maybe NaN) must not reach its sum: where, not multiply
-            loss_sum.add_(loss if mask is None else torch.where(mask, loss, 0.0),
-                          alpha=idx.shape[-1])
+            loss_sum.add_(
+                loss if mask is None else torch.where(mask, loss, 0.0), alpha=idx.shape[-1]
+            )
             polling = (k + 1) % poll_every == 0 and start + size < n  # the end polls anyway
             if polling and self._poll(epoch, loss_sum, part, cancel=True):
                 if not self.active(part):
@@ -175,20 +198,27 @@ class GroupTrainer:
         correct = torch.zeros(m, device=self.device)
         for part in self.parts:
             for a in range(0, n, EVAL_CHUNK):
-                logits = self.model(x_all[a:a + EVAL_CHUNK], models=part)  # (m, b, C)
-                y = y_all[a:a + EVAL_CHUNK].expand(*logits.shape[:2])  # (m, b)
+                logits = self.model(x_all[a : a + EVAL_CHUNK], models=part)  # (m, b, C)
+                y = y_all[a : a + EVAL_CHUNK].expand(*logits.shape[:2])  # (m, b)
                 ce = F.cross_entropy(logits.transpose(1, 2), y, reduction="none")  # (m, b)
                 loss_sum[part] += ce.sum(dim=1)
                 correct[part] += (logits.argmax(dim=-1) == y).sum(dim=1)
         self.model.train()
         return (loss_sum / n).tolist(), (correct / n).tolist()
 
-    def _end_epoch(self, epoch: int, train: list[float], test: list[float],
-                   accuracy: list[float], seconds: float) -> None:
+    def _end_epoch(
+        self,
+        epoch: int,
+        train: list[float],
+        test: list[float],
+        accuracy: list[float],
+        seconds: float,
+    ) -> None:
         """Record the epoch for each running model, then poll cancels (not after the last)."""
         for i in self.active():
-            metrics = EpochMetrics(epoch + 1, train[i], test[i], accuracy[i],
-                                   self.lrs[i][epoch], seconds)
+            metrics = EpochMetrics(
+                epoch + 1, train[i], test[i], accuracy[i], self.lrs[i][epoch], seconds
+            )
             self.history[i].append(metrics)
             self.callbacks[i].on_epoch_end(metrics)
         if epoch + 1 < self.specs[0].epochs:
@@ -207,11 +237,20 @@ class GroupTrainer:
         last = self.history[i][-1] if self.history[i] else None
         result = None
         if last is not None and self.status[i] != "diverged":
-            result = {"final_train_loss": last.train_loss, "final_test_loss": last.test_loss,
-                      "final_test_accuracy": last.test_accuracy,
-                      "runtime_s": self.runtimes[i]}
-        return RunResult(self.specs[i], self.status[i], list(self.history[i]), result,
-                         self.reasons[i], str(self.device))
+            result = {
+                "final_train_loss": last.train_loss,
+                "final_test_loss": last.test_loss,
+                "final_test_accuracy": last.test_accuracy,
+                "runtime_s": self.runtimes[i],
+            }
+        return RunResult(
+            self.specs[i],
+            self.status[i],
+            list(self.history[i]),
+            result,
+            self.reasons[i],
+            str(self.device),
+        )
 
     def results(self) -> list[RunResult]:
         """Every run's result in the caller's order."""
@@ -220,13 +259,22 @@ class GroupTrainer:
     def state_dict(self) -> dict[str, Any]:
         """Everything a resume needs, on the CPU; per-run lists in the caller's order. No RNG
         or scheduler state: batch orders and lrs are pure functions of (spec, epoch)."""
-        runs = [{"status": self.status[j], "reason": self.reasons[j],
-                 "runtime_s": self.runtimes[j],
-                 "epochs": [m.to_dict() for m in self.history[j]]} for j in self._caller()]
+        runs = [
+            {
+                "status": self.status[j],
+                "reason": self.reasons[j],
+                "runtime_s": self.runtimes[j],
+                "epochs": [m.to_dict() for m in self.history[j]],
+            }
+            for j in self._caller()
+        ]
         return {
-            "format": CHECKPOINT_FORMAT, "epoch": self.epoch,
+            "format": CHECKPOINT_FORMAT,
+            "epoch": self.epoch,
             "specs": [s.model_dump(mode="json") for s in self.caller_specs],
-            "stack_order": list(self.order), "runs": runs, "runtime_s": self.runtime(),
+            "stack_order": list(self.order),
+            "runs": runs,
+            "runtime_s": self.runtime(),
             "model": {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()},
             "optimizer": self.opt.state_dict(),
         }

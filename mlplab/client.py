@@ -82,9 +82,10 @@ def _from_config(key: str) -> str | None:
 class Client:
     """Talks to one mlplab server as one user."""
 
-    def __init__(self, url: str | None = None, token: str | None = None, *,
-                 timeout: float = 30.0) -> None:
-        self.url = (url or os.environ.get("MLPLAB_URL") or _from_config("url") or DEFAULT_URL)
+    def __init__(
+        self, url: str | None = None, token: str | None = None, *, timeout: float = 30.0
+    ) -> None:
+        self.url = url or os.environ.get("MLPLAB_URL") or _from_config("url") or DEFAULT_URL
         self.token = token or os.environ.get("MLPLAB_TOKEN") or _from_config("token")
         headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
         self._http = httpx.Client(base_url=self.url.rstrip("/"), headers=headers, timeout=timeout)
@@ -160,8 +161,14 @@ class Client:
 
     # -- live progress ----------------------------------------------------------------------
 
-    def stream(self, run_id: str, *, sweep: bool = False, last_event_id: str | None = None,
-               retries: int = 5) -> Iterator[Event]:
+    def stream(
+        self,
+        run_id: str,
+        *,
+        sweep: bool = False,
+        last_event_id: str | None = None,
+        retries: int = 5,
+    ) -> Iterator[Event]:
         """Yield the run's (or sweep's) events to the end, reconnecting with Last-Event-ID."""
         path = f"/v1/{'sweeps' if sweep else 'runs'}/{run_id}/events"
         failures = 0
@@ -180,8 +187,9 @@ class Client:
                     raise
                 time.sleep(min(0.2 * 2**failures, 5.0))
 
-    def _events_once(self, path: str, last_event_id: str | None,
-                     connected: list[bool]) -> Iterator[Event]:
+    def _events_once(
+        self, path: str, last_event_id: str | None, connected: list[bool]
+    ) -> Iterator[Event]:
         headers = {"Last-Event-ID": last_event_id} if last_event_id else {}
         timeout = httpx.Timeout(self._http.timeout.connect, read=60.0)
         with self._http.stream("GET", path, headers=headers, timeout=timeout) as response:
@@ -191,8 +199,13 @@ class Client:
             connected.append(True)
             yield from parse_sse(response.iter_lines())
 
-    def wait(self, run_id: str, *, on_epoch: Callable[[dict[str, Any]], None] | None = None,
-             sweep: bool = False) -> dict[str, Any]:
+    def wait(
+        self,
+        run_id: str,
+        *,
+        on_epoch: Callable[[dict[str, Any]], None] | None = None,
+        sweep: bool = False,
+    ) -> dict[str, Any]:
         """Follow a run (or sweep) to its end, calling on_epoch per epoch; return its record.
 
         For a sweep each epoch carries its run_id, and the sweep record is returned.
@@ -229,10 +242,19 @@ class Client:
         rows = []
         for row in board["data"]:
             run = runs[row["run_id"]]
-            rows.append({"rank": row["rank"], "run_id": row["run_id"], "status": row["status"],
-                         board["metric"]: row["value"], **row["varied"], **run["spec"],
-                         **(run.get("result") or {}), "epochs_done": len(run["epochs"]),
-                         "error": run.get("error")})
+            rows.append(
+                {
+                    "rank": row["rank"],
+                    "run_id": row["run_id"],
+                    "status": row["status"],
+                    board["metric"]: row["value"],
+                    **row["varied"],
+                    **run["spec"],
+                    **(run.get("result") or {}),
+                    "epochs_done": len(run["epochs"]),
+                    "error": run.get("error"),
+                }
+            )
         return rows
 
     def to_dataframe(self, sweep_id: str) -> Any:

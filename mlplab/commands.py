@@ -27,8 +27,9 @@ class UsageError(Exception):
 def _common() -> argparse.ArgumentParser:
     """Options every client command takes."""
     parent = argparse.ArgumentParser(add_help=False)
-    parent.add_argument("--url", help="server URL (else $MLPLAB_URL, the config file, "
-                        "or http://127.0.0.1:8000)")
+    parent.add_argument(
+        "--url", help="server URL (else $MLPLAB_URL, the config file, or http://127.0.0.1:8000)"
+    )
     parent.add_argument("--token", help="API token (else $MLPLAB_TOKEN or the config file)")
     parent.add_argument("--json", action="store_true", help="machine-readable JSON on stdout")
     return parent
@@ -45,9 +46,15 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = add("submit", cmd_submit, "submit a run or sweep spec file to the server")
     p.add_argument("spec", help="YAML or JSON spec; one holding grid/strategy/base is a sweep")
-    p.add_argument("--set", dest="overrides", action="append", default=[],
-                   metavar="FIELD=VALUE", help="override a field (repeatable); for sweeps "
-                   "grid.F=[..] sets an axis, run fields go into base")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="override a field (repeatable); for sweeps "
+        "grid.F=[..] sets an axis, run fields go into base",
+    )
     p.add_argument("--sweep", action="store_true", help="treat the file as a sweep")
     p.add_argument("--watch", action="store_true", help="follow it live until it ends")
     p = add("watch", cmd_watch, "follow a run or sweep live until every run has ended")
@@ -56,11 +63,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--sweep", dest="sweep_id", help="only this sweep's runs")
     p.add_argument("--status", choices=STATUSES, help="only runs with this status")
     p.add_argument("--limit", type=int, default=50, help="at most this many (default 50)")
-    add("show", cmd_show, "show a run (with its epochs) or a sweep (with its leaderboard)"
-        ).add_argument("id", help="run or sweep id")
+    add(
+        "show", cmd_show, "show a run (with its epochs) or a sweep (with its leaderboard)"
+    ).add_argument("id", help="run or sweep id")
     add("best", cmd_best, "the best finished run of a sweep").add_argument("sweep_id")
-    add("cancel", cmd_cancel, "cancel a run or every unfinished run of a sweep"
-        ).add_argument("id", help="run or sweep id")
+    add("cancel", cmd_cancel, "cancel a run or every unfinished run of a sweep").add_argument(
+        "id", help="run or sweep id"
+    )
     p = add("plot", cmd_plot, "save the loss curves of a run or sweep as a PNG")
     p.add_argument("id", help="run or sweep id")
     p.add_argument("-o", "--output", type=Path, help="PNG file (default: ID.png)")
@@ -107,6 +116,7 @@ def _print(args: argparse.Namespace, data: Any, human: Any) -> None:
 
 
 # -- submit ---------------------------------------------------------------------------------
+
 
 def build_submission(path: str, overrides: list[str], *, sweep: bool) -> tuple[dict, bool]:
     """The request body from a spec file and overrides, validated; and whether it is a sweep."""
@@ -176,6 +186,7 @@ def cmd_submit(client: Any, args: argparse.Namespace) -> int:
 
 
 # -- following and reading ------------------------------------------------------------------
+
 
 def cmd_watch(client: Any, args: argparse.Namespace) -> int:
     """Live progress of a run or sweep until everything has ended."""

@@ -23,14 +23,24 @@ def register(sub: argparse._SubParsersAction) -> None:
     """Add the `train` subcommand."""
     p = sub.add_parser("train", help="train one spec locally (no server needed)")
     p.add_argument("spec", nargs="?", help="spec file (YAML or JSON); defaults apply when omitted")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="FIELD=VALUE",
-                   help="override a spec field (repeatable), e.g. --set lr=0.01")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="override a spec field (repeatable), e.g. --set lr=0.01",
+    )
     p.add_argument("--out", type=Path, help="also write the result JSON to this file")
     p.add_argument("--data-dir", help="dataset directory (default: $MLPLAB_DATA_DIR or cache)")
     p.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines")
-    p.add_argument("--threads", type=_positive_int, metavar="N",
-                   help=f"CPU threads for torch (default: ${THREADS_ENV}, else torch's default; "
-                        "on a busy machine 1 is often fastest)")
+    p.add_argument(
+        "--threads",
+        type=_positive_int,
+        metavar="N",
+        help=f"CPU threads for torch (default: ${THREADS_ENV}, else torch's default; "
+        "on a busy machine 1 is often fastest)",
+    )
     p.set_defaults(func=run_train)
 
 
@@ -81,8 +91,9 @@ def run_train(args: argparse.Namespace) -> int:
     try:
         threads = torch_threads(args.threads, os.environ)
         spec = resolve_spec(args.spec, args.overrides)
-        record = _train_with_progress(spec, data_dir=args.data_dir, quiet=args.quiet,
-                                      threads=threads)
+        record = _train_with_progress(
+            spec, data_dir=args.data_dir, quiet=args.quiet, threads=threads
+        )
     except (MlpcoreError, ThreadsError) as exc:
         print(f"mlplab train: error: {exc}", file=sys.stderr)
         return 2
@@ -105,8 +116,12 @@ def _train_with_progress(
     configure_process(threads=threads)  # first, before torch starts any thread
 
     console = Console(stderr=True, quiet=quiet)
-    columns = ("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
-               TimeRemainingColumn())
+    columns = (
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+    )
     with Progress(*columns, console=console, transient=True) as progress:
         label = f"{spec.dataset} {spec.activation} lr={spec.lr:g}"
         task = progress.add_task(label, total=spec.epochs)
@@ -128,8 +143,10 @@ def _threads_text() -> str:
 
 
 def _epoch_line(m: Any) -> str:
-    return (f"epoch {m.epoch:>3}  train_loss {m.train_loss:.4f}  test_loss {m.test_loss:.4f}  "
-            f"test_acc {m.test_accuracy:.4f}  lr {m.lr:.2g}  {m.seconds:.2f}s")
+    return (
+        f"epoch {m.epoch:>3}  train_loss {m.train_loss:.4f}  test_loss {m.test_loss:.4f}  "
+        f"test_acc {m.test_accuracy:.4f}  lr {m.lr:.2g}  {m.seconds:.2f}s"
+    )
 
 
 class _ProgressCallback:

@@ -53,18 +53,29 @@ def runs_table(runs: list[dict[str, Any]], count: int) -> Any:
     from rich.table import Table
 
     table = Table(title=f"{len(runs)} of {count} runs", title_justify="left", box=None)
-    for name, width in (("run", 16), ("sweep", 16), ("status", 9), ("epoch", 5),
-                        ("train loss", 6), ("test loss", 6)):
+    for name, width in (
+        ("run", 16),
+        ("sweep", 16),
+        ("status", 9),
+        ("epoch", 5),
+        ("train loss", 6),
+        ("test loss", 6),
+    ):
         table.add_column(name, no_wrap=True, min_width=width)
     table.add_column("config", overflow="fold")
     table.add_column("created", no_wrap=True)
     for run in runs:
         last = run["epochs"][-1] if run["epochs"] else {}
-        table.add_row(run["id"], run.get("sweep_id") or "–", run["status"],
-                      f"{last.get('epoch', 0)}/{run['spec']['epochs']}",
-                      _loss(last.get("train_loss")), _loss(last.get("test_loss")),
-                      label_of(run, list(run["varied"]) if run.get("varied") else None),
-                      _age(_created(run)))
+        table.add_row(
+            run["id"],
+            run.get("sweep_id") or "–",
+            run["status"],
+            f"{last.get('epoch', 0)}/{run['spec']['epochs']}",
+            _loss(last.get("train_loss")),
+            _loss(last.get("test_loss")),
+            label_of(run, list(run["varied"]) if run.get("varied") else None),
+            _age(_created(run)),
+        )
     return table
 
 
@@ -75,9 +86,11 @@ def run_detail(run: dict[str, Any]) -> Any:
     from rich.table import Table
 
     result = run.get("result") or {}
-    lines = [f"run {run['id']}  [bold]{run['status']}[/]"
-             + (f"  (sweep {run['sweep_id']})" if run.get("sweep_id") else ""),
-             escape("spec: " + " ".join(f"{k}={v}" for k, v in run["spec"].items()))]
+    lines = [
+        f"run {run['id']}  [bold]{run['status']}[/]"
+        + (f"  (sweep {run['sweep_id']})" if run.get("sweep_id") else ""),
+        escape("spec: " + " ".join(f"{k}={v}" for k, v in run["spec"].items())),
+    ]
     if result:
         lines.append("result: " + " ".join(f"{k}={_num(v)}" for k, v in result.items()))
     if run.get("error"):
@@ -86,8 +99,14 @@ def run_detail(run: dict[str, Any]) -> Any:
     for name in ("epoch", "train loss", "test loss", "test acc", "lr", "seconds"):
         table.add_column(name, justify="right")
     for e in run["epochs"]:
-        table.add_row(str(e["epoch"]), _loss(e.get("train_loss")), _loss(e.get("test_loss")),
-                      _loss(e.get("test_accuracy")), _num(e.get("lr")), _loss(e.get("seconds"), 2))
+        table.add_row(
+            str(e["epoch"]),
+            _loss(e.get("train_loss")),
+            _loss(e.get("test_loss")),
+            _loss(e.get("test_accuracy")),
+            _num(e.get("lr")),
+            _loss(e.get("seconds"), 2),
+        )
     return Group(*lines, table)
 
 
@@ -101,10 +120,13 @@ def sweep_detail(sweep: dict[str, Any], board: dict[str, Any]) -> Any:
     from rich.markup import escape
 
     counts = ", ".join(f"{n} {status}" for status, n in sweep["counts"].items())
-    head = [f"sweep {sweep['id']}" + (f" ({escape(sweep['name'])})" if sweep.get("name") else "")
-            + f"  {len(sweep['run_ids'])} runs: {counts}" + ("  [bold]done[/]" if sweep["done"]
-                                                              else ""),
-            f"metric: {sweep['metric']} ({sweep['mode']})  varied: {', '.join(sweep['varied'])}"]
+    head = [
+        f"sweep {sweep['id']}"
+        + (f" ({escape(sweep['name'])})" if sweep.get("name") else "")
+        + f"  {len(sweep['run_ids'])} runs: {counts}"
+        + ("  [bold]done[/]" if sweep["done"] else ""),
+        f"metric: {sweep['metric']} ({sweep['mode']})  varied: {', '.join(sweep['varied'])}",
+    ]
     return Group(*head, leaderboard_table(board))
 
 
@@ -117,8 +139,13 @@ def leaderboard_table(board: dict[str, Any]) -> Any:
     for name in ("rank", "run", "status", board["metric"], *fields):
         table.add_column(name, no_wrap=True)
     for row in board["data"]:
-        table.add_row(str(row["rank"] or "–"), row["run_id"], row["status"], _loss(row["value"]),
-                      *(str(row["varied"].get(f, "")) for f in fields))
+        table.add_row(
+            str(row["rank"] or "–"),
+            row["run_id"],
+            row["status"],
+            _loss(row["value"]),
+            *(str(row["varied"].get(f, "")) for f in fields),
+        )
     return table
 
 
@@ -126,8 +153,10 @@ def best_text(best: dict[str, Any]) -> str:
     """The `best` answer for people."""
     varied = " ".join(f"{k}={v}" for k, v in best["config"]["varied"].items())
     spec = " ".join(f"{k}={v}" for k, v in best["config"]["spec"].items())
-    return (f"best run {best['run_id']}: {best['metric']} = {best['value']:.6g} ({best['mode']})\n"
-            f"varied: {varied}\nspec: {spec}")
+    return (
+        f"best run {best['run_id']}: {best['metric']} = {best['value']:.6g} ({best['mode']})\n"
+        f"varied: {varied}\nspec: {spec}"
+    )
 
 
 def rows_csv(rows: list[dict[str, Any]]) -> str:
@@ -137,6 +166,7 @@ def rows_csv(rows: list[dict[str, Any]]) -> str:
     writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n")
     writer.writeheader()
     for row in rows:
-        writer.writerow({k: json.dumps(v) if isinstance(v, list | dict) else v
-                         for k, v in row.items()})
+        writer.writerow(
+            {k: json.dumps(v) if isinstance(v, list | dict) else v for k, v in row.items()}
+        )
     return out.getvalue()

@@ -50,9 +50,7 @@ def worker_plan(
     return [(f"cpu{i + 1}", {"MLPLAB_TORCH_THREADS": threads, **env}) for i in range(n)]
 
 
-def _gpu_worker(
-    i: int, gpus: list[str], n: int, env: dict[str, str]
-) -> tuple[str, dict[str, str]]:
+def _gpu_worker(i: int, gpus: list[str], n: int, env: dict[str, str]) -> tuple[str, dict[str, str]]:
     """The i-th of n GPU workers: pinned to GPU i mod len(gpus); named after its GPU."""
     k = i % len(gpus)
     name = f"gpu{k}" if n <= len(gpus) else f"gpu{k}-{i // len(gpus) + 1}"

@@ -34,15 +34,41 @@ DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 
 def api_command(*, host: str, port: int) -> list[str]:
     """The uvicorn command line serving the app factory."""
-    return [sys.executable, "-m", "uvicorn", "api.main:create_app", "--factory",
-            "--host", host, "--port", str(port), "--timeout-graceful-shutdown", "3"]
+    return [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "api.main:create_app",
+        "--factory",
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--timeout-graceful-shutdown",
+        "3",
+    ]
 
 
 def worker_command(*, name: str) -> list[str]:
     """The Celery worker command line: solo pool, one task at a time."""
-    return [sys.executable, "-m", "celery", "-A", "worker.celery_app", "worker",
-            "--pool", "solo", "--concurrency", "1", "--hostname", f"{name}@%h",
-            "--without-gossip", "--without-mingle", "--loglevel", "INFO"]
+    return [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "worker.celery_app",
+        "worker",
+        "--pool",
+        "solo",
+        "--concurrency",
+        "1",
+        "--hostname",
+        f"{name}@%h",
+        "--without-gossip",
+        "--without-mingle",
+        "--loglevel",
+        "INFO",
+    ]
 
 
 class Supervisor:
@@ -115,8 +141,19 @@ def ensure_redis(url: str, *, state_dir: Path, supervisor: Supervisor) -> bool:
         return False
     data_dir = state_dir / "redis"
     data_dir.mkdir(parents=True, exist_ok=True)
-    argv = [binary, "--port", str(parsed.port or 6379), "--bind", "127.0.0.1",
-            "--dir", str(data_dir), "--appendonly", "yes", "--save", ""]
+    argv = [
+        binary,
+        "--port",
+        str(parsed.port or 6379),
+        "--bind",
+        "127.0.0.1",
+        "--dir",
+        str(data_dir),
+        "--appendonly",
+        "yes",
+        "--save",
+        "",
+    ]
     supervisor.start("redis-server", argv, dict(os.environ))
     log.info("nothing answered at %s: started redis-server with AOF in %s", url, data_dir)
     deadline = time.monotonic() + 10
@@ -150,19 +187,27 @@ def _serve(args: argparse.Namespace, *, api: bool, workers: int | None, redis: b
     signal.signal(signal.SIGTERM, on_signal)
     code = 0
     try:
-        if redis and not ensure_redis(args.redis_url, state_dir=args.state_dir,
-                                      supervisor=supervisor):
+        if redis and not ensure_redis(
+            args.redis_url, state_dir=args.state_dir, supervisor=supervisor
+        ):
             return 1
         env = child_env(args)
         plan = worker_plan(count=workers, env=env) if workers != 0 else []
         for name, worker_env in plan:
             supervisor.start(name, worker_command(name=name), worker_env)
-            log.info("%s: CUDA_VISIBLE_DEVICES=%s MLPLAB_TORCH_THREADS=%s", name,
-                     worker_env.get("CUDA_VISIBLE_DEVICES", "(unset)"),
-                     worker_env.get("MLPLAB_TORCH_THREADS", "(torch default)"))
+            log.info(
+                "%s: CUDA_VISIBLE_DEVICES=%s MLPLAB_TORCH_THREADS=%s",
+                name,
+                worker_env.get("CUDA_VISIBLE_DEVICES", "(unset)"),
+                worker_env.get("MLPLAB_TORCH_THREADS", "(torch default)"),
+            )
         if api:
-            auth_notice(no_auth=args.no_auth, redis_url=args.redis_url,
-                        prefix=env.get("MLPLAB_KEY_PREFIX", "mlplab"), log=log)
+            auth_notice(
+                no_auth=args.no_auth,
+                redis_url=args.redis_url,
+                prefix=env.get("MLPLAB_KEY_PREFIX", "mlplab"),
+                log=log,
+            )
             supervisor.start("api", api_command(host=args.host, port=args.port), env)
             log.info("API on http://%s:%d (docs at /docs)", args.host, args.port)
         code = supervisor.wait(stopping)
@@ -190,19 +235,31 @@ def _add_options(parser: argparse.ArgumentParser) -> None:
     """The options `up`, `api` and `worker` share."""
     parser.add_argument("--host", default="127.0.0.1", help="API address (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8000, help="API port (default 8000)")
-    parser.add_argument("--workers", type=int, default=None, help="worker processes "
-                        "(default: one per visible GPU, else one on the CPU)")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="worker processes (default: one per visible GPU, else one on the CPU)",
+    )
     parser.add_argument("--no-auth", action="store_true", help="single-user local mode")
     parser.add_argument("--device", default=None, help="worker device for `auto` specs")
-    parser.add_argument("--redis-url", default=os.environ.get("MLPLAB_REDIS_URL",
-                        DEFAULT_REDIS_URL), help="default: $MLPLAB_REDIS_URL or %(default)s")
-    parser.add_argument("--state-dir", type=Path, default=_state_dir(),
-                        help="where a private Redis keeps its AOF (default %(default)s)")
+    parser.add_argument(
+        "--redis-url",
+        default=os.environ.get("MLPLAB_REDIS_URL", DEFAULT_REDIS_URL),
+        help="default: $MLPLAB_REDIS_URL or %(default)s",
+    )
+    parser.add_argument(
+        "--state-dir",
+        type=Path,
+        default=_state_dir(),
+        help="where a private Redis keeps its AOF (default %(default)s)",
+    )
 
 
 def _state_dir() -> Path:
-    base = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local",
-                                                            "state")
+    base = os.environ.get("XDG_STATE_HOME") or os.path.join(
+        os.path.expanduser("~"), ".local", "state"
+    )
     return Path(os.environ.get("MLPLAB_STATE_DIR") or os.path.join(base, "mlplab"))
 
 

@@ -16,15 +16,26 @@ import sys
 from typing import Any
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
-LIMIT_FLAGS = ("max_epochs", "max_hidden_width", "max_hidden_layers", "max_batch_size",
-               "max_runs_per_sweep", "max_queued", "max_running")
+LIMIT_FLAGS = (
+    "max_epochs",
+    "max_hidden_width",
+    "max_hidden_layers",
+    "max_batch_size",
+    "max_runs_per_sweep",
+    "max_queued",
+    "max_running",
+)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add `users` and its subcommands."""
     text = "manage users and API tokens (on the server: talks to its Redis)"
-    users = sub.add_parser("users", help=text, description=__doc__,
-                           formatter_class=argparse.RawDescriptionHelpFormatter)
+    users = sub.add_parser(
+        "users",
+        help=text,
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     actions = users.add_subparsers(dest="users_command", metavar="ACTION", required=True)
     common = _common()
     p = actions.add_parser("add", parents=[common], help="add a user and print their token")
@@ -36,18 +47,32 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = actions.add_parser("revoke", parents=[common], help="invalidate a user's token now")
     p.add_argument("name")
     p.set_defaults(func=_wrapped(cmd_revoke))
-    p = actions.add_parser("token", parents=[common],
-                           help="give a user a new token (the old one stops working at once)")
+    p = actions.add_parser(
+        "token",
+        parents=[common],
+        help="give a user a new token (the old one stops working at once)",
+    )
     p.add_argument("name")
     p.set_defaults(func=_wrapped(cmd_token))
     p = actions.add_parser("set", parents=[common], help="set priority and limit overrides")
     p.add_argument("name")
     p.add_argument("--priority", type=float, help="fair-share weight (default 1; 2 = twice)")
     for limit in LIMIT_FLAGS:
-        p.add_argument(f"--{limit.replace('_', '-')}", dest=limit, type=int, metavar="N",
-                       help=f"override the server's {limit} for this user")
-    p.add_argument("--unset", action="append", default=[], choices=LIMIT_FLAGS,
-                   metavar="LIMIT", help="drop an override (repeatable): the server's applies")
+        p.add_argument(
+            f"--{limit.replace('_', '-')}",
+            dest=limit,
+            type=int,
+            metavar="N",
+            help=f"override the server's {limit} for this user",
+        )
+    p.add_argument(
+        "--unset",
+        action="append",
+        default=[],
+        choices=LIMIT_FLAGS,
+        metavar="LIMIT",
+        help="drop an override (repeatable): the server's applies",
+    )
     p.set_defaults(func=_wrapped(cmd_set))
 
 
@@ -59,10 +84,16 @@ def _wrapped(func: Any) -> Any:
 def _common() -> argparse.ArgumentParser:
     """Where the server's Redis is."""
     parent = argparse.ArgumentParser(add_help=False)
-    parent.add_argument("--redis-url", default=os.environ.get("MLPLAB_REDIS_URL",
-                        DEFAULT_REDIS_URL), help="default: $MLPLAB_REDIS_URL or %(default)s")
-    parent.add_argument("--prefix", default=os.environ.get("MLPLAB_KEY_PREFIX", "mlplab"),
-                        help="runstore key prefix (default: $MLPLAB_KEY_PREFIX or mlplab)")
+    parent.add_argument(
+        "--redis-url",
+        default=os.environ.get("MLPLAB_REDIS_URL", DEFAULT_REDIS_URL),
+        help="default: $MLPLAB_REDIS_URL or %(default)s",
+    )
+    parent.add_argument(
+        "--prefix",
+        default=os.environ.get("MLPLAB_KEY_PREFIX", "mlplab"),
+        help="runstore key prefix (default: $MLPLAB_KEY_PREFIX or mlplab)",
+    )
     return parent
 
 
@@ -93,11 +124,16 @@ def cmd_list(args: argparse.Namespace) -> int:
     users = _users(args).list()
     print(f"{'NAME':<20} {'ROLE':<6} {'PRIORITY':>8}  {'STATE':<8} {'CREATED':<17} OVERRIDES")
     for user in users:
-        created = (dt.datetime.fromtimestamp(user.created_at).strftime("%Y-%m-%d %H:%M")
-                   if user.created_at else "-")
+        created = (
+            dt.datetime.fromtimestamp(user.created_at).strftime("%Y-%m-%d %H:%M")
+            if user.created_at
+            else "-"
+        )
         overrides = " ".join(f"{k}={v}" for k, v in sorted(user.overrides.items())) or "-"
-        print(f"{user.name:<20} {'admin' if user.admin else 'user':<6} {user.priority:>8g}  "
-              f"{'revoked' if user.revoked else 'active':<8} {created:<17} {overrides}")
+        print(
+            f"{user.name:<20} {'admin' if user.admin else 'user':<6} {user.priority:>8g}  "
+            f"{'revoked' if user.revoked else 'active':<8} {created:<17} {overrides}"
+        )
     return 0
 
 
@@ -121,8 +157,9 @@ def cmd_token(args: argparse.Namespace) -> int:
 
 def cmd_set(args: argparse.Namespace) -> int:
     """Apply priority and overrides; print the resulting record."""
-    limits: dict[str, int | None] = {k: getattr(args, k) for k in LIMIT_FLAGS
-                                     if getattr(args, k) is not None}
+    limits: dict[str, int | None] = {
+        k: getattr(args, k) for k in LIMIT_FLAGS if getattr(args, k) is not None
+    }
     limits.update(dict.fromkeys(args.unset))
     user = _users(args).update(args.name, priority=args.priority, limits=limits)
     overrides = " ".join(f"{k}={v}" for k, v in sorted(user.overrides.items())) or "none"
@@ -149,8 +186,10 @@ def run(func: Any, args: argparse.Namespace) -> int:
 def auth_notice(*, no_auth: bool, redis_url: str, prefix: str, log: Any) -> None:
     """Say at start how requests are authenticated; loudly when nobody is checked."""
     if no_auth:
-        log.warning("AUTH IS OFF (--no-auth): anyone who reaches the API acts as the admin "
-                    "user 'local'. Use it only on a machine where you are the only user.")
+        log.warning(
+            "AUTH IS OFF (--no-auth): anyone who reaches the API acts as the admin "
+            "user 'local'. Use it only on a machine where you are the only user."
+        )
         return
     try:
         count = len(_users(argparse.Namespace(redis_url=redis_url, prefix=prefix)).list())
@@ -158,8 +197,11 @@ def auth_notice(*, no_auth: bool, redis_url: str, prefix: str, log: Any) -> None
         log.info("auth on; could not count users: %s", exc)
         return
     if count:
-        log.info("auth on: %d user(s); every /v1 request needs Authorization: Bearer <token>",
-                 count)
+        log.info(
+            "auth on: %d user(s); every /v1 request needs Authorization: Bearer <token>", count
+        )
     else:
-        log.warning("auth on and no users yet: create one with `mlplab users add NAME --admin` "
-                    "(or start with --no-auth for single-user local use)")
+        log.warning(
+            "auth on and no users yet: create one with `mlplab users add NAME --admin` "
+            "(or start with --no-auth for single-user local use)"
+        )

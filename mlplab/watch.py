@@ -10,8 +10,15 @@ from typing import Any
 from mlplab.client import TERMINAL, Client, Conflict, Event
 
 EXIT_NOT_ALL_SUCCEEDED = 4
-_STYLE = {"succeeded": "green", "failed": "red", "diverged": "red", "cancelled": "yellow",
-          "stopped_early": "yellow", "running": "cyan", "queued": "dim"}
+_STYLE = {
+    "succeeded": "green",
+    "failed": "red",
+    "diverged": "red",
+    "cancelled": "yellow",
+    "stopped_early": "yellow",
+    "running": "cyan",
+    "queued": "dim",
+}
 
 
 @dataclass
@@ -32,7 +39,10 @@ class RunState:
         if data["epoch"] <= self.epoch:
             return
         self.epoch, self.train_loss, self.test_loss = (
-            data["epoch"], data.get("train_loss"), data.get("test_loss"))
+            data["epoch"],
+            data.get("train_loss"),
+            data.get("test_loss"),
+        )
         if data.get("seconds") is not None:
             self.seconds.append(float(data["seconds"]))
 
@@ -69,10 +79,14 @@ class Display:
         self.states: dict[str, RunState] = {}
         self.tasks: dict[str, Any] = {}
         self.progress = Progress(
-            TextColumn("{task.fields[run]}", style="dim"), TextColumn("{task.description}"),
-            BarColumn(), TextColumn("{task.completed}/{task.total}"),
+            TextColumn("{task.fields[run]}", style="dim"),
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TextColumn("{task.completed}/{task.total}"),
             TextColumn("train {task.fields[train]}  test {task.fields[test]}"),
-            TextColumn("{task.fields[eta]}"), auto_refresh=False)
+            TextColumn("{task.fields[eta]}"),
+            auto_refresh=False,
+        )
         self.add(runs)
 
     def add(self, runs: list[dict[str, Any]]) -> None:
@@ -80,12 +94,13 @@ class Display:
         for run in runs:
             if run["id"] in self.states:
                 continue
-            state = RunState(run["id"], label_of(run, self.fields), run["spec"]["epochs"],
-                             run["status"])
+            state = RunState(
+                run["id"], label_of(run, self.fields), run["spec"]["epochs"], run["status"]
+            )
             self.states[run["id"]] = state
             self.tasks[run["id"]] = self.progress.add_task(
-                state.label, total=state.total, run=run["id"], train="–", test="–",
-                eta=state.status)
+                state.label, total=state.total, run=run["id"], train="–", test="–", eta=state.status
+            )
             for epoch in run.get("epochs") or []:
                 state.apply_epoch(epoch)
             self._update(run["id"])
@@ -108,10 +123,14 @@ class Display:
     def _update(self, run_id: str) -> None:
         state = self.states[run_id]
         style = _STYLE.get(state.status, "")
-        self.progress.update(self.tasks[run_id], completed=state.epoch,
-                             description=f"[{style}]{state.label}[/]" if style else state.label,
-                             train=_loss(state.train_loss), test=_loss(state.test_loss),
-                             eta=state.eta())
+        self.progress.update(
+            self.tasks[run_id],
+            completed=state.epoch,
+            description=f"[{style}]{state.label}[/]" if style else state.label,
+            train=_loss(state.train_loss),
+            test=_loss(state.test_loss),
+            eta=state.eta(),
+        )
 
     def done(self) -> bool:
         """True when every run is terminal."""

@@ -7,6 +7,16 @@ from runstore.keys import Keys
 from runstore.store import Store, new_id
 
 __all__ = [
-    "TERMINAL", "AsyncStore", "Conflict", "Event", "InvalidEventId", "Keys", "LeaseLost",
-    "NotFound", "RunstoreError", "Store", "after_position", "new_id",
+    "TERMINAL",
+    "AsyncStore",
+    "Conflict",
+    "Event",
+    "InvalidEventId",
+    "Keys",
+    "LeaseLost",
+    "NotFound",
+    "RunstoreError",
+    "Store",
+    "after_position",
+    "new_id",
 ]

@@ -13,7 +13,15 @@ from typing import Any
 RUN_JSON = ("spec", "varied", "result")
 RUN_FLOAT = ("created_at", "started_at", "finished_at")
 RUN_TEXT = (
-    "id", "owner", "status", "sweep_id", "worker", "device", "error", "fused_group", "checkpoint",
+    "id",
+    "owner",
+    "status",
+    "sweep_id",
+    "worker",
+    "device",
+    "error",
+    "fused_group",
+    "checkpoint",
 )
 SWEEP_JSON = ("spec", "varied", "run_ids")
 SWEEP_FLOAT = ("created_at",)

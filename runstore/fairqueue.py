@@ -249,5 +249,7 @@ class FairQueue:
         pipe = self.client.pipeline(transaction=False)
         for owner in owners:
             pipe.hget(self.keys.user(owner), "priority")
-        return {o: (float(w) if w and float(w) > 0 else 1.0)
-                for o, w in zip(owners, pipe.execute(), strict=True)}
+        return {
+            o: (float(w) if w and float(w) > 0 else 1.0)
+            for o, w in zip(owners, pipe.execute(), strict=True)
+        }

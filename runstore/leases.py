@@ -72,7 +72,9 @@ end
 """
 
 # ARGV: prefix, run id, holder, ttl ms, status event data, started_at, field/value pairs...
-_ACQUIRE = _LIB + """
+_ACQUIRE = (
+    _LIB
+    + """
 local id = ARGV[2]
 local run = p .. ':run:' .. id
 local cur = redis.call('HGET', run, 'status')
@@ -94,9 +96,12 @@ redis.call('ZADD', p .. ':leases', now_ms() + tonumber(ARGV[4]), id)
 emit(id, ARGV[5])
 return {'ok', ''}
 """
+)
 
 # ARGV: prefix, holder, ttl ms, run ids... Returns the ids this holder no longer holds.
-_RENEW = _LIB + """
+_RENEW = (
+    _LIB
+    + """
 local lost = {}
 local expiry = now_ms() + tonumber(ARGV[3])
 for i = 4, #ARGV do
@@ -110,10 +115,13 @@ for i = 4, #ARGV do
 end
 return lost
 """
+)
 
 # ARGV: prefix, status event data, holder, run ids (one group)... Requeues the holder's running
 # runs and puts them, with the group's still-queued ones, back in front; returns those ids.
-_HAND_BACK = _LIB + """
+_HAND_BACK = (
+    _LIB
+    + """
 local ids, owner = {}, nil
 for i = 4, #ARGV do
   local run = p .. ':run:' .. ARGV[i]
@@ -129,10 +137,13 @@ end
 if owner then push_front(owner, ids) end
 return ids
 """
+)
 
 # ARGV: prefix, status event data, most leases to look at. Requeues runs whose lease expired
 # and the still-queued runs of expired claims. Returns {groups queued, run ids requeued...}.
-_REAP = _LIB + """
+_REAP = (
+    _LIB
+    + """
 local groups, order, ids, pushed = {}, {}, {}, 0
 -- claims whose token's worker vanished: their runs not started yet (first, so that runs
 -- requeued below are not counted twice)
@@ -176,6 +187,7 @@ end
 for _, key in ipairs(order) do push_front(groups[key].owner, groups[key].ids) end
 return {pushed + #order, unpack(ids)}
 """
+)
 
 
 @dataclass(frozen=True)
@@ -198,15 +210,28 @@ class Leases:
         self._reap = client.register_script(_REAP)
 
     def acquire(
-        self, *, run_id: str, holder: str, ttl_s: float, data: dict[str, object],
+        self,
+        *,
+        run_id: str,
+        holder: str,
+        ttl_s: float,
+        data: dict[str, object],
         fields: dict[str, str],
     ) -> tuple[str, str]:
         """Start (or take over) a run: ("ok", ""), ("held", holder), ("cancel", status),
         ("refused", status) or ("missing", "")."""
         pairs = [x for kv in fields.items() for x in kv]
-        outcome, detail = self._acquire(args=[
-            self.keys.prefix, run_id, holder, int(ttl_s * 1000), dumps(data),
-            str(data["at"]), *pairs])
+        outcome, detail = self._acquire(
+            args=[
+                self.keys.prefix,
+                run_id,
+                holder,
+                int(ttl_s * 1000),
+                dumps(data),
+                str(data["at"]),
+                *pairs,
+            ]
+        )
         return outcome, detail
 
     def renew(self, *, holder: str, run_ids: list[str], ttl_s: float) -> list[str]:

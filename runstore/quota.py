@@ -76,11 +76,12 @@ class Quota:
 
         Yields the owner's count before this submission.
         """
-        keys = [self.keys.owner_active(owner), self.keys.owner_reserved(owner),
-                self.keys.owner_promised(owner)]
-        admitted, count = self._reserve(
-            keys=keys, args=[self.keys.run(""), runs, limit, LEASE_MS]
-        )
+        keys = [
+            self.keys.owner_active(owner),
+            self.keys.owner_reserved(owner),
+            self.keys.owner_promised(owner),
+        ]
+        admitted, count = self._reserve(keys=keys, args=[self.keys.run(""), runs, limit, LEASE_MS])
         if not admitted:
             raise QuotaFull(owner=owner, count=int(count), limit=limit, runs=runs)
         try:
@@ -97,5 +98,8 @@ class Quota:
             pipe.hget(self.keys.run(run_id), "status")
         statuses = pipe.execute() if ids else []
         promised = max(0, int(self.client.get(self.keys.owner_promised(owner)) or 0))
-        return {"queued": statuses.count("queued"), "running": statuses.count("running"),
-                "promised": promised}
+        return {
+            "queued": statuses.count("queued"),
+            "running": statuses.count("running"),
+            "promised": promised,
+        }

@@ -12,7 +12,9 @@ local p = string.sub(KEYS[1], 1, #KEYS[1] - #ARGV[1] - 5)
 """
 
 # A run that ended: its lease goes, and {p}:stats counts it and its duration (for /metrics).
-_ENDED = _PREFIX + """
+_ENDED = (
+    _PREFIX
+    + """
 local DURATION_BOUNDS = {1, 5, 15, 60, 300, 900, 3600, 14400, 86400}
 local function ended(status)
   redis.call('ZREM', p .. ':leases', ARGV[1])
@@ -29,10 +31,13 @@ local function ended(status)
   end
 end
 """
+)
 
 # KEYS: run hash, run stream, [sweep hash, sweep stream]; ARGV[1] run_id, ARGV[2] data,
 # ARGV[3] "1" when the new status is terminal.
-_EMIT_STATUS = _ENDED + """
+_EMIT_STATUS = (
+    _ENDED
+    + """
 local function emit_status()
   local last = redis.call('HGET', KEYS[1], 'last_epoch') or '0'
   local id = redis.call('XADD', KEYS[2], last .. '-*', 'type', 'status', 'data', ARGV[2])
@@ -43,12 +48,15 @@ local function emit_status()
   return id
 end
 """
+)
 
 # ARGV[4] allowed current statuses (comma-separated), ARGV[5] to status,
 # ARGV[6] "1": refuse with 'cancel' when a cancel was requested, ARGV[7] the holder that must
 # hold the run, running ('' for anyone: 'lost' otherwise: it was requeued or taken over),
 # ARGV[8..] field/value pairs.
-TRANSITION = _EMIT_STATUS + """
+TRANSITION = (
+    _EMIT_STATUS
+    + """
 local cur = redis.call('HGET', KEYS[1], 'status')
 if not cur then return {'missing', ''} end
 local allowed = false
@@ -67,9 +75,12 @@ if #ARGV >= 9 then redis.call('HSET', KEYS[1], unpack(ARGV, 8)) end
 if ARGV[3] == '1' then ended(ARGV[5]) end
 return {'ok', emit_status()}
 """
+)
 
 # ARGV[4] finished_at. Queued: cancelled now. Running: flag it for the worker.
-CANCEL = _EMIT_STATUS + """
+CANCEL = (
+    _EMIT_STATUS
+    + """
 local cur = redis.call('HGET', KEYS[1], 'status')
 if not cur then return 'missing' end
 if cur == 'running' then
@@ -83,12 +94,15 @@ ended('cancelled')
 emit_status()
 return 'cancelled'
 """
+)
 
 # KEYS: run hash, run stream, [sweep stream]; ARGV: run_id, epoch, data, holder ('' for any).
 # Only a running run takes epochs, only from its holder (-1 otherwise, also when the run is no
 # longer running: the lease was lost, the run requeued or ended),
 # and only newer ones: a retried or resumed run never duplicates one.
-APPEND_EPOCH = _PREFIX + """
+APPEND_EPOCH = (
+    _PREFIX
+    + """
 local status = redis.call('HGET', KEYS[1], 'status')
 if ARGV[4] ~= '' and (status ~= 'running' or redis.call('HGET', KEYS[1], 'holder') ~= ARGV[4])
 then
@@ -105,3 +119,4 @@ if #KEYS == 3 then
 end
 return 1
 """
+)

@@ -64,15 +64,33 @@ def get(store: Store, sweep_id: str) -> dict[str, Any] | None:
 
 
 def start(
-    store: Store, *, sweep_id: str, owner: str, stages: list[tuple[str, list[Any]]],
-    run_ids: list[str], bounds: list[int],
+    store: Store,
+    *,
+    sweep_id: str,
+    owner: str,
+    stages: list[tuple[str, list[Any]]],
+    run_ids: list[str],
+    bounds: list[int],
 ) -> dict[str, Any]:
     """Record a new staged sweep whose first stage's runs exist, promising its owner's quota
     the most runs of each later stage (bounds: per stage); returns the record."""
     record = {
-        "status": "running", "reason": None, "current": 0, "bounds": bounds,
-        "stages": [{"field": f, "values": v, "status": "pending", "run_ids": [], "parents": [],
-                    "kept": [], "winners": []} for f, v in stages],
+        "status": "running",
+        "reason": None,
+        "current": 0,
+        "bounds": bounds,
+        "stages": [
+            {
+                "field": f,
+                "values": v,
+                "status": "pending",
+                "run_ids": [],
+                "parents": [],
+                "kept": [],
+                "winners": [],
+            }
+            for f, v in stages
+        ],
     }
     first = record["stages"][0]
     first.update(status="running", run_ids=list(run_ids), parents=[None] * len(run_ids))
@@ -147,9 +165,12 @@ def _apply(
     """Queue the plan's writes in the watched pipeline and execute them."""
     index = record["current"]
     record["stages"][index].update(status="finished", winners=plan.winners)
-    runs = [_new_run(owner=sweep["owner"], spec=spec, sweep_id=sweep["id"], varied=varied,
-                     fused_group=group)
-            for (varied, spec), group in zip(plan.configs, plan.groups, strict=True)]
+    runs = [
+        _new_run(
+            owner=sweep["owner"], spec=spec, sweep_id=sweep["id"], varied=varied, fused_group=group
+        )
+        for (varied, spec), group in zip(plan.configs, plan.groups, strict=True)
+    ]
     last = index + 1 == len(record["stages"])
     pipe.multi()
     if last or not (runs or plan.kept):
@@ -166,15 +187,22 @@ def _apply(
 
 
 def _queue_stage(
-    store: Store, pipe: Any, sweep: dict[str, Any], record: dict[str, Any],
-    runs: list[dict[str, Any]], plan: StagePlan,
+    store: Store,
+    pipe: Any,
+    sweep: dict[str, Any],
+    record: dict[str, Any],
+    runs: list[dict[str, Any]],
+    plan: StagePlan,
 ) -> None:
     """Queue the writes of the next stage: its runs, the sweep's run ids, the record."""
     run_ids = [run["id"] for run in runs]
     record["current"] += 1
     record["stages"][record["current"]].update(
-        status="running", run_ids=plan.kept + run_ids, parents=plan.kept + plan.parents,
-        kept=plan.kept)
+        status="running",
+        run_ids=plan.kept + run_ids,
+        parents=plan.kept + plan.parents,
+        kept=plan.kept,
+    )
     for run in runs:
         store._queue_run(pipe, run)
     pipe.hset(store.keys.sweep(sweep["id"]), "run_ids", dumps(sweep["run_ids"] + run_ids))
@@ -184,7 +212,7 @@ def _queue_stage(
 def _promised(record: dict[str, Any]) -> int:
     """The runs the stages after the current one may still create (records written before
     stages had bounds promise nothing)."""
-    return sum(record.get("bounds", [])[record["current"] + 1:])
+    return sum(record.get("bounds", [])[record["current"] + 1 :])
 
 
 def _release(store: Store, pipe: Any, owner: str | None, runs: int) -> None:
@@ -197,13 +225,18 @@ def _write(store: Store, pipe: Any, sweep_id: str, record: dict[str, Any], *, n_
     """Queue the record, the n_runs change and a `stage` event on the sweep stream."""
     pipe.set(store.keys.sweep_stages(sweep_id), dumps(record))
     pipe.hincrby(store.keys.sweep(sweep_id), "n_runs", n_runs)
-    data = {"status": record["status"], "reason": record["reason"],
-            "current": record["current"], "stages": public_stages(record)}
+    data = {
+        "status": record["status"],
+        "reason": record["reason"],
+        "current": record["current"],
+        "stages": public_stages(record),
+    }
     pipe.xadd(store.keys.sweep_events(sweep_id), {"type": "stage", "data": dumps(data)})
 
 
 def public_stages(record: dict[str, Any]) -> list[dict[str, Any]]:
     """The stages as the API shows them (without the parents)."""
     keys = ("field", "values", "status", "run_ids", "winners")
-    return [{**{k: stage[k] for k in keys}, "kept": stage.get("kept", [])}
-            for stage in record["stages"]]
+    return [
+        {**{k: stage[k] for k in keys}, "kept": stage.get("kept", [])} for stage in record["stages"]
+    ]

@@ -68,12 +68,21 @@ class Store:
         """
         sweep_id, now = new_id(), time.time()
         groups = groups if groups is not None else [None] * len(configs)
-        runs = [_new_run(owner=owner, spec=s, sweep_id=sweep_id, varied=v, fused_group=g)
-                for (v, s), g in zip(configs, groups, strict=True)]
+        runs = [
+            _new_run(owner=owner, spec=s, sweep_id=sweep_id, varied=v, fused_group=g)
+            for (v, s), g in zip(configs, groups, strict=True)
+        ]
         sweep = {
-            "id": sweep_id, "owner": owner, "name": spec.get("name"), "spec": spec,
-            "metric": metric, "mode": mode, "varied": list(spec.get("grid", {})),
-            "run_ids": [run["id"] for run in runs], "n_runs": len(runs), "n_terminal": 0,
+            "id": sweep_id,
+            "owner": owner,
+            "name": spec.get("name"),
+            "spec": spec,
+            "metric": metric,
+            "mode": mode,
+            "varied": list(spec.get("grid", {})),
+            "run_ids": [run["id"] for run in runs],
+            "n_runs": len(runs),
+            "n_terminal": 0,
             "created_at": now,
         }
         pipe = self.client.pipeline(transaction=True)
@@ -147,8 +156,15 @@ class Store:
     # -- lifecycle -----------------------------------------------------------------------
 
     def mark_running(
-        self, *, run_id: str, worker: str, device: str, checkpoint: str | None = None,
-        fused_group: str | None = None, holder: str | None = None, lease_s: float = 3600.0,
+        self,
+        *,
+        run_id: str,
+        worker: str,
+        device: str,
+        checkpoint: str | None = None,
+        fused_group: str | None = None,
+        holder: str | None = None,
+        lease_s: float = 3600.0,
         claim: str | None = None,
     ) -> str:
         """Move a queued run (or a running one whose lease expired, or that this holder
@@ -162,8 +178,9 @@ class Store:
         fields: dict[str, Any] = {"worker": worker, "device": device, "claim": claim}
         if checkpoint is not None:
             fields.update(checkpoint=checkpoint, fused_group=fused_group)
-        outcome, detail = self.leases.acquire(run_id=run_id, holder=holder or worker,
-                                              ttl_s=lease_s, data=data, fields=encode(fields))
+        outcome, detail = self.leases.acquire(
+            run_id=run_id, holder=holder or worker, ttl_s=lease_s, data=data, fields=encode(fields)
+        )
         return {"ok": "running", "refused": detail}.get(outcome, outcome)
 
     def finish_run(
@@ -200,8 +217,16 @@ class Store:
         holder: str | None = None,
     ) -> tuple[str, str]:
         pairs = [x for kv in encode(fields).items() for x in kv]
-        argv = [run_id, dumps(data), "1" if status in TERMINAL else "0", allowed, status,
-                "1" if honour_cancel else "0", holder or "", *pairs]
+        argv = [
+            run_id,
+            dumps(data),
+            "1" if status in TERMINAL else "0",
+            allowed,
+            status,
+            "1" if honour_cancel else "0",
+            holder or "",
+            *pairs,
+        ]
         outcome, detail = self._transition(keys=self._run_keys(run_id), args=argv)
         return outcome, detail
 
@@ -245,8 +270,11 @@ class Store:
         now = time.time()
         pipe = self.client.pipeline(transaction=False)
         pipe.zadd(self.keys.workers(), {hostname: now})
-        pipe.set(self.keys.worker(hostname), dumps({**info, "hostname": hostname, "seen": now}),
-                 px=int(ttl_s * 1000))
+        pipe.set(
+            self.keys.worker(hostname),
+            dumps({**info, "hostname": hostname, "seen": now}),
+            px=int(ttl_s * 1000),
+        )
         pipe.zremrangebyscore(self.keys.workers(), "-inf", now - 24 * 3600)
         pipe.execute()
 
@@ -263,14 +291,30 @@ class Store:
 
 
 def _new_run(
-    *, owner: str, spec: dict[str, Any], sweep_id: str | None, varied: dict[str, Any] | None,
+    *,
+    owner: str,
+    spec: dict[str, Any],
+    sweep_id: str | None,
+    varied: dict[str, Any] | None,
     fused_group: str | None = None,
 ) -> dict[str, Any]:
     """A new queued run record."""
     return {
-        "id": new_id(), "owner": owner, "status": "queued", "spec": spec, "sweep_id": sweep_id,
-        "varied": varied, "fused_group": fused_group, "created_at": time.time(),
-        "started_at": None, "finished_at": None, "worker": None, "device": None,
-        "checkpoint": None, "result": None, "error": None, "cancel_requested": False,
+        "id": new_id(),
+        "owner": owner,
+        "status": "queued",
+        "spec": spec,
+        "sweep_id": sweep_id,
+        "varied": varied,
+        "fused_group": fused_group,
+        "created_at": time.time(),
+        "started_at": None,
+        "finished_at": None,
+        "worker": None,
+        "device": None,
+        "checkpoint": None,
+        "result": None,
+        "error": None,
+        "cancel_requested": False,
         "epochs": [],
     }

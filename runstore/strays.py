@@ -23,8 +23,10 @@ import time
 
 from runstore.store import Store
 
-STRAY_REASON = ("its submission was cut off before it was queued (Redis or the broker "
-                "failed mid-way); submit it again")
+STRAY_REASON = (
+    "its submission was cut off before it was queued (Redis or the broker "
+    "failed mid-way); submit it again"
+)
 
 # ARGV: key prefix, cutoff (unix seconds), run ids... Returns the ids that are queued, were
 # created before the cutoff, are not dispatched (fair:running) and appear in no group of their
@@ -61,15 +63,18 @@ def find_strays(store: Store, *, older_than_s: float) -> list[str]:
     cutoff = time.time() - older_than_s
     strays: list[str] = []
     for start in range(0, len(candidates), _BATCH):
-        batch = candidates[start:start + _BATCH]
+        batch = candidates[start : start + _BATCH]
         strays += find(args=[keys.prefix, repr(cutoff), *batch])
     return strays
 
 
 def fail_strays(store: Store, *, older_than_s: float) -> list[str]:
     """Fail every stray run older than older_than_s with the reason; the ids failed."""
-    return [run_id for run_id in find_strays(store, older_than_s=older_than_s)
-            if store.fail_queued(run_id=run_id, error=STRAY_REASON)]
+    return [
+        run_id
+        for run_id in find_strays(store, older_than_s=older_than_s)
+        if store.fail_queued(run_id=run_id, error=STRAY_REASON)
+    ]
 
 
 def needs_token(store: Store, *, tokens_waiting: int) -> bool:

@@ -25,8 +25,15 @@ from runstore.keys import Keys
 TOKEN_PREFIX = "mlp_"
 NAME = re.compile(r"^[a-z][a-z0-9_.-]{0,31}$")
 # Per-user overrides of the API's settings of the same names (spec limits, then quotas).
-LIMIT_NAMES = ("max_epochs", "max_hidden_width", "max_hidden_layers", "max_batch_size",
-               "max_runs_per_sweep", "max_queued", "max_running")
+LIMIT_NAMES = (
+    "max_epochs",
+    "max_hidden_width",
+    "max_hidden_layers",
+    "max_batch_size",
+    "max_runs_per_sweep",
+    "max_queued",
+    "max_running",
+)
 
 # KEYS: user hash, users zset, tokens hash; ARGV: name, token hash, admin, now.
 _ADD = """
@@ -66,9 +73,14 @@ class User:
 
     def public(self) -> dict[str, Any]:
         """The record as the API and CLI show it (no token hash)."""
-        return {"name": self.name, "admin": self.admin, "priority": self.priority,
-                "overrides": dict(self.overrides), "created_at": self.created_at,
-                "revoked": self.revoked}
+        return {
+            "name": self.name,
+            "admin": self.admin,
+            "priority": self.priority,
+            "overrides": dict(self.overrides),
+            "created_at": self.created_at,
+            "revoked": self.revoked,
+        }
 
 
 def new_token() -> str:
@@ -91,10 +103,14 @@ def check_name(name: str) -> str:
 def decode_user(raw: dict[str, str]) -> User:
     """A user hash as a User."""
     overrides = {k: int(raw[k]) for k in LIMIT_NAMES if raw.get(k)}
-    return User(name=raw["name"], admin=raw.get("admin") == "1",
-                priority=float(raw.get("priority") or 1), overrides=overrides,
-                created_at=float(raw["created_at"]) if raw.get("created_at") else None,
-                revoked=raw.get("revoked") == "1")
+    return User(
+        name=raw["name"],
+        admin=raw.get("admin") == "1",
+        priority=float(raw.get("priority") or 1),
+        overrides=overrides,
+        created_at=float(raw["created_at"]) if raw.get("created_at") else None,
+        revoked=raw.get("revoked") == "1",
+    )
 
 
 def _live(raw: dict[str, str], digest: str) -> User | None:
@@ -170,7 +186,10 @@ class UserStore:
             raise NotFound(f"no user {name!r}")
 
     def update(
-        self, name: str, *, priority: float | None = None,
+        self,
+        name: str,
+        *,
+        priority: float | None = None,
         limits: dict[str, int | None] | None = None,
     ) -> User:
         """Set the priority and per-user overrides (None as a value drops that override)."""

@@ -24,8 +24,9 @@ import redis
 
 UNIT_REDIS_URL = os.environ.get("MLPLAB_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 SERVER_REDIS_URL = os.environ.get("MLPLAB_TEST_SERVER_REDIS_URL", "redis://127.0.0.1:6379/14")
-AUTH_SERVER_REDIS_URL = os.environ.get("MLPLAB_TEST_AUTH_SERVER_REDIS_URL",
-                                       "redis://127.0.0.1:6379/13")
+AUTH_SERVER_REDIS_URL = os.environ.get(
+    "MLPLAB_TEST_AUTH_SERVER_REDIS_URL", "redis://127.0.0.1:6379/13"
+)
 TEST_PREFIX = "mlplabtest"
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -68,9 +69,15 @@ def api_settings():
     """API settings on the unit-test DB with small limits, auth off (the user `local`)."""
     from api.settings import ApiSettings
 
-    return ApiSettings(redis_url=UNIT_REDIS_URL, key_prefix=TEST_PREFIX, max_epochs=50,
-                       max_hidden_width=1024, max_runs_per_sweep=16, sse_keepalive_s=0.5,
-                       auth=False)
+    return ApiSettings(
+        redis_url=UNIT_REDIS_URL,
+        key_prefix=TEST_PREFIX,
+        max_epochs=50,
+        max_hidden_width=1024,
+        max_runs_per_sweep=16,
+        sse_keepalive_s=0.5,
+        auth=False,
+    )
 
 
 @pytest.fixture
@@ -106,10 +113,17 @@ class ServerProcesses:
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self.env = dict(
-            os.environ, MLPLAB_REDIS_URL=redis_url, MLPLAB_KEY_PREFIX=prefix,
-            MLPLAB_DEVICE="cpu", MLPLAB_TORCH_THREADS="1", MLPLAB_HEARTBEAT_S="1",
-            MLPLAB_CANCEL_POLL_S="0.05", MLPLAB_DATA_DIR=str(log_dir / "data"),
-            MLPLAB_MAX_EPOCHS="400", MLPLAB_MAX_RUNS_PER_SWEEP="16", MLPLAB_SSE_KEEPALIVE_S="1",
+            os.environ,
+            MLPLAB_REDIS_URL=redis_url,
+            MLPLAB_KEY_PREFIX=prefix,
+            MLPLAB_DEVICE="cpu",
+            MLPLAB_TORCH_THREADS="1",
+            MLPLAB_HEARTBEAT_S="1",
+            MLPLAB_CANCEL_POLL_S="0.05",
+            MLPLAB_DATA_DIR=str(log_dir / "data"),
+            MLPLAB_MAX_EPOCHS="400",
+            MLPLAB_MAX_RUNS_PER_SWEEP="16",
+            MLPLAB_SSE_KEEPALIVE_S="1",
             MLPLAB_CHECKPOINT_DIR=str(log_dir / "checkpoints"),
             MLPLAB_STATE_DIR=str(log_dir / "state"),
         )
@@ -119,8 +133,9 @@ class ServerProcesses:
         argv = [sys.executable, "-m", "mlplab.serve", part, "--port", str(self.port)]
         argv += [] if self.auth else ["--no-auth"]
         with open(self.log_dir / f"{part}.log", "ab") as log:  # the child keeps its own fd
-            self.procs[part] = subprocess.Popen(argv, cwd=ROOT, env=self.env, stdout=log,
-                                                stderr=subprocess.STDOUT)
+            self.procs[part] = subprocess.Popen(
+                argv, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT
+            )
 
     def stop(self, part: str) -> None:
         """SIGTERM a part and wait for it (and the children it supervises) to exit."""
@@ -146,8 +161,9 @@ class ServerProcesses:
             except httpx.HTTPError:
                 pass
             time.sleep(0.2)
-        raise RuntimeError(f"server not ready in {timeout}s:\n{self.log_tail('api')}\n"
-                           f"{self.log_tail('worker')}")
+        raise RuntimeError(
+            f"server not ready in {timeout}s:\n{self.log_tail('api')}\n{self.log_tail('worker')}"
+        )
 
     def log_tail(self, part: str, lines: int = 40) -> str:
         """The end of a part's log."""
@@ -166,8 +182,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcesses
     """A real API and a real Celery worker on DB 14, shared by the integration tests."""
     client = connect(SERVER_REDIS_URL)
     client.flushdb()
-    procs = ServerProcesses(redis_url=SERVER_REDIS_URL, prefix=TEST_PREFIX,
-                            log_dir=tmp_path_factory.mktemp("server"))
+    procs = ServerProcesses(
+        redis_url=SERVER_REDIS_URL, prefix=TEST_PREFIX, log_dir=tmp_path_factory.mktemp("server")
+    )
     procs.start("worker")
     procs.start("api")
     try:
@@ -184,8 +201,12 @@ def auth_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProc
     """A real API with token auth on and a real worker (DB 13), for users and fair share."""
     client = connect(AUTH_SERVER_REDIS_URL)
     client.flushdb()
-    procs = ServerProcesses(redis_url=AUTH_SERVER_REDIS_URL, prefix=TEST_PREFIX, auth=True,
-                            log_dir=tmp_path_factory.mktemp("auth-server"))
+    procs = ServerProcesses(
+        redis_url=AUTH_SERVER_REDIS_URL,
+        prefix=TEST_PREFIX,
+        auth=True,
+        log_dir=tmp_path_factory.mktemp("auth-server"),
+    )
     procs.env["MLPLAB_MAX_RUNS_PER_SWEEP"] = "64"
     procs.start("worker")
     procs.start("api")
@@ -248,7 +269,13 @@ def parse_sse(lines) -> list[dict]:
 def python_stdout(code: str, **env: str) -> str:
     """What `python -c code` prints, run in a fresh process from the repo root with `env` added
     to the environment (for process-wide state: imports, torch flags); asserts it exits 0."""
-    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env={**os.environ, **env},
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     return done.stdout

@@ -9,15 +9,20 @@ from tests.conftest import ROOT
 
 def test_one_pinned_worker_per_visible_gpu():
     plan = worker_plan(count=None, env={"CUDA_VISIBLE_DEVICES": "2,3"})
-    assert [(name, env["CUDA_VISIBLE_DEVICES"]) for name, env in plan] == [("gpu0", "2"),
-                                                                           ("gpu1", "3")]
+    assert [(name, env["CUDA_VISIBLE_DEVICES"]) for name, env in plan] == [
+        ("gpu0", "2"),
+        ("gpu1", "3"),
+    ]
     assert all("MLPLAB_TORCH_THREADS" not in env for _, env in plan)
 
 
 def test_workers_override_the_count_round_robin_over_gpus():
     plan = worker_plan(count=3, env={"CUDA_VISIBLE_DEVICES": "0,1"})
     assert [(name, env["CUDA_VISIBLE_DEVICES"]) for name, env in plan] == [
-        ("gpu0-1", "0"), ("gpu1-1", "1"), ("gpu0-2", "0")]
+        ("gpu0-1", "0"),
+        ("gpu1-1", "1"),
+        ("gpu0-2", "0"),
+    ]
 
 
 def test_without_a_gpu_cpu_workers_share_the_cores():
@@ -31,8 +36,9 @@ def test_without_a_gpu_cpu_workers_share_the_cores():
 
 
 def test_device_cpu_means_cpu_workers_even_with_gpus():
-    [(name, env)] = worker_plan(count=None, env={"CUDA_VISIBLE_DEVICES": "0",
-                                                 "MLPLAB_DEVICE": "cpu"}, cores=4)
+    [(name, env)] = worker_plan(
+        count=None, env={"CUDA_VISIBLE_DEVICES": "0", "MLPLAB_DEVICE": "cpu"}, cores=4
+    )
     assert name == "cpu1" and "CUDA_VISIBLE_DEVICES" in env  # inherited, unused
 
 
@@ -43,8 +49,10 @@ def test_visible_gpus_stop_at_the_first_hidden_entry():
 
 def test_without_cuda_visible_devices_nvidia_smi_counts(tmp_path, monkeypatch):
     fake = tmp_path / "nvidia-smi"
-    fake.write_text("#!/bin/sh\necho 'GPU 0: NVIDIA H200 (UUID: GPU-a)'\n"
-                    "echo 'GPU 1: NVIDIA H200 (UUID: GPU-b)'\n")
+    fake.write_text(
+        "#!/bin/sh\necho 'GPU 0: NVIDIA H200 (UUID: GPU-a)'\n"
+        "echo 'GPU 1: NVIDIA H200 (UUID: GPU-b)'\n"
+    )
     fake.chmod(0o755)
     monkeypatch.setenv("PATH", str(tmp_path))
     assert visible_gpus({}) == ["0", "1"]
@@ -54,11 +62,14 @@ def test_without_cuda_visible_devices_nvidia_smi_counts(tmp_path, monkeypatch):
 
 
 def test_the_launcher_never_imports_torch():
-    code = ("import sys; from mlplab import cli, placement; "
-            "placement.worker_plan(count=None, env={}); "
-            "assert 'torch' not in sys.modules and 'fastapi' not in sys.modules")
-    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
-                          text=True, timeout=60)
+    code = (
+        "import sys; from mlplab import cli, placement; "
+        "placement.worker_plan(count=None, env={}); "
+        "assert 'torch' not in sys.modules and 'fastapi' not in sys.modules"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
     assert done.returncode == 0, done.stderr
 
 

@@ -49,7 +49,7 @@ def fusion_chunks(specs: list[RunSpec], *, fuse: bool, max_models: int) -> list[
     groups: dict[tuple[Any, ...], list[int]] = {}
     for index, spec in enumerate(specs):
         groups.setdefault(spec.fusion_key(), []).append(index)
-    return [g[a:a + max_models] for g in groups.values() for a in range(0, len(g), max_models)]
+    return [g[a : a + max_models] for g in groups.values() for a in range(0, len(g), max_models)]
 
 
 def group_ids(chunks: list[list[int]], *, n_runs: int) -> list[str | None]:

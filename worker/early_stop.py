@@ -56,8 +56,15 @@ class Judge:
         if not needs_peers(self.rule, epoch=metrics.epoch, epochs=self.epochs):
             return None
         peers = epoch_values(store, list(self.peers), epoch=metrics.epoch, name=self.name)
-        return stop_reason(self.rule, getattr(metrics, self.name), peers, epoch=metrics.epoch,
-                           epochs=self.epochs, mode=self.mode, name=self.name)
+        return stop_reason(
+            self.rule,
+            getattr(metrics, self.name),
+            peers,
+            epoch=metrics.epoch,
+            epochs=self.epochs,
+            mode=self.mode,
+            name=self.name,
+        )
 
 
 class EarlyStopper(Callback):
@@ -100,8 +107,7 @@ def with_early_stopping(reporters: list[Any], *, store: Store) -> list[Callback]
     for reporter in reporters:
         run = runs.get(reporter.run_id)
         judge = _judge(store, run, sweeps) if run is not None else None
-        out.append(reporter if judge is None else
-                   EarlyStopper(reporter, store=store, judge=judge))
+        out.append(reporter if judge is None else EarlyStopper(reporter, store=store, judge=judge))
     return out
 
 
@@ -117,5 +123,4 @@ def _judge(store: Store, run: dict[str, Any], sweeps: dict[str, Any]) -> Judge |
         return None
     rule = _RULE.validate_python(sweep["spec"]["early_stopping"])
     peers = tuple(p for p in peer_ids(store, sweep, run["id"]) if p != run["id"])
-    return Judge(rule, peers, EPOCH_METRIC[sweep["metric"]], sweep["mode"],
-                 run["spec"]["epochs"])
+    return Judge(rule, peers, EPOCH_METRIC[sweep["metric"]], sweep["mode"], run["spec"]["epochs"])

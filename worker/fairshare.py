@@ -31,8 +31,13 @@ def train_next(
     if popped.owner is None:
         log.info("token %s: %s", claim, popped.state)
         return {"dispatched": False, "state": popped.state}
-    log.info("token %s: %s's group of %d run(s)%s", claim, popped.owner, len(popped.run_ids),
-             " (resumed)" if popped.state == "claimed" else "")
+    log.info(
+        "token %s: %s's group of %d run(s)%s",
+        claim,
+        popped.owner,
+        len(popped.run_ids),
+        " (resumed)" if popped.state == "claimed" else "",
+    )
     # leased like its runs: if this worker vanishes, the reaper queues the unstarted ones again
     store.leases.hold_claim(claim=claim, ttl_s=claim_lease_s)
     leases.hold(claim=claim)
@@ -44,8 +49,11 @@ def train_next(
     finally:
         leases.let_go(claim=claim)
     if result.get("held_elsewhere"):  # a duplicate delivery: the claim's holder releases it
-        log.info("token %s: runs %s train elsewhere; leaving the claim to them", claim,
-                 result["held_elsewhere"])
+        log.info(
+            "token %s: runs %s train elsewhere; leaving the claim to them",
+            claim,
+            result["held_elsewhere"],
+        )
     else:
         _unpark(fair, claim, send_token)
     return {**result, "dispatched": True, "owner": popped.owner}

@@ -97,8 +97,12 @@ def renew_and_reap(store: Store, settings: WorkerSettings, send_token: Callable[
         return
     reaped = store.leases.reap()
     if reaped.run_ids or reaped.groups:
-        log.warning("requeued %d run(s) of vanished workers (%s) in %d group(s)",
-                    len(reaped.run_ids), ", ".join(reaped.run_ids), reaped.groups)
+        log.warning(
+            "requeued %d run(s) of vanished workers (%s) in %d group(s)",
+            len(reaped.run_ids),
+            ", ".join(reaped.run_ids),
+            reaped.groups,
+        )
     for _ in range(reaped.groups):
         send_token()
 

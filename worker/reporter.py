@@ -38,11 +38,15 @@ class StoreReporter(Callback):
         """Publish the epoch with the wall-clock time it ended (for latency measurements)."""
         metrics_data = {**metrics.to_dict(), "ts": time.time()}
         try:
-            _retrying(lambda: self.store.append_epoch(run_id=self.run_id, metrics=metrics_data,
-                                                      holder=leases.holder()))
+            _retrying(
+                lambda: self.store.append_epoch(
+                    run_id=self.run_id, metrics=metrics_data, holder=leases.holder()
+                )
+            )
         except LeaseLost:
-            log.warning("run %s: lease lost, another worker has it; stopping without writing",
-                        self.run_id)
+            log.warning(
+                "run %s: lease lost, another worker has it; stopping without writing", self.run_id
+            )
             self.lost = True
 
     def should_stop(self) -> bool:
@@ -82,6 +86,11 @@ def _retrying(call: Callable[[], T]) -> T:
 def finish(store: Store, run_id: str, result: RunResult) -> None:
     """Record a run's end: its status, final numbers and, unless it succeeded, the reason."""
     error = None if result.status == "succeeded" else result.reason
-    store.finish_run(run_id=run_id, status=result.status, result=result.result, error=error,
-                     holder=leases.holder())
+    store.finish_run(
+        run_id=run_id,
+        status=result.status,
+        result=result.result,
+        error=error,
+        holder=leases.holder(),
+    )
     log.info("run %s: %s", run_id, result.status)

@@ -49,7 +49,11 @@ class Due:
 
 
 def run_group(
-    run_ids: list[str], *, store: Store, settings: WorkerSettings, worker: str,
+    run_ids: list[str],
+    *,
+    store: Store,
+    settings: WorkerSettings,
+    worker: str,
     claim: str | None = None,
 ) -> dict[str, Any]:
     """Train the runs that are still due, fused in chunks that fit, and record how each ended."""
@@ -71,9 +75,14 @@ def _due(run_id: str, store: Store, settings: WorkerSettings) -> Due | None:
         log.info("run %s: %s, skipped", run_id, run["status"] if run else "missing")
         return None
     if run["reaped"] >= settings.max_reaped:
-        _fail(store, [run_id], RuntimeError(
-            f"its worker vanished {run['reaped']} times while training it (killed, or out of "
-            f"memory?); not retried again (MLPLAB_MAX_REAPED)"))
+        _fail(
+            store,
+            [run_id],
+            RuntimeError(
+                f"its worker vanished {run['reaped']} times while training it (killed, or out of "
+                f"memory?); not retried again (MLPLAB_MAX_REAPED)"
+            ),
+        )
         return None
     try:
         spec = RunSpec(**run["spec"])
@@ -81,8 +90,9 @@ def _due(run_id: str, store: Store, settings: WorkerSettings) -> Due | None:
     except (MlpcoreError, ValueError, RuntimeError) as exc:
         _fail(store, [run_id], exc)
         return None
-    return Due(run_id, spec.model_copy(update={"device": device}), run["fused_group"],
-               run["checkpoint"])
+    return Due(
+        run_id, spec.model_copy(update={"device": device}), run["fused_group"], run["checkpoint"]
+    )
 
 
 def _device(name: str) -> str:
@@ -97,23 +107,31 @@ def _train_due(
     on shutdown, hand back the chunk in training and those not started yet."""
     _configure_torch(settings)
     try:
-        data = load_dataset(due[0].spec.dataset, device=due[0].spec.device,
-                            data_dir=settings.data_dir)
+        data = load_dataset(
+            due[0].spec.dataset, device=due[0].spec.device, data_dir=settings.data_dir
+        )
         chunks = split_runs([d.spec for d in due], data=data, settings=settings)
     except Exception as exc:  # a dataset that does not load fails every run of the task
         log.exception("runs %s failed", [d.run_id for d in due])
         _fail(store, [d.run_id for d in due], exc)
         return
-    log.info("runs %s: %d model(s) in chunk(s) of %s", [d.run_id for d in due], len(due),
-             [len(c) for c in chunks])
+    log.info(
+        "runs %s: %d model(s) in chunk(s) of %s",
+        [d.run_id for d in due],
+        len(due),
+        [len(c) for c in chunks],
+    )
     for n, (chunk, group) in enumerate(zip(chunks, chunk_groups(due, chunks), strict=True)):
         members = [due[i] for i in chunk]
         key = group or members[0].run_id
         try:
             if leases.SHUTDOWN.is_set():
                 raise leases.HandBack
-            started = [d for d in members
-                       if _start(d, store, worker, settings, group=group, key=key, claim=claim)]
+            started = [
+                d
+                for d in members
+                if _start(d, store, worker, settings, group=group, key=key, claim=claim)
+            ]
             if started:
                 _train(started, data=data, key=key, store=store, settings=settings)
         except leases.HandBack:
@@ -128,11 +146,22 @@ def split_runs(
     """Consecutive chunks of spec indices, each within memory_fraction of the device's free
     memory and max_fused_models."""
     budget = int(free_bytes(data.device) * settings.memory_fraction)
-    chunks = split_to_fit(specs, num_features=data.num_features, num_classes=data.num_classes,
-                          budget_bytes=budget, max_models=settings.max_fused_models)
+    chunks = split_to_fit(
+        specs,
+        num_features=data.num_features,
+        num_classes=data.num_classes,
+        budget_bytes=budget,
+        max_models=settings.max_fused_models,
+    )
     if len(chunks) > 1:
-        log.info("%d models split into %d chunks (budget %.1f MiB on %s, at most %d a chunk)",
-                 len(specs), len(chunks), budget / 2**20, data.device, settings.max_fused_models)
+        log.info(
+            "%d models split into %d chunks (budget %.1f MiB on %s, at most %d a chunk)",
+            len(specs),
+            len(chunks),
+            budget / 2**20,
+            data.device,
+            settings.max_fused_models,
+        )
     return chunks
 
 
@@ -147,14 +176,27 @@ def chunk_groups(due: list[Due], chunks: list[list[int]]) -> list[str | None]:
 
 
 def _start(
-    d: Due, store: Store, worker: str, settings: WorkerSettings, *, group: str | None, key: str,
+    d: Due,
+    store: Store,
+    worker: str,
+    settings: WorkerSettings,
+    *,
+    group: str | None,
+    key: str,
     claim: str | None,
 ) -> bool:
     """Mark the run running in its group under this process's lease; False to skip it
     (finishing a pending cancel; another live worker holds it)."""
-    outcome = store.mark_running(run_id=d.run_id, worker=worker, device=d.spec.device,
-                                 checkpoint=key, fused_group=group, holder=leases.holder(),
-                                 lease_s=leases.ttl_s(settings), claim=claim)
+    outcome = store.mark_running(
+        run_id=d.run_id,
+        worker=worker,
+        device=d.spec.device,
+        checkpoint=key,
+        fused_group=group,
+        holder=leases.holder(),
+        lease_s=leases.ttl_s(settings),
+        claim=claim,
+    )
     if outcome == "cancel":
         store.finish_run(run_id=d.run_id, status="cancelled", error=None)
     if outcome != "running":
@@ -168,9 +210,11 @@ def _hand_back(store: Store, run_ids: list[str]) -> None:
     """Requeue this worker's runs of the task (and its unstarted ones) in front, for others."""
     from worker.celery_app import TRAIN_NEXT, app
 
-    requeued = store.leases.hand_back(holder=leases.holder(), run_ids=run_ids,
-                                      reason="its worker shut down; requeued to resume from "
-                                             "its last checkpoint")
+    requeued = store.leases.hand_back(
+        holder=leases.holder(),
+        run_ids=run_ids,
+        reason="its worker shut down; requeued to resume from its last checkpoint",
+    )
     leases.let_go(run_ids)
     if requeued:
         app.send_task(TRAIN_NEXT)
@@ -188,10 +232,12 @@ def _train(
     prior = earlier.pop() if len(earlier) == 1 else None
     group, resume = _resumable(started, checkpoint_path(settings.checkpoint_dir, prior or key))
     run_ids = [d.run_id for d in started]
-    reporters = {d.run_id: StoreReporter(store, d.run_id, poll_s=settings.cancel_poll_s)
-                 for d in started}
-    wrapped = dict(zip(reporters, with_early_stopping(list(reporters.values()), store=store),
-                       strict=True))  # plain reporters unless the sweep asks for early stopping
+    reporters = {
+        d.run_id: StoreReporter(store, d.run_id, poll_s=settings.cancel_poll_s) for d in started
+    }
+    wrapped = dict(
+        zip(reporters, with_early_stopping(list(reporters.values()), store=store), strict=True)
+    )  # plain reporters unless the sweep asks for early stopping
     callbacks = [wrapped.get(d.run_id) or _Ended() for d in group]
     saver = GroupCheckpoint(path, [d.run_id for d in group])
     results: list[RunResult] = []
@@ -249,20 +295,30 @@ def _resumable(started: list[Due], path: Path) -> tuple[list[Due], dict[str, Any
         log.info("checkpoint %s covers runs %s, not %s: starting over", path, ids, list(by_id))
         return started, None
     ended = set(ids) - set(by_id)
-    log.info("runs %s: resuming from epoch %d of %s%s", ids, state.get("epoch", 0), path,
-             f" (ended since: {sorted(ended)})" if ended else "")
+    log.info(
+        "runs %s: resuming from epoch %d of %s%s",
+        ids,
+        state.get("epoch", 0),
+        path,
+        f" (ended since: {sorted(ended)})" if ended else "",
+    )
     return [by_id.get(i) or Due(i, specs[i], None) for i in ids], state
 
 
 def _train_group(
-    started: list[Due], callbacks: list[Callback], *, data: TensorData, saver: GroupCheckpoint,
+    started: list[Due],
+    callbacks: list[Callback],
+    *,
+    data: TensorData,
+    saver: GroupCheckpoint,
     resume: dict[str, Any] | None,
 ) -> list[RunResult]:
     """train_group, from the checkpoint when given; one that does not fit starts over."""
     specs = [d.spec for d in started]
     try:
-        return train_group(specs, callbacks=callbacks, data=data, on_checkpoint=saver,
-                           resume=resume)
+        return train_group(
+            specs, callbacks=callbacks, data=data, on_checkpoint=saver, resume=resume
+        )
     except CheckpointError as exc:  # raised before any training: safe to start over
         if resume is None:
             raise
@@ -288,12 +344,11 @@ def _release(device: torch.device) -> None:
         torch.cuda.empty_cache()
 
 
-def _fail(
-    store: Store, run_ids: list[str], exc: BaseException, *, held: bool = False
-) -> None:
+def _fail(store: Store, run_ids: list[str], exc: BaseException, *, held: bool = False) -> None:
     """Fail unfinished runs with the exception as the reason; held: runs this process
     started, failed only while it still holds them."""
     holder = leases.holder() if held else None
     for run_id in run_ids:
-        store.finish_run(run_id=run_id, status="failed", error=f"{type(exc).__name__}: {exc}",
-                         holder=holder)
+        store.finish_run(
+            run_id=run_id, status="failed", error=f"{type(exc).__name__}: {exc}", holder=holder
+        )

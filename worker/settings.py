@@ -35,8 +35,10 @@ class WorkerSettings(BaseSettings):
     heartbeat_s: float = Field(default=5.0, gt=0, description="heartbeat period; TTL is 3x")
     cancel_poll_s: float = Field(default=0.2, gt=0, description="min seconds between cancel reads")
     max_reaped: int = Field(
-        default=3, ge=1, description="a run whose worker vanished this often fails (a poison "
-                                     "run that kills its worker, e.g. out of memory)"
+        default=3,
+        ge=1,
+        description="a run whose worker vanished this often fails (a poison "
+        "run that kills its worker, e.g. out of memory)",
     )
     max_fused_models: int = Field(default=64, ge=1, description="most models trained as one")
     memory_fraction: float = Field(

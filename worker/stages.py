@@ -34,29 +34,41 @@ def finished_value(run: dict[str, Any], metric: str) -> float | None:
 
 
 def plan_stage(
-    sweep: dict[str, Any], record: dict[str, Any], runs: list[dict[str, Any]], *,
+    sweep: dict[str, Any],
+    record: dict[str, Any],
+    runs: list[dict[str, Any]],
+    *,
     max_models: int,
 ) -> StagePlan:
     """The winners of the ended stage and, unless it was the last, the next stage's runs."""
     spec = SweepSpec(**sweep["spec"])
     index = record["current"]
-    parents = dict(zip(record["stages"][index]["run_ids"], record["stages"][index]["parents"],
-                       strict=True))
-    candidates = [Candidate(r["id"], finished_value(r, sweep["metric"]), parents.get(r["id"]))
-                  for r in runs]
-    winners = select_winners(candidates, keep_top=spec.keep_top or 1, carry=spec.carry,
-                             mode=sweep["mode"])
+    parents = dict(
+        zip(record["stages"][index]["run_ids"], record["stages"][index]["parents"], strict=True)
+    )
+    candidates = [
+        Candidate(r["id"], finished_value(r, sweep["metric"]), parents.get(r["id"])) for r in runs
+    ]
+    winners = select_winners(
+        candidates, keep_top=spec.keep_top or 1, carry=spec.carry, mode=sweep["mode"]
+    )
     if index + 1 == len(spec.stages):
         return StagePlan(winners)
     if not winners:
         field = record["stages"][index]["field"]
-        return StagePlan([], reason=f"stage {index + 1} ({field}) ended with no finished run; "
-                                    "later stages were not created")
+        return StagePlan(
+            [],
+            reason=f"stage {index + 1} ({field}) ended with no finished run; "
+            "later stages were not created",
+        )
     return _next_stage(spec, index + 1, winners, {r["id"]: r for r in runs}, max_models)
 
 
 def _next_stage(
-    spec: SweepSpec, index: int, winners: list[str], runs: dict[str, dict[str, Any]],
+    spec: SweepSpec,
+    index: int,
+    winners: list[str],
+    runs: dict[str, dict[str, Any]],
     max_models: int,
 ) -> StagePlan:
     """Every winner combined with every value of stage `index`, cut into fused tasks; a
@@ -67,8 +79,9 @@ def _next_stage(
     earlier = list(dict.fromkeys(stage_field(stage)[0] for stage in spec.stages[:index]))
     specs = [RunSpec(**runs[w]["spec"]) for w in winners]
     dumped = [s.model_dump(mode="json") for s in specs]
-    configs = next_configs([({f: d[f] for f in earlier}, d) for d in dumped],
-                           field=field, values=values)
+    configs = next_configs(
+        [({f: d[f] for f in earlier}, d) for d in dumped], field=field, values=values
+    )
     kept: dict[str, None] = {}
     new = []
     for varied, run_spec, parent in configs:
@@ -78,9 +91,13 @@ def _next_stage(
             new.append((varied, run_spec, parent))
     chunks = fusion_chunks([c[1] for c in new], fuse=spec.fuse, max_models=max_models)
     return StagePlan(
-        winners, configs=[(varied, s.model_dump(mode="json")) for varied, s, _ in new],
+        winners,
+        configs=[(varied, s.model_dump(mode="json")) for varied, s, _ in new],
         parents=[winners[parent] for _, _, parent in new],
-        groups=group_ids(chunks, n_runs=len(new)), chunks=chunks, kept=list(kept))
+        groups=group_ids(chunks, n_runs=len(new)),
+        chunks=chunks,
+        kept=list(kept),
+    )
 
 
 def advance_sweep(sweep_id: str, *, store: Store, queue: TaskQueue, max_models: int) -> None:
@@ -88,8 +105,13 @@ def advance_sweep(sweep_id: str, *, store: Store, queue: TaskQueue, max_models: 
     planner: Planner = functools.partial(plan_stage, max_models=max_models)
     while (moved := stages.advance(store, sweep_id, planner)) is not None:
         ids = [run["id"] for run in moved.runs]
-        log.info("sweep %s: winners %s; %d new run(s), %d kept", sweep_id, moved.plan.winners,
-                 len(ids), len(moved.plan.kept))
+        log.info(
+            "sweep %s: winners %s; %d new run(s), %d kept",
+            sweep_id,
+            moved.plan.winners,
+            len(ids),
+            len(moved.plan.kept),
+        )
         try:
             for chunk in moved.plan.chunks:
                 send_group(queue, store, [ids[i] for i in chunk])

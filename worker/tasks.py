@@ -26,8 +26,9 @@ def train_group_task(self: Task, run_ids: list[str]) -> dict[str, Any]:
 
 def train_runs(run_ids: list[str], *, worker: str, claim: str | None = None) -> dict[str, Any]:
     """What both tasks do with a group: train it and record how each run ended."""
-    return run_group(run_ids, store=get_store(), settings=get_settings(), worker=worker,
-                     claim=claim)
+    return run_group(
+        run_ids, store=get_store(), settings=get_settings(), worker=worker, claim=claim
+    )
 
 
 @app.task(name=TRAIN_NEXT, bind=True)
@@ -35,9 +36,11 @@ def train_next_task(self: Task) -> dict[str, Any]:
     """Train the group the fair-share scheduler picks for this token (none: nothing to do)."""
     settings = get_settings()
     return train_next(
-        claim=self.request.id, store=get_store(),
-        train=lambda run_ids: train_runs(run_ids, worker=self.request.hostname,
-                                         claim=self.request.id),
+        claim=self.request.id,
+        store=get_store(),
+        train=lambda run_ids: train_runs(
+            run_ids, worker=self.request.hostname, claim=self.request.id
+        ),
         send_token=lambda: app.send_task(TRAIN_NEXT),
         visibility_timeout_s=settings.visibility_timeout_s,
         claim_lease_s=leases.ttl_s(settings),

@@ -24,8 +24,7 @@ _HEADERS = {"Cache-Control": "no-cache"}
 @router.get("/", response_class=FileResponse)
 def dashboard() -> FileResponse:
     """The dashboard page: queue, running runs, a sweep's leaderboard, live loss curves."""
-    return FileResponse(STATIC_DIR / "dashboard.html", media_type="text/html",
-                        headers=_HEADERS)
+    return FileResponse(STATIC_DIR / "dashboard.html", media_type="text/html", headers=_HEADERS)
 
 
 @router.get("/static/{name}", response_class=FileResponse)

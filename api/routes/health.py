@@ -16,8 +16,12 @@ router = APIRouter(tags=["health"])
 log = logging.getLogger(__name__)
 
 
-@router.get("/healthz", response_model=HealthPublic, status_code=200,
-            responses={503: {"model": HealthPublic, "description": "Redis unreachable"}})
+@router.get(
+    "/healthz",
+    response_model=HealthPublic,
+    status_code=200,
+    responses={503: {"model": HealthPublic, "description": "Redis unreachable"}},
+)
 def healthz(store: StoreDep, response: Response) -> dict[str, Any]:
     """ok: Redis answers and a worker sent a heartbeat; degraded: no worker; 503 with
     `"redis": false` while Redis is unreachable (within the store's socket timeout)."""

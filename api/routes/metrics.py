@@ -29,19 +29,27 @@ async def metrics_access(request: Request, settings: SettingsDep, store: AsyncSt
         return
     expected = settings.metrics_token.get_secret_value() if settings.metrics_token else ""
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    if expected and scheme.lower() == "bearer" and hmac.compare_digest(
-        token.strip().encode(), expected.encode()
+    if (
+        expected
+        and scheme.lower() == "bearer"
+        and hmac.compare_digest(token.strip().encode(), expected.encode())
     ):
         return
     user = await current_user(request, settings, store)  # 401 without a valid token
     if not user.admin:
-        raise Forbidden(f"/metrics names users: only an admin or the metrics token may read "
-                        f"it; {user.name} is not an admin")
+        raise Forbidden(
+            f"/metrics names users: only an admin or the metrics token may read "
+            f"it; {user.name} is not an admin"
+        )
 
 
-@router.get("/metrics", response_class=Response, status_code=200,
-            dependencies=[Depends(metrics_access)],
-            responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text"}})
+@router.get(
+    "/metrics",
+    response_class=Response,
+    status_code=200,
+    dependencies=[Depends(metrics_access)],
+    responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text"}},
+)
 def metrics(request: Request) -> Response:
     """Queued and running runs, workers, epochs trained, run durations, request latency."""
     encoder, content_type = choose_encoder(request.headers.get("accept", ""))

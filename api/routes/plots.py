@@ -18,20 +18,21 @@ _NO_STORE = {"Cache-Control": "no-cache"}
 @router.get("/runs/{run_id}/plot.png", status_code=200, response_class=Response, responses=_PNG)
 def run_plot(run: OwnedRun) -> Response:
     """The run's train (solid) and test (dashed) loss per epoch."""
-    png = plots.cached_loss_curves([run], title=_run_title(run),
-                                   label_fields=RUN_LABEL_FIELDS, best_run_id=None)
+    png = plots.cached_loss_curves(
+        [run], title=_run_title(run), label_fields=RUN_LABEL_FIELDS, best_run_id=None
+    )
     return Response(png, media_type="image/png", headers=_NO_STORE)
 
 
-@router.get("/sweeps/{sweep_id}/plot.png", status_code=200, response_class=Response,
-            responses=_PNG)
+@router.get("/sweeps/{sweep_id}/plot.png", status_code=200, response_class=Response, responses=_PNG)
 def sweep_plot(sweep: OwnedSweep, store: StoreDep) -> Response:
     """One colour per run, labelled by the fields the sweep varies; the best run thicker."""
     runs = services.sweep_runs(sweep=sweep, store=store)  # without epochs: cheap cache key
     view = services.sweep_view(sweep=sweep, store=store, runs=runs)
     best = view["best"]
     png = plots.cached_loss_curves(
-        runs, title=_sweep_title(view),
+        runs,
+        title=_sweep_title(view),
         label_fields=list(sweep.get("varied") or []),
         best_run_id=best["run_id"] if best else None,
         with_epochs=lambda: store.get_runs(sweep["run_ids"]),

@@ -32,8 +32,9 @@ def submit_run(
     spec: RunSpec, store: StoreDep, queue: QueueDep, settings: UserSettingsDep, user: CurrentUser
 ) -> dict[str, Any]:
     """Submit one run spec; it is queued for a worker (429 when max_queued is full)."""
-    run = services.submit_run(spec=spec, owner=user.name, store=store, queue=queue,
-                              settings=settings)
+    run = services.submit_run(
+        spec=spec, owner=user.name, store=store, queue=queue, settings=settings
+    )
     return with_queue_positions([run], store=store)[0]
 
 
@@ -68,8 +69,12 @@ def get_run(run: OwnedRun, store: StoreDep) -> dict[str, Any]:
     return with_queue_positions([run], store=store)[0]
 
 
-@router.get("/{run_id}/events", status_code=200, response_class=StreamingResponse,
-            responses={200: {"content": {"text/event-stream": {}}}})
+@router.get(
+    "/{run_id}/events",
+    status_code=200,
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}}}},
+)
 async def stream_run(
     run: OwnedRun,
     reader: AsyncStoreDep,

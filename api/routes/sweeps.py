@@ -27,13 +27,17 @@ router = APIRouter(prefix="/v1/sweeps", tags=["sweeps"])
 
 @router.post("", response_model=SweepPublic, status_code=202)
 def submit_sweep(
-    sweep: SweepSpec, store: StoreDep, queue: QueueDep, settings: UserSettingsDep,
+    sweep: SweepSpec,
+    store: StoreDep,
+    queue: QueueDep,
+    settings: UserSettingsDep,
     user: CurrentUser,
 ) -> dict[str, Any]:
     """Submit a sweep; every configuration is validated, and the whole sweep must fit the
     caller's max_queued quota (else 429), before any run is queued."""
-    return services.submit_sweep(sweep=sweep, owner=user.name, store=store, queue=queue,
-                                 settings=settings)
+    return services.submit_sweep(
+        sweep=sweep, owner=user.name, store=store, queue=queue, settings=settings
+    )
 
 
 @router.get("/{sweep_id}", response_model=SweepPublic, status_code=200)
@@ -57,12 +61,21 @@ def get_leaderboard(sweep: OwnedSweep, store: StoreDep) -> dict[str, Any]:
     """Runs ranked by the sweep's metric, best first; unfinished runs last."""
     runs = services.sweep_runs(sweep=sweep, store=store)
     rows = ranking.leaderboard(runs, metric=sweep["metric"], mode=sweep["mode"])
-    return {"sweep_id": sweep["id"], "metric": sweep["metric"], "mode": sweep["mode"],
-            "data": rows, "count": len(rows)}
+    return {
+        "sweep_id": sweep["id"],
+        "metric": sweep["metric"],
+        "mode": sweep["mode"],
+        "data": rows,
+        "count": len(rows),
+    }
 
 
-@router.get("/{sweep_id}/events", status_code=200, response_class=StreamingResponse,
-            responses={200: {"content": {"text/event-stream": {}}}})
+@router.get(
+    "/{sweep_id}/events",
+    status_code=200,
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}}}},
+)
 async def stream_sweep(
     sweep: OwnedSweep,
     reader: AsyncStoreDep,

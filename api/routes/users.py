@@ -24,9 +24,14 @@ def get_limits(user: CurrentUser, settings: UserSettingsDep, store: StoreDep) ->
     """The caller's effective limits and quotas (server settings with their overrides) and
     how many of their runs count against the quotas now."""
     usage = Quota(store.client, prefix=store.keys.prefix).usage(owner=user.name)
-    return {"user": user.name, "admin": user.admin, "priority": user.priority,
-            "limits": {name: getattr(settings, name) for name in LIMIT_NAMES},
-            "overrides": user.overrides, "usage": usage}
+    return {
+        "user": user.name,
+        "admin": user.admin,
+        "priority": user.priority,
+        "limits": {name: getattr(settings, name) for name in LIMIT_NAMES},
+        "overrides": user.overrides,
+        "usage": usage,
+    }
 
 
 @router.get("/users", response_model=UsersPublic, status_code=200)

@@ -25,8 +25,9 @@ def test_the_api_never_imports_torch(redis_client):
         assert not loaded, loaded
         assert "worker.tasks" not in sys.modules
     """)
-    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
-                          timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
     assert done.returncode == 0, done.stderr
 
 
@@ -53,9 +54,15 @@ def test_openapi_documents_every_route(client):
     assert client.get("/docs").status_code == 200
     paths = client.get("/openapi.json").json()["paths"]
     assert set(paths) >= {
-        "/healthz", "/v1/runs", "/v1/runs/{run_id}", "/v1/runs/{run_id}/events",
-        "/v1/sweeps", "/v1/sweeps/{sweep_id}", "/v1/sweeps/{sweep_id}/best",
-        "/v1/sweeps/{sweep_id}/leaderboard", "/v1/sweeps/{sweep_id}/events",
+        "/healthz",
+        "/v1/runs",
+        "/v1/runs/{run_id}",
+        "/v1/runs/{run_id}/events",
+        "/v1/sweeps",
+        "/v1/sweeps/{sweep_id}",
+        "/v1/sweeps/{sweep_id}/best",
+        "/v1/sweeps/{sweep_id}/leaderboard",
+        "/v1/sweeps/{sweep_id}/events",
     }
     assert "202" in paths["/v1/runs"]["post"]["responses"]
 

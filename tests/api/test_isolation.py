@@ -24,8 +24,12 @@ def bearer(token):
 
 def v1_routes(app):
     """(method, path template) of every /v1 endpoint, from the app's OpenAPI schema."""
-    return [(method.upper(), path) for path, item in app.openapi()["paths"].items()
-            if path.startswith("/v1") for method in item]
+    return [
+        (method.upper(), path)
+        for path, item in app.openapi()["paths"].items()
+        if path.startswith("/v1")
+        for method in item
+    ]
 
 
 def fill(path, ids):
@@ -36,15 +40,17 @@ def fill(path, ids):
 @pytest.fixture
 def world(auth_client, users, store):
     """ann's finished sweep and run, and tokens for ann, bob and the admin root."""
-    tokens = {name: users.add(name=name, admin=name == "root")[1]
-              for name in ("ann", "bob", "root")}
+    tokens = {
+        name: users.add(name=name, admin=name == "root")[1] for name in ("ann", "bob", "root")
+    }
     sweep = auth_client.post("/v1/sweeps", json=SWEEP, headers=bearer(tokens["ann"])).json()
     run = auth_client.post("/v1/runs", json=SPEC, headers=bearer(tokens["ann"])).json()
     for run_id in [*sweep["run_ids"], run["id"]]:
         store.mark_running(run_id=run_id, worker="w", device="cpu")
         store.append_epoch(run_id=run_id, metrics={"epoch": 1, **EPOCH})
-        store.finish_run(run_id=run_id, status="succeeded",
-                         result={"final_train_loss": 0.5, "runtime_s": 1.0})
+        store.finish_run(
+            run_id=run_id, status="succeeded", result={"final_train_loss": 0.5, "runtime_s": 1.0}
+        )
     return {"tokens": tokens, "ids": {"run_id": run["id"], "sweep_id": sweep["id"]}}
 
 
@@ -77,28 +83,28 @@ def test_open_endpoints_need_no_token(auth_client):
 
 
 def test_others_ids_answer_exactly_like_missing_ones(auth_client, world):
-    routes = [(m, p) for m, p in v1_routes(auth_client.app) if "{run_id}" in p
-              or "{sweep_id}" in p]
+    routes = [(m, p) for m, p in v1_routes(auth_client.app) if "{run_id}" in p or "{sweep_id}" in p]
     assert len(routes) >= 10
     ids, bob = world["ids"], bearer(world["tokens"]["bob"])
     routes.append(("GET", "/v1/runs?sweep_id={sweep_id}"))
     for method, path in routes:
         theirs = auth_client.request(method, fill(path, ids), headers=bob)
-        missing = auth_client.request(method, fill(path, dict.fromkeys(ids, MISSING)),
-                                      headers=bob)
+        missing = auth_client.request(method, fill(path, dict.fromkeys(ids, MISSING)), headers=bob)
         assert theirs.status_code == missing.status_code == 404, (method, path)
         masked = theirs.text.replace(ids["run_id"], MISSING).replace(ids["sweep_id"], MISSING)
         assert masked == missing.text and theirs.headers == missing.headers, (method, path)
         for owner in ("ann", "root"):  # the owner and an admin get through
-            response = auth_client.request(method, fill(path, ids),
-                                           headers=bearer(world["tokens"][owner]))
+            response = auth_client.request(
+                method, fill(path, ids), headers=bearer(world["tokens"][owner])
+            )
             assert response.status_code in (200, 202, 409), (owner, method, path, response.text)
 
 
 def test_lists_show_own_runs_admins_all_or_one_owners(auth_client, world):
     tokens = {name: bearer(token) for name, token in world["tokens"].items()}
     count = lambda who, **params: auth_client.get(  # noqa: E731
-        "/v1/runs", params=params, headers=tokens[who]).json()["count"]
+        "/v1/runs", params=params, headers=tokens[who]
+    ).json()["count"]
     assert count("ann") == 3 and count("bob") == 0 and count("bob", owner="bob") == 0
     assert count("root") == 3 and count("root", owner="ann") == 3 and count("root", owner="x") == 0
     refused = auth_client.get("/v1/runs", params={"owner": "ann"}, headers=tokens["bob"])

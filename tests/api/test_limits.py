@@ -15,13 +15,16 @@ def ann(users):
     return bearer(users.add(name="ann")[1])
 
 
-@pytest.mark.parametrize(("body", "path", "limit"), [
-    ({**SPEC, "epochs": 51}, "/v1/runs", "max_epochs=50"),
-    ({**SPEC, "hidden": [2048]}, "/v1/runs", "max_hidden_width=1024"),
-    ({**SPEC, "hidden": [8] * 9}, "/v1/runs", "max_hidden_layers=8"),
-    ({**SPEC, "batch_size": 10_000}, "/v1/runs", "max_batch_size=8192"),
-    ({"base": SPEC, "grid": {"seed": list(range(17))}}, "/v1/sweeps", "max_runs_per_sweep=16"),
-])
+@pytest.mark.parametrize(
+    ("body", "path", "limit"),
+    [
+        ({**SPEC, "epochs": 51}, "/v1/runs", "max_epochs=50"),
+        ({**SPEC, "hidden": [2048]}, "/v1/runs", "max_hidden_width=1024"),
+        ({**SPEC, "hidden": [8] * 9}, "/v1/runs", "max_hidden_layers=8"),
+        ({**SPEC, "batch_size": 10_000}, "/v1/runs", "max_batch_size=8192"),
+        ({"base": SPEC, "grid": {"seed": list(range(17))}}, "/v1/sweeps", "max_runs_per_sweep=16"),
+    ],
+)
 def test_each_spec_limit_is_a_422_naming_it_and_writes_nothing(
     auth_client, ann, redis_client, body, path, limit
 ):
@@ -59,8 +62,12 @@ def test_max_queued_is_a_429_naming_quota_and_count_and_a_sweep_is_refused_whole
 def test_a_staged_sweep_holds_room_for_its_later_stages_until_it_ends(
     auth_client, users, ann, store
 ):
-    staged = {"strategy": "staged", "base": SPEC, "keep_top": 2,
-              "stages": [{"activation": ["relu", "tanh", "sigmoid"]}, {"lr": [0.1, 0.01]}]}
+    staged = {
+        "strategy": "staged",
+        "base": SPEC,
+        "keep_top": 2,
+        "stages": [{"activation": ["relu", "tanh", "sigmoid"]}, {"lr": [0.1, 0.01]}],
+    }
     users.update("ann", limits={"max_queued": 6})  # 3 now + at most 2 x 2 later = 7
     response = auth_client.post("/v1/sweeps", json=staged, headers=ann)
     assert response.status_code == 429 and "adds 7" in response.json()["detail"]
@@ -82,9 +89,15 @@ def test_limits_show_effective_values_overrides_and_usage(auth_client, users, an
     store.mark_running(run_id=run_ids[0], worker="w", device="cpu")
     body = auth_client.get("/v1/limits", headers=ann).json()
     assert body["user"] == "ann" and not body["admin"] and body["priority"] == 2
-    assert body["limits"] == {"max_epochs": 50, "max_hidden_width": 1024, "max_hidden_layers": 8,
-                              "max_batch_size": 8192, "max_runs_per_sweep": 16, "max_queued": 7,
-                              "max_running": 2}
+    assert body["limits"] == {
+        "max_epochs": 50,
+        "max_hidden_width": 1024,
+        "max_hidden_layers": 8,
+        "max_batch_size": 8192,
+        "max_runs_per_sweep": 16,
+        "max_queued": 7,
+        "max_running": 2,
+    }
     assert body["overrides"] == {"max_queued": 7, "max_running": 2}
     assert body["usage"] == {"queued": 2, "running": 1, "promised": 0}
 
@@ -100,12 +113,18 @@ def test_admins_set_priority_and_overrides_others_may_not(auth_client, users, an
     user = auth_client.patch("/v1/users/ann", json=change, headers=root).json()
     assert user["priority"] == 3 and user["overrides"] == {"max_running": 2, "max_queued": 50}
     assert redis_client.hget(f"{TEST_PREFIX}:fair:caps", "ann") == "2"  # the scheduler's cap
-    dropped = auth_client.patch("/v1/users/ann", json={"limits": {"max_running": None}},
-                                headers=root).json()
+    dropped = auth_client.patch(
+        "/v1/users/ann", json={"limits": {"max_running": None}}, headers=root
+    ).json()
     assert dropped["overrides"] == {"max_queued": 50}
     assert redis_client.hget(f"{TEST_PREFIX}:fair:caps", "ann") == "none"  # server default
-    for bad in ({"priority": 0}, {"priority": True}, {"limits": {"max_gpus": 1}},
-                {"limits": {"max_queued": 0}}, {"limits": {"max_queued": True}}):
+    for bad in (
+        {"priority": 0},
+        {"priority": True},
+        {"limits": {"max_gpus": 1}},
+        {"limits": {"max_queued": 0}},
+        {"limits": {"max_queued": True}},
+    ):
         assert auth_client.patch("/v1/users/ann", json=bad, headers=root).status_code == 422
     assert auth_client.patch("/v1/users/nobody", json={}, headers=root).status_code == 404
 

@@ -21,9 +21,11 @@ def scrape(client, **headers) -> dict[tuple[str, frozenset], float]:
     """Every sample of /metrics as {(sample name, labels): value}."""
     response = client.get("/metrics", headers=headers)
     assert response.status_code == 200, response.text
-    return {(s.name, frozenset(s.labels.items())): s.value
-            for family in text_string_to_metric_families(response.text)
-            for s in family.samples}
+    return {
+        (s.name, frozenset(s.labels.items())): s.value
+        for family in text_string_to_metric_families(response.text)
+        for s in family.samples
+    }
 
 
 def value(samples, name, **labels) -> float:
@@ -73,21 +75,42 @@ def test_queued_and_running_runs_are_counted(client, store):
 
 
 def test_the_stats_hash_feeds_epochs_finished_runs_and_durations(client, redis_client):
-    redis_client.hset(KEYS.stats(), mapping={
-        "epochs": 7, "runs:succeeded": 2, "runs:failed": 1, "duration_count": 3,
-        "duration_sum": 70.5, "duration_le:5": 1, "duration_le:15": 1, "duration_le:60": 2,
-        "duration_le:300": 3, "duration_le:900": 3, "duration_le:3600": 3,
-        "duration_le:14400": 3, "duration_le:86400": 3,
-    })
+    redis_client.hset(
+        KEYS.stats(),
+        mapping={
+            "epochs": 7,
+            "runs:succeeded": 2,
+            "runs:failed": 1,
+            "duration_count": 3,
+            "duration_sum": 70.5,
+            "duration_le:5": 1,
+            "duration_le:15": 1,
+            "duration_le:60": 2,
+            "duration_le:300": 3,
+            "duration_le:900": 3,
+            "duration_le:3600": 3,
+            "duration_le:14400": 3,
+            "duration_le:86400": 3,
+        },
+    )
     samples = scrape(client)
     assert value(samples, "mlplab_epochs_trained_total") == 7
     assert value(samples, "mlplab_runs_finished_total", status="succeeded") == 2
     assert value(samples, "mlplab_runs_finished_total", status="failed") == 1
     assert value(samples, "mlplab_runs_finished_total", status="diverged") == 0
-    buckets = {le: value(samples, "mlplab_run_duration_seconds_bucket", le=le)
-               for le in ("1.0", "5.0", "15.0", "60.0", "300.0", "86400.0", "+Inf")}
-    assert buckets == {"1.0": 0, "5.0": 1, "15.0": 1, "60.0": 2, "300.0": 3, "86400.0": 3,
-                       "+Inf": 3}
+    buckets = {
+        le: value(samples, "mlplab_run_duration_seconds_bucket", le=le)
+        for le in ("1.0", "5.0", "15.0", "60.0", "300.0", "86400.0", "+Inf")
+    }
+    assert buckets == {
+        "1.0": 0,
+        "5.0": 1,
+        "15.0": 1,
+        "60.0": 2,
+        "300.0": 3,
+        "86400.0": 3,
+        "+Inf": 3,
+    }
     assert value(samples, "mlplab_run_duration_seconds_count") == 3
     assert value(samples, "mlplab_run_duration_seconds_sum") == 70.5
 
@@ -121,8 +144,16 @@ def test_redis_down_still_answers_with_redis_up_zero(api_settings):
         samples = scrape(client)
     assert value(samples, "mlplab_redis_up") == 0
     assert "mlplab_runs" not in names(samples)
-    assert value(samples, "mlplab_http_request_duration_seconds_count", method="GET",
-                 route="/healthz", status="503") == 1
+    assert (
+        value(
+            samples,
+            "mlplab_http_request_duration_seconds_count",
+            method="GET",
+            route="/healthz",
+            status="503",
+        )
+        == 1
+    )
 
 
 @pytest.fixture
@@ -138,10 +169,19 @@ def test_with_auth_metrics_name_users_and_need_an_admin(auth_client, tokens, sto
     assert anonymous.status_code == 401 and "detail" in anonymous.json()
     assert auth_client.get("/metrics", headers=bearer(tokens["bob"])).status_code == 403
     samples = scrape(auth_client, **bearer(tokens["root"]))
-    expected = {("ann", "queued"): 1, ("ann", "running"): 1, ("bob", "queued"): 1,
-                ("bob", "running"): 0, ("root", "queued"): 0, ("root", "running"): 0}
-    got = {(dict(labels)["user"], dict(labels)["status"]): v
-           for (name, labels), v in samples.items() if name == "mlplab_user_runs"}
+    expected = {
+        ("ann", "queued"): 1,
+        ("ann", "running"): 1,
+        ("bob", "queued"): 1,
+        ("bob", "running"): 0,
+        ("root", "queued"): 0,
+        ("root", "running"): 0,
+    }
+    got = {
+        (dict(labels)["user"], dict(labels)["status"]): v
+        for (name, labels), v in samples.items()
+        if name == "mlplab_user_runs"
+    }
     assert got == expected
     assert value(samples, "mlplab_runs", status="queued") == 2
 
@@ -149,8 +189,9 @@ def test_with_auth_metrics_name_users_and_need_an_admin(auth_client, tokens, sto
 def test_the_metrics_token_scrapes_without_a_user(api_settings, redis_client):
     from api.main import create_app
 
-    settings = api_settings.model_copy(update={"auth": True,
-                                               "metrics_token": SecretStr("scrape-me")})
+    settings = api_settings.model_copy(
+        update={"auth": True, "metrics_token": SecretStr("scrape-me")}
+    )
     with starlette_test_client()(create_app(settings)) as client:
         assert value(scrape(client, **bearer("scrape-me")), "mlplab_redis_up") == 1
         assert client.get("/metrics", headers=bearer("scrape-you")).status_code == 401
@@ -176,8 +217,16 @@ def test_a_finished_run_shows_in_the_servers_metrics(http, server_redis):
     assert run["status"] == "succeeded", run
     samples = scrape(http)
     assert value(samples, "mlplab_workers") >= 1
-    assert value(samples, "mlplab_http_request_duration_seconds_count", method="GET",
-                 route="/v1/runs/{run_id}", status="200") >= 1
+    assert (
+        value(
+            samples,
+            "mlplab_http_request_duration_seconds_count",
+            method="GET",
+            route="/v1/runs/{run_id}",
+            status="200",
+        )
+        >= 1
+    )
     if not server_redis.exists(KEYS.stats()):
         pytest.skip("waiting for the stats hash: the worker's Lua does not keep {p}:stats yet")
     assert value(samples, "mlplab_epochs_trained_total") >= 2

@@ -95,7 +95,8 @@ def test_a_silent_redis_is_a_503_after_the_socket_timeout_not_a_hang(api_setting
 def test_a_publish_to_a_silent_broker_fails_instead_of_waiting_forever(api_settings, silent_port):
     """kombu's socket timeout is None unless set: this send used to hang for good."""
     settings = api_settings.model_copy(
-        update={"redis_url": f"redis://127.0.0.1:{silent_port}/0", "redis_timeout_s": 2})
+        update={"redis_url": f"redis://127.0.0.1:{silent_port}/0", "redis_timeout_s": 2}
+    )
     queue = open_queue(settings)
     try:
         with pytest.raises((OperationalError, redis.RedisError)):
@@ -124,8 +125,21 @@ def test_the_same_app_answers_again_once_redis_is_back(api_settings, tmp_path: P
     with app_on(api_settings, f"redis://127.0.0.1:{port}/0") as client:
         assert_unavailable(client.get("/v1/runs"))
         server = subprocess.Popen(
-            ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(tmp_path)], stdout=subprocess.DEVNULL)
+            [
+                "redis-server",
+                "--port",
+                str(port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(tmp_path),
+            ],
+            stdout=subprocess.DEVNULL,
+        )
         try:
             _wait_for_ping(port)
             assert client.get("/v1/runs").json() == {"data": [], "count": 0}

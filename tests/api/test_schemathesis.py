@@ -21,7 +21,8 @@ MAX_EXAMPLES = 25
 
 # The schema does not depend on settings; building an app opens no connection.
 schema = schemathesis.openapi.from_dict(create_app(ApiSettings(auth=True)).openapi()).exclude(
-    path_regex=r"/events$")
+    path_regex=r"/events$"
+)
 
 
 def _subnormals_on() -> bool:
@@ -58,7 +59,8 @@ def admin(users):
 
 
 @schema.parametrize()
-@settings(max_examples=MAX_EXAMPLES, deadline=None, database=None,
-          suppress_health_check=list(HealthCheck))
+@settings(
+    max_examples=MAX_EXAMPLES, deadline=None, database=None, suppress_health_check=list(HealthCheck)
+)
 def test_no_request_gets_a_server_error(case, app, admin):
     case.call_and_validate(app=app, headers=admin, checks=[not_a_server_error])

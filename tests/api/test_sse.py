@@ -9,8 +9,15 @@ SPEC = {"dataset": "synthetic", "hidden": [16], "epochs": 3}
 
 
 def epoch(k):
-    return {"epoch": k, "train_loss": 1.0 / k, "test_loss": 1.0, "test_accuracy": 0.5,
-            "lr": 0.001, "seconds": 0.01, "ts": time.time()}
+    return {
+        "epoch": k,
+        "train_loss": 1.0 / k,
+        "test_loss": 1.0,
+        "test_accuracy": 0.5,
+        "lr": 0.001,
+        "seconds": 0.01,
+        "ts": time.time(),
+    }
 
 
 def finished_run(client, store, epochs=3):
@@ -33,8 +40,13 @@ def test_run_stream_replays_everything_and_ends_after_the_terminal_status(client
     run_id = finished_run(client, store)
     messages = read_stream(client, f"/v1/runs/{run_id}/events")
     assert [(m["id"], m["event"]) for m in messages] == [
-        ("0-1", "status"), ("0-2", "status"), ("1", "epoch"), ("2", "epoch"), ("3", "epoch"),
-        ("3-1", "status")]
+        ("0-1", "status"),
+        ("0-2", "status"),
+        ("1", "epoch"),
+        ("2", "epoch"),
+        ("3", "epoch"),
+        ("3-1", "status"),
+    ]
     record = client.get(f"/v1/runs/{run_id}").json()
     assert [m["data"] for m in messages if m["event"] == "epoch"] == record["epochs"]
     assert messages[-1]["data"]["status"] == "succeeded"
@@ -76,9 +88,15 @@ def test_sweep_stream_carries_run_ids_and_ends_when_all_runs_end(client, store):
     client.delete(f"/v1/runs/{second}")
     messages = read_stream(client, f"/v1/sweeps/{sweep['id']}/events")
     assert [(m["data"]["run_id"], m["event"]) for m in messages] == [
-        (first, "status"), (second, "status"), (first, "status"), (first, "epoch"),
-        (first, "status"), (second, "status")]
+        (first, "status"),
+        (second, "status"),
+        (first, "status"),
+        (first, "epoch"),
+        (first, "status"),
+        (second, "status"),
+    ]
     assert messages[3]["data"]["epoch"] == 1
-    resumed = read_stream(client, f"/v1/sweeps/{sweep['id']}/events",
-                          **{"Last-Event-ID": messages[3]["id"]})
+    resumed = read_stream(
+        client, f"/v1/sweeps/{sweep['id']}/events", **{"Last-Event-ID": messages[3]["id"]}
+    )
     assert [m["id"] for m in resumed] == [m["id"] for m in messages[4:]]

@@ -13,8 +13,9 @@ def blocked_reads(api_settings, *, pool: int, reads: int, block_ms: int) -> list
         store = open_async_store(settings)
         try:
             keys = [store.keys.run_events(f"idle{i}") for i in range(reads)]
-            return await asyncio.gather(*(store.read(k, after="0-0", block_ms=block_ms)
-                                          for k in keys))
+            return await asyncio.gather(
+                *(store.read(k, after="0-0", block_ms=block_ms) for k in keys)
+            )
         finally:
             await store.close()
 

@@ -3,8 +3,12 @@
 from tests.conftest import prefix_keys
 
 BASE = {"dataset": "synthetic", "hidden": [16], "epochs": 2}
-STAGED = {"strategy": "staged", "base": BASE, "keep_top": 2,
-          "stages": [{"activation": ["relu", "tanh", "sigmoid"]}, {"lr": [0.1, 0.01]}]}
+STAGED = {
+    "strategy": "staged",
+    "base": BASE,
+    "keep_top": 2,
+    "stages": [{"activation": ["relu", "tanh", "sigmoid"]}, {"lr": [0.1, 0.01]}],
+}
 
 
 def test_a_staged_sweep_answers_its_first_stage_and_the_plan(client):
@@ -13,10 +17,23 @@ def test_a_staged_sweep_answers_its_first_stage_and_the_plan(client):
     body = response.json()
     assert body["varied"] == ["activation", "lr"] and len(body["run_ids"]) == 3
     assert body["stages"] == [
-        {"field": "activation", "values": ["relu", "tanh", "sigmoid"], "status": "running",
-         "run_ids": body["run_ids"], "kept": [], "winners": []},
-        {"field": "lr", "values": [0.1, 0.01], "status": "pending", "run_ids": [], "kept": [],
-         "winners": []}]
+        {
+            "field": "activation",
+            "values": ["relu", "tanh", "sigmoid"],
+            "status": "running",
+            "run_ids": body["run_ids"],
+            "kept": [],
+            "winners": [],
+        },
+        {
+            "field": "lr",
+            "values": [0.1, 0.01],
+            "status": "pending",
+            "run_ids": [],
+            "kept": [],
+            "winners": [],
+        },
+    ]
     assert body["epochs_saved"] == 0 and body["end_reason"] is None and not body["done"]
     runs = [client.get(f"/v1/runs/{r}").json() for r in body["run_ids"]]
     assert [r["varied"] for r in runs] == [{"activation": a} for a in ("relu", "tanh", "sigmoid")]
@@ -27,8 +44,7 @@ def test_a_plain_sweep_has_no_stages(client):
     assert body["stages"] is None and body["epochs_saved"] == 0
 
 
-def test_bad_values_of_a_later_stage_are_refused_before_anything_is_recorded(client,
-                                                                              redis_client):
+def test_bad_values_of_a_later_stage_are_refused_before_anything_is_recorded(client, redis_client):
     bad = {**STAGED, "stages": [STAGED["stages"][0], {"lr": [0.1, 0.0]}]}
     response = client.post("/v1/sweeps", json=bad)
     assert response.status_code == 422
@@ -68,5 +84,6 @@ def test_cancelling_the_last_queued_run_of_a_stage_moves_the_sweep_on(client, st
     assert first["winners"] == [tanh, relu] and second["status"] == "running"
     runs = [client.get(f"/v1/runs/{r}").json() for r in second["run_ids"]]
     assert [r["varied"] for r in runs] == [
-        {"activation": a, "lr": lr} for a in ("tanh", "relu") for lr in (0.1, 0.01)]
+        {"activation": a, "lr": lr} for a in ("tanh", "relu") for lr in (0.1, 0.01)
+    ]
     assert view["run_ids"] == body["run_ids"] + second["run_ids"] and not view["done"]

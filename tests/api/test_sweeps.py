@@ -3,14 +3,25 @@
 from tests.api.test_runs import queued_groups
 
 BASE = {"dataset": "synthetic", "hidden": [16], "epochs": 2}
-SWEEP = {"name": "lr x act", "base": BASE,
-         "grid": {"lr": [0.1, 0.01], "activation": ["relu", "tanh"]}}
+SWEEP = {
+    "name": "lr x act",
+    "base": BASE,
+    "grid": {"lr": [0.1, 0.01], "activation": ["relu", "tanh"]},
+}
 
 
 def finish(store, run_id, status="succeeded", loss=None):
     store.mark_running(run_id=run_id, worker="w", device="cpu")
-    result = {"final_train_loss": loss, "final_test_loss": loss, "final_test_accuracy": 0.5,
-              "runtime_s": 1.0} if loss is not None else None
+    result = (
+        {
+            "final_train_loss": loss,
+            "final_test_loss": loss,
+            "final_test_accuracy": 0.5,
+            "runtime_s": 1.0,
+        }
+        if loss is not None
+        else None
+    )
     store.finish_run(run_id=run_id, status=status, result=result)
 
 
@@ -25,8 +36,10 @@ def test_submit_queues_every_configuration(client, redis_client):
     assert queued_groups(redis_client) == [sweep["run_ids"]]
     runs = client.get("/v1/runs", params={"sweep_id": sweep["id"]}).json()
     assert [r["id"] for r in runs["data"]] == sweep["run_ids"]
-    assert [r["varied"] for r in runs["data"]][:2] == [{"lr": 0.1, "activation": "relu"},
-                                                       {"lr": 0.1, "activation": "tanh"}]
+    assert [r["varied"] for r in runs["data"]][:2] == [
+        {"lr": 0.1, "activation": "relu"},
+        {"lr": 0.1, "activation": "tanh"},
+    ]
     assert runs["data"][3]["spec"]["lr"] == 0.01 and runs["data"][3]["spec"]["hidden"] == [16]
 
 
@@ -44,7 +57,11 @@ def test_best_and_leaderboard(client, store):
     assert best["config"]["spec"]["activation"] == "tanh"
     board = client.get(f"/v1/sweeps/{sweep['id']}/leaderboard").json()
     assert [(r["run_id"], r["rank"], r["value"]) for r in board["data"]] == [
-        (ids[1], 1, 0.2), (ids[0], 2, 0.7), (ids[2], None, None), (ids[3], None, None)]
+        (ids[1], 1, 0.2),
+        (ids[0], 2, 0.7),
+        (ids[2], None, None),
+        (ids[3], None, None),
+    ]
     assert board["data"][0]["varied"] == {"lr": 0.1, "activation": "tanh"}
     view = client.get(f"/v1/sweeps/{sweep['id']}").json()
     assert view["counts"] == {"succeeded": 2, "diverged": 1, "queued": 1}

@@ -12,15 +12,23 @@ from mlplab.local import THREADS_ENV, ThreadsError, torch_threads
 
 def mlplab(*args: str, cwd=None, env=None) -> subprocess.CompletedProcess[str]:
     environ = {k: v for k, v in os.environ.items() if k != THREADS_ENV}
-    return subprocess.run([sys.executable, "-m", "mlplab.cli", *args], capture_output=True,
-                          text=True, timeout=120, cwd=cwd, env={**environ, **(env or {})})
+    return subprocess.run(
+        [sys.executable, "-m", "mlplab.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=cwd,
+        env={**environ, **(env or {})},
+    )
 
 
 @pytest.fixture
 def spec_file(tmp_path):
     path = tmp_path / "spec.yaml"
-    path.write_text("dataset: synthetic\nhidden: [32, 16]\nepochs: 3\nbatch_size: 64\n"
-                    "scheduler: step\nstep_size: 2\ngamma: 0.5\nlr: 0.01\ndevice: cpu\n")
+    path.write_text(
+        "dataset: synthetic\nhidden: [32, 16]\nepochs: 3\nbatch_size: 64\n"
+        "scheduler: step\nstep_size: 2\ngamma: 0.5\nlr: 0.01\ndevice: cpu\n"
+    )
     return path
 
 
@@ -41,8 +49,9 @@ def test_train_prints_epochs_and_a_run_record(spec_file, tmp_path):
 
 
 def test_same_spec_and_seed_give_the_same_losses(spec_file):
-    first, second = (json.loads(mlplab("train", str(spec_file), "--quiet").stdout)
-                     for _ in range(2))
+    first, second = (
+        json.loads(mlplab("train", str(spec_file), "--quiet").stdout) for _ in range(2)
+    )
     assert [e["train_loss"] for e in first["epochs"]] == [e["train_loss"] for e in second["epochs"]]
 
 
@@ -98,11 +107,14 @@ def test_threads_come_from_the_flag_then_the_env_and_match_an_in_process_run(spe
     assert cli == [{k: getattr(m, k) for k in fields} for m in here.epochs]
 
 
-@pytest.mark.parametrize(("args", "env", "message"), [
-    (["--threads", "0"], {}, "--threads: expected a whole number of at least 1"),
-    (["--threads", "two"], {}, "--threads: expected a whole number of at least 1"),
-    ([], {THREADS_ENV: "0"}, f"mlplab train: error: {THREADS_ENV}: expected a whole number"),
-])
+@pytest.mark.parametrize(
+    ("args", "env", "message"),
+    [
+        (["--threads", "0"], {}, "--threads: expected a whole number of at least 1"),
+        (["--threads", "two"], {}, "--threads: expected a whole number of at least 1"),
+        ([], {THREADS_ENV: "0"}, f"mlplab train: error: {THREADS_ENV}: expected a whole number"),
+    ],
+)
 def test_bad_thread_counts_are_one_line_errors(spec_file, args, env, message):
     proc = mlplab("train", str(spec_file), *args, env=env)
     assert proc.returncode == 2 and message in proc.stderr and proc.stdout == ""

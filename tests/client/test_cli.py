@@ -28,8 +28,11 @@ def test_submit_watch_then_show_and_plot_a_run(mlplab, tmp_path):
 def test_sweep_end_to_end_watch_json_ls_best_export(mlplab, tmp_path):
     sweep = json.loads(mlplab("submit", "sweep.yaml", "--set", "lr=0.01", "--json").stdout)
     assert len(sweep["run_ids"]) == 2 and sweep["spec"]["base"]["lr"] == 0.01
-    lines = [json.loads(line) for line in mlplab("watch", sweep["id"], "--json").stdout.split("\n")
-             if line]
+    lines = [
+        json.loads(line)
+        for line in mlplab("watch", sweep["id"], "--json").stdout.split("\n")
+        if line
+    ]
     epochs = [line["data"] for line in lines if line["event"] == "epoch"]
     assert len(epochs) == 6 and {e["run_id"] for e in epochs} == set(sweep["run_ids"])
     assert lines[-1]["event"] == "end" and lines[-1]["record"]["counts"] == {"succeeded": 2}
@@ -70,4 +73,3 @@ def test_errors_are_one_line_with_distinct_exit_codes(mlplab, tmp_path):
     down = mlplab("ls", "--url", "http://127.0.0.1:9", code=3)
     assert "cannot reach" in error_line(down, "ls")
     mlplab("ls", "--status", "bogus", code=2)
-

@@ -23,8 +23,9 @@ def mlp(server, monkeypatch, tmp_path):
 def finished_sweep(server):
     """A two-run sweep followed to its end with wait(sweep=True), and the epochs seen."""
     with Client(server.base_url) as client:
-        sweep = client.submit_sweep({"name": "e2e", "base": BASE,
-                                     "grid": {"activation": ["relu", "tanh"]}})
+        sweep = client.submit_sweep(
+            {"name": "e2e", "base": BASE, "grid": {"activation": ["relu", "tanh"]}}
+        )
         seen = []
         final = client.wait(sweep["id"], on_epoch=seen.append, sweep=True)
         return {"sweep": sweep, "final": final, "seen": seen}

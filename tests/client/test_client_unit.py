@@ -15,7 +15,7 @@ def test_parse_sse_events_ids_comments_and_multiline_data():
         'data: {"epoch": 1, "train_loss": 0.5}',
         "",
         "event: status",
-        "data: {\"status\":",
+        'data: {"status":',
         'data:  "succeeded"}',
         "",
     ]
@@ -42,7 +42,9 @@ def test_url_and_token_come_from_arguments_env_then_config(monkeypatch, tmp_path
 
 
 def test_importing_the_client_pulls_in_no_heavy_modules():
-    code = ("import sys, mlplab.client; heavy = {'torch', 'fastapi', 'celery'} & set(sys.modules);"
-            "print(sorted(heavy))")
+    code = (
+        "import sys, mlplab.client; heavy = {'torch', 'fastapi', 'celery'} & set(sys.modules);"
+        "print(sorted(heavy))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

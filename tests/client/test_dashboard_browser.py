@@ -19,12 +19,25 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "artifacts"
 # Flags that work as root in a container with no GPU and no network beyond the test server.
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--disable-dev-shm-usage"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+]
 # Slow enough on one CPU thread (~0.15 s an epoch) to watch a curve grow, quick to finish.
-SLOW = {"dataset": "synthetic", "hidden": [512, 512], "batch_size": 16, "epochs": 30,
-        "scheduler": "none", "device": "cpu"}
+SLOW = {
+    "dataset": "synthetic",
+    "hidden": [512, 512],
+    "batch_size": 16,
+    "epochs": 30,
+    "scheduler": "none",
+    "device": "cpu",
+}
 # Total points on the train-loss curves: one "M" or "L" per epoch drawn.
 TRAIN_POINTS = """() => [...document.querySelectorAll('#chart path.curve:not(.test)')]
   .reduce((n, p) => n + (p.getAttribute('d').match(/[ML]/g) || []).length, 0)"""
@@ -32,15 +45,24 @@ TRAIN_POINTS = """() => [...document.querySelectorAll('#chart path.curve:not(.te
 
 def find_chromium() -> str | None:
     """The system chromium: $MLPLAB_CHROMIUM, else the usual names on PATH."""
-    names = [os.environ.get("MLPLAB_CHROMIUM", ""), "chromium", "chromium-browser",
-             "google-chrome-stable", "google-chrome"]
+    names = [
+        os.environ.get("MLPLAB_CHROMIUM", ""),
+        "chromium",
+        "chromium-browser",
+        "google-chrome-stable",
+        "google-chrome",
+    ]
     return next((found for name in names if name and (found := shutil.which(name))), None)
 
 
 CHROMIUM = find_chromium()
 # Skipped before the session's servers start, so a machine without chromium pays nothing.
-pytestmark = [pytest.mark.integration, pytest.mark.skipif(
-    CHROMIUM is None, reason="no chromium: apt-get install chromium, or set MLPLAB_CHROMIUM")]
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(
+        CHROMIUM is None, reason="no chromium: apt-get install chromium, or set MLPLAB_CHROMIUM"
+    ),
+]
 
 
 @pytest.fixture
@@ -50,11 +72,19 @@ def browser(tmp_path: Path) -> Iterator[tuple[Any, list[str]]]:
 
     with sync_playwright() as pw:
         context = pw.chromium.launch_persistent_context(
-            tmp_path / "profile", executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS,
-            viewport={"width": 1280, "height": 900})
+            tmp_path / "profile",
+            executable_path=CHROMIUM,
+            headless=True,
+            args=CHROMIUM_ARGS,
+            viewport={"width": 1280, "height": 900},
+        )
         page, problems = context.new_page(), []
-        page.on("console", lambda msg: msg.type == "error"
-                and problems.append(f"console: {msg.text} {msg.location}"))
+        page.on(
+            "console",
+            lambda msg: (
+                msg.type == "error" and problems.append(f"console: {msg.text} {msg.location}")
+            ),
+        )
         page.on("pageerror", lambda exc: problems.append(f"pageerror: {exc}"))
         try:
             yield page, problems
@@ -67,8 +97,11 @@ def test_dashboard_follows_a_sweep_live(server, browser):
 
     page, problems = browser
 
-    sweep = httpx.post(f"{server.base_url}/v1/sweeps", timeout=10, json={
-        "name": "browser", "base": SLOW, "grid": {"activation": ["relu", "tanh"]}}).json()
+    sweep = httpx.post(
+        f"{server.base_url}/v1/sweeps",
+        timeout=10,
+        json={"name": "browser", "base": SLOW, "grid": {"activation": ["relu", "tanh"]}},
+    ).json()
     run_ids = sweep["run_ids"]
     try:
         page.goto(f"{server.base_url}/#sweep={sweep['id']}")
@@ -86,7 +119,8 @@ def test_dashboard_follows_a_sweep_live(server, browser):
         page.wait_for_function(f"({TRAIN_POINTS})() === {2 * SLOW['epochs']}", timeout=30_000)
         page.wait_for_selector("#view-summary:has-text('2 succeeded')", timeout=10_000)
         page.wait_for_function(
-            "document.querySelectorAll('#leaderboard td.status-succeeded').length === 2")
+            "document.querySelectorAll('#leaderboard td.status-succeeded').length === 2"
+        )
         board = page.locator("#leaderboard tbody tr")
         assert board.count() == 2 and page.is_visible("#leaderboard")
         assert board.locator("td:first-child").all_text_contents() == ["1", "2"]
@@ -96,8 +130,9 @@ def test_dashboard_follows_a_sweep_live(server, browser):
         assert page.is_hidden("#error")
         # The runs table, polled every 3 s, catches up too.
         for run_id in run_ids:
-            expect(page.locator(f"#runs tr:has(a[href='#run={run_id}']) td:nth-child(3)")
-                   ).to_have_text("succeeded", timeout=10_000)
+            expect(
+                page.locator(f"#runs tr:has(a[href='#run={run_id}']) td:nth-child(3)")
+            ).to_have_text("succeeded", timeout=10_000)
     finally:
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=ARTIFACTS / "dashboard-browser.png", full_page=True)

@@ -29,12 +29,23 @@ def train(store, run_id, losses, *, status=None):
     """Play a worker: mark running, append an epoch per loss, optionally finish."""
     store.mark_running(run_id=run_id, worker="test", device="cpu")
     for epoch, loss in enumerate(losses, start=1):
-        store.append_epoch(run_id=run_id, metrics={
-            "epoch": epoch, "train_loss": loss, "test_loss": loss + 0.1, "test_accuracy": 0.5,
-            "lr": 0.001, "seconds": 0.1})
+        store.append_epoch(
+            run_id=run_id,
+            metrics={
+                "epoch": epoch,
+                "train_loss": loss,
+                "test_loss": loss + 0.1,
+                "test_accuracy": 0.5,
+                "lr": 0.001,
+                "seconds": 0.1,
+            },
+        )
     if status:
-        store.finish_run(run_id=run_id, status=status,
-                         result={"final_train_loss": losses[-1], "final_test_loss": 1.0})
+        store.finish_run(
+            run_id=run_id,
+            status=status,
+            result={"final_train_loss": losses[-1], "final_test_loss": 1.0},
+        )
 
 
 def test_run_plot_is_a_png_and_unknown_ids_are_404(app_client, store):
@@ -61,8 +72,7 @@ def test_sweep_plot_is_cached_until_the_sweep_changes(app_client, store):
     assert first.status_code == 200 and first.content.startswith(PNG)
     assert again.content == first.content
     assert (plots.CACHE.hits - before[0], plots.CACHE.misses - before[1]) == (1, 1)
-    store.append_epoch(run_id=second_run, metrics={"epoch": 2, "train_loss": 0.9,
-                                                   "test_loss": 1.0})
+    store.append_epoch(run_id=second_run, metrics={"epoch": 2, "train_loss": 0.9, "test_loss": 1.0})
     grown = app_client.get(url)
     assert grown.content != first.content and plots.CACHE.misses - before[1] == 2
 

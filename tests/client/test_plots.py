@@ -12,10 +12,18 @@ PNG = b"\x89PNG\r\n\x1a\n"
 def make_run(i, epochs, *, status="succeeded", varied=None):
     """A run record with `epochs` decreasing losses."""
     return {
-        "id": f"run{i:02d}", "status": status, "varied": varied,
+        "id": f"run{i:02d}",
+        "status": status,
+        "varied": varied,
         "spec": {"dataset": "synthetic", "activation": "relu", "lr": 0.001, "hidden": [16]},
-        "epochs": [{"epoch": e, "train_loss": 2.0 * math.exp(-0.3 * e) + 0.01 * i,
-                    "test_loss": 2.1 * math.exp(-0.25 * e)} for e in range(1, epochs + 1)],
+        "epochs": [
+            {
+                "epoch": e,
+                "train_loss": 2.0 * math.exp(-0.3 * e) + 0.01 * i,
+                "test_loss": 2.1 * math.exp(-0.25 * e),
+            }
+            for e in range(1, epochs + 1)
+        ],
     }
 
 
@@ -25,19 +33,25 @@ def png_size(png):
 
 
 def test_one_run_renders_a_png():
-    png = render_loss_curves([make_run(0, 5)], title="run run00", label_fields=["lr"],
-                             best_run_id=None)
+    png = render_loss_curves(
+        [make_run(0, 5)], title="run run00", label_fields=["lr"], best_run_id=None
+    )
     assert png.startswith(PNG) and png_size(png)[0] >= 600
 
 
 def test_a_36_run_sweep_with_gaps_and_empty_runs_renders_with_a_wider_legend():
-    grid = [{"activation": a, "lr": lr, "step_size": s} for a in ("sigmoid", "relu", "tanh",
-            "leaky_relu") for lr in (1e-4, 1e-3, 1e-2) for s in (20, 30, 40)]
+    grid = [
+        {"activation": a, "lr": lr, "step_size": s}
+        for a in ("sigmoid", "relu", "tanh", "leaky_relu")
+        for lr in (1e-4, 1e-3, 1e-2)
+        for s in (20, 30, 40)
+    ]
     runs = [make_run(i, 10, varied=v) for i, v in enumerate(grid)]
     runs[3] = {**runs[3], "status": "queued", "epochs": []}  # listed, draws nothing
     runs[4]["epochs"][2]["train_loss"] = None  # a diverged epoch leaves a gap
-    png = render_loss_curves(runs, title="sweep", label_fields=["activation", "lr", "step_size"],
-                             best_run_id="run07")
+    png = render_loss_curves(
+        runs, title="sweep", label_fields=["activation", "lr", "step_size"], best_run_id="run07"
+    )
     one = render_loss_curves(runs[:1], title="sweep", label_fields=["lr"], best_run_id=None)
     assert png.startswith(PNG) and png_size(png)[0] > png_size(one)[0]
 
@@ -56,8 +70,10 @@ def test_cache_hits_on_unchanged_state_and_misses_on_any_change():
         def loader():
             calls.append(1)
             return rs
-        return cached_loss_curves(rs, title="t", label_fields=[], best_run_id=best,
-                                  with_epochs=loader, cache=cache)
+
+        return cached_loss_curves(
+            rs, title="t", label_fields=[], best_run_id=best, with_epochs=loader, cache=cache
+        )
 
     first = draw(runs)
     assert draw(runs) == first and (cache.hits, cache.misses, len(calls)) == (1, 1, 1)
@@ -86,8 +102,10 @@ def test_cache_is_a_bounded_lru():
 
 
 def test_rendering_leaves_pyplot_alone_and_imports_no_torch():
-    code = ("import sys; from api.plots import render_loss_curves as r;"
-            "r([], title='t', label_fields=[], best_run_id=None);"
-            "print(sorted({'torch', 'matplotlib.pyplot'} & set(sys.modules)))")
+    code = (
+        "import sys; from api.plots import render_loss_curves as r;"
+        "r([], title='t', label_fields=[], best_run_id=None);"
+        "print(sorted({'torch', 'matplotlib.pyplot'} & set(sys.modules)))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

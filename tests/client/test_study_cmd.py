@@ -18,8 +18,10 @@ def test_the_seed_study_runs_stage_by_stage_to_a_winner(mlplab):
     out = done.stdout
     assert out.startswith("submitted study ")
     sweep_id = out.split()[2].rstrip(":")
-    at = [out.index(f"stage {n}: {field}") for n, field in
-          ((1, "activation"), (2, "lr"), (3, "step_size"))]
+    at = [
+        out.index(f"stage {n}: {field}")
+        for n, field in ((1, "activation"), (2, "lr"), (3, "step_size"))
+    ]
     assert at == sorted(at) and out.count("★") == 2 + 2 + 2
     assert "winner: activation=" in out and "step_size=" in out.split("winner:")[1]
     lines = [json.loads(line) for line in mlplab("study", sweep_id, "--json").stdout.splitlines()]
@@ -35,7 +37,8 @@ def test_the_seed_study_runs_stage_by_stage_to_a_winner(mlplab):
     assert stage3 == {r["config"]["activation"] for r in stages[0]["rows"] if r["winner"]}
     end = lines[-1]
     assert end["event"] == "end" and end["winner"]["run_id"] in {
-        r["run_id"] for s in stages for r in s["rows"]}
+        r["run_id"] for s in stages for r in s["rows"]
+    }
 
 
 def test_study_refuses_a_sweep_that_is_not_staged(mlplab):
@@ -46,7 +49,8 @@ def test_study_refuses_a_sweep_that_is_not_staged(mlplab):
 def test_watching_a_staged_sweep_shows_each_stage_as_it_is_created(mlplab, tmp_path):
     (tmp_path / "staged.yaml").write_text(
         "strategy: staged\nbase: {dataset: synthetic, hidden: [16], epochs: 2}\n"
-        "stages: [{activation: [relu, tanh]}, {lr: [0.05, 0.005]}]\nkeep_top: 1\n")
+        "stages: [{activation: [relu, tanh]}, {lr: [0.05, 0.005]}]\nkeep_top: 1\n"
+    )
     done = mlplab("submit", "staged.yaml", "--watch")
     assert done.stdout.startswith("submitted sweep") and "with 2 runs" in done.stdout
     assert "lr=0.005" in done.stderr

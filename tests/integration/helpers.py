@@ -18,8 +18,9 @@ class PrivateRedis:
     """A redis-server of a test's own (AOF on unless asked not to) in its own directory, on a
     port that stays the same across restarts."""
 
-    def __init__(self, directory: Path, *, appendfsync: str = "everysec",
-                 appendonly: bool = True) -> None:
+    def __init__(
+        self, directory: Path, *, appendfsync: str = "everysec", appendonly: bool = True
+    ) -> None:
         self.directory, self.appendfsync, self.appendonly = directory, appendfsync, appendonly
         self.port = free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
@@ -28,10 +29,21 @@ class PrivateRedis:
 
     def start(self) -> None:
         """Start it (loading the AOF already in the directory) and wait until it answers."""
-        argv = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-                "--appendonly", "yes" if self.appendonly else "no",
-                "--appendfsync", self.appendfsync,
-                "--dir", str(self.directory)]
+        argv = [
+            "redis-server",
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "yes" if self.appendonly else "no",
+            "--appendfsync",
+            self.appendfsync,
+            "--dir",
+            str(self.directory),
+        ]
         with open(self.directory / "redis.log", "ab") as log:
             self.proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
         client = redis.Redis.from_url(self.url, socket_timeout=5)

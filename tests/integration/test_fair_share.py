@@ -24,8 +24,14 @@ def bearer(token):
 def users_cli(server, *args):
     """`mlplab users ...` as a subprocess; its stdout lines (it must succeed)."""
     env = dict(os.environ, MLPLAB_REDIS_URL=server.redis_url, MLPLAB_KEY_PREFIX=server.prefix)
-    done = subprocess.run([sys.executable, "-m", "mlplab.cli", "users", *args], cwd=ROOT,
-                          env=env, capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "mlplab.cli", "users", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stderr
     return done.stdout.splitlines()
 

@@ -26,8 +26,10 @@ def submit_and_follow(http, body):
 def sweeps(server):
     """The same four configurations as one fused sweep and as an unfused one."""
     with httpx.Client(base_url=server.base_url, timeout=30) as http:
-        return {fuse: submit_and_follow(http, {"base": BASE, "grid": GRID, "fuse": fuse})
-                for fuse in (True, False)}
+        return {
+            fuse: submit_and_follow(http, {"base": BASE, "grid": GRID, "fuse": fuse})
+            for fuse in (True, False)
+        }
 
 
 def test_a_fused_sweep_shares_one_group_and_an_unfused_one_none(sweeps):
@@ -51,11 +53,20 @@ def test_every_fused_run_streams_every_event(http, sweeps):
     for run in sweeps[True]["runs"]:
         mine = [m for m in messages if m["data"]["run_id"] == run["id"]]
         assert [m["data"].get("status") or m["data"]["epoch"] for m in mine] == [
-            "queued", "running", 1, 2, 3, "succeeded"]
+            "queued",
+            "running",
+            1,
+            2,
+            3,
+            "succeeded",
+        ]
         own = sse(http, f"/v1/runs/{run['id']}/events")
         assert [m["data"] for m in own if m["event"] == "epoch"] == run["epochs"]
         assert [m["data"]["status"] for m in own if m["event"] == "status"] == [
-            "queued", "running", "succeeded"]
+            "queued",
+            "running",
+            "succeeded",
+        ]
 
 
 def test_cancelling_one_run_of_a_fused_group_leaves_its_mates_running(http):

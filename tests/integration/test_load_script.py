@@ -31,16 +31,39 @@ def stream(*epochs, end="succeeded"):
 def test_the_checker_catches_lost_duplicated_misordered_and_unfinished_streams():
     check = load_module().check_events
     assert check("r", 3, stream(1, 2, 3)) == ""
-    for bad in (stream(1, 3), stream(1, 2, 2, 3), stream(2, 1, 3), stream(1, 2, 3, end=None),
-                stream(1, 2, 3) + [("status", "3-2", {"status": "succeeded"})]):
+    for bad in (
+        stream(1, 3),
+        stream(1, 2, 2, 3),
+        stream(2, 1, 3),
+        stream(1, 2, 3, end=None),
+        stream(1, 2, 3) + [("status", "3-2", {"status": "succeeded"})],
+    ):
         assert check("r", 3, bad), bad
 
 
 def test_a_small_load_loses_and_duplicates_nothing(server):
     done = subprocess.run(
-        [sys.executable, "benchmarks/load.py", "--url", server.base_url, "--runs", "20",
-         "--clients", "4", "--streams", "5", "--pollers", "2", "--timeout", "240"],
-        cwd=ROOT, capture_output=True, text=True, timeout=300)
+        [
+            sys.executable,
+            "benchmarks/load.py",
+            "--url",
+            server.base_url,
+            "--runs",
+            "20",
+            "--clients",
+            "4",
+            "--streams",
+            "5",
+            "--pollers",
+            "2",
+            "--timeout",
+            "240",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     out = done.stdout
     assert done.returncode == 0, out + done.stderr
     assert "HTTP errors: 0; lost/duplicated/misordered events: 0" in out, out

@@ -30,8 +30,14 @@ pytestmark = pytest.mark.integration
 
 PREFIX = "recovery"
 # slow enough to be caught mid-run on any machine (tens of ms an epoch or more), small data
-SPEC = {"dataset": "synthetic", "hidden": [512, 512], "batch_size": 8, "epochs": 24,
-        "device": "cpu", "seed": 3}
+SPEC = {
+    "dataset": "synthetic",
+    "hidden": [512, 512],
+    "batch_size": 8,
+    "epochs": 24,
+    "device": "cpu",
+    "seed": 3,
+}
 
 
 @pytest.fixture
@@ -78,8 +84,9 @@ def reference_losses(specs: list[dict]) -> list[list[tuple[float, float]]]:
     return [[(e.train_loss, e.test_loss) for e in r.epochs] for r in results]
 
 
-def assert_epochs_once_and_exact(stack: ServerProcesses, run_ids: list[str],
-                                 specs: list[dict]) -> None:
+def assert_epochs_once_and_exact(
+    stack: ServerProcesses, run_ids: list[str], specs: list[dict]
+) -> None:
     """Every epoch once in the record and in the stream; losses as an uninterrupted run's."""
     client = redis.Redis.from_url(stack.redis_url, decode_responses=True)
     for run_id, expected in zip(run_ids, reference_losses(specs), strict=True):
@@ -116,15 +123,19 @@ def test_a_killed_workers_fused_group_resumes_from_its_checkpoint(stack) -> None
 
     # no worker is alive: the API's reaper notices the lapsed leases and requeues the group
     killed = time.monotonic()
-    wait_for(lambda: all(run_record(stack, r)["status"] == "queued" for r in run_ids),
-             what="the killed worker's runs to be requeued")
+    wait_for(
+        lambda: all(run_record(stack, r)["status"] == "queued" for r in run_ids),
+        what="the killed worker's runs to be requeued",
+    )
     print(f"requeued {time.monotonic() - killed:.2f} s after SIGKILL")
     assert all(run_record(stack, r)["requeues"] == 1 for r in run_ids)
     stack.procs.pop("worker").wait(timeout=30)  # `mlplab worker` ends with its child
 
     stack.start("worker")
-    wait_for(lambda: all(run_record(stack, r)["status"] == "succeeded" for r in run_ids),
-             what="the resumed runs to finish")
+    wait_for(
+        lambda: all(run_record(stack, r)["status"] == "succeeded" for r in run_ids),
+        what="the resumed runs to finish",
+    )
     assert "resuming from epoch" in stack.log_tail("worker", 400)
     assert_epochs_once_and_exact(stack, run_ids, specs)
     assert checkpoint_files(stack) == []
@@ -147,18 +158,37 @@ def test_sigterm_hands_the_run_back_and_exits(stack) -> None:
     assert checkpoint_files(stack), "the file to resume from stays"
 
     stack.start("worker")
-    wait_for(lambda: run_record(stack, run_ids[0])["status"] == "succeeded",
-             what="the handed-back run to finish")
+    wait_for(
+        lambda: run_record(stack, run_ids[0])["status"] == "succeeded",
+        what="the handed-back run to finish",
+    )
     assert_epochs_once_and_exact(stack, run_ids, specs)
 
 
 def test_a_duplicate_token_does_not_train_a_held_group_twice(stack) -> None:
     with open(stack.log_dir / "second.log", "ab") as log:  # the child keeps its own fd
         second = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "worker.celery_app", "worker", "--pool",
-             "solo", "--hostname", "second@%h", "--without-gossip", "--without-mingle",
-             "--loglevel", "INFO"], cwd=ROOT, env=stack.env, stdout=log,
-            stderr=subprocess.STDOUT)
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "worker.celery_app",
+                "worker",
+                "--pool",
+                "solo",
+                "--hostname",
+                "second@%h",
+                "--without-gossip",
+                "--without-mingle",
+                "--loglevel",
+                "INFO",
+            ],
+            cwd=ROOT,
+            env=stack.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     try:
         run_ids, specs = submit_sweep(stack, [1e-3])
         wait_for(lambda: run_record(stack, run_ids[0])["epochs"][1:], what="epoch 2")
@@ -169,11 +199,18 @@ def test_a_duplicate_token_does_not_train_a_held_group_twice(stack) -> None:
         from worker.celery_app import TRAIN_NEXT, create_celery
 
         create_celery(stack.redis_url, visibility_timeout_s=3600).send_task(
-            TRAIN_NEXT, task_id=claim)
-        wait_for(lambda: "held" in _text(stack.log_dir / "second.log")
-                 or "held" in stack.log_tail("worker", 400), what="the duplicate to give up")
-        wait_for(lambda: run_record(stack, run_ids[0])["status"] == "succeeded",
-                 what="the run to finish")
+            TRAIN_NEXT, task_id=claim
+        )
+        wait_for(
+            lambda: (
+                "held" in _text(stack.log_dir / "second.log")
+                or "held" in stack.log_tail("worker", 400)
+            ),
+            what="the duplicate to give up",
+        )
+        wait_for(
+            lambda: run_record(stack, run_ids[0])["status"] == "succeeded", what="the run to finish"
+        )
         assert run_record(stack, run_ids[0])["worker"] == first
         assert "leaving the claim to them" in _text(stack.log_dir / "second.log")
         assert_epochs_once_and_exact(stack, run_ids, specs)

@@ -102,8 +102,9 @@ def follow_in_background(base_url: str, run_id: str) -> tuple[threading.Thread, 
     def read() -> None:
         timeout = httpx.Timeout(10, read=HTTP_TIMEOUT_S)
         try:
-            with httpx.stream("GET", f"{base_url}/v1/runs/{run_id}/events",
-                              timeout=timeout) as reply:
+            with httpx.stream(
+                "GET", f"{base_url}/v1/runs/{run_id}/events", timeout=timeout
+            ) as reply:
                 assert reply.status_code == 200
                 connected.set()
                 for _ in reply.iter_lines():
@@ -123,8 +124,7 @@ def follow_in_background(base_url: str, run_id: str) -> tuple[threading.Thread, 
 def consume_again(control: Control, hostname: str) -> bool:
     """Tell the worker to take tasks again; False until it (and our broker link) is back."""
     try:
-        return bool(control.add_consumer("celery", destination=[hostname], reply=True,
-                                         timeout=5))
+        return bool(control.add_consumer("celery", destination=[hostname], reply=True, timeout=5))
     except (redis.RedisError, OperationalError):
         return False
 
@@ -140,8 +140,9 @@ def test_api_and_worker_ride_out_a_frozen_then_restarted_redis(
             done = submit(http, TINY)
             before = wait_status(http, done, "succeeded")
             # the worker stays up but takes nothing: the next run waits through the outage
-            assert control.cancel_consumer("celery", destination=[worker["hostname"]],
-                                           reply=True, timeout=HTTP_TIMEOUT_S)
+            assert control.cancel_consumer(
+                "celery", destination=[worker["hostname"]], reply=True, timeout=HTTP_TIMEOUT_S
+            )
             queued = submit(http, TINY)
             stream, ended = follow_in_background(procs.base_url, queued)
 
@@ -165,15 +166,19 @@ def test_api_and_worker_ride_out_a_frozen_then_restarted_redis(
             assert ended, "the SSE stream did not end while Redis was down"
 
             private_redis.start()  # same port, same directory: the AOF is loaded
-            wait_for(lambda: http.get("/healthz").json()["status"] == "ok",
-                     what="/healthz ok again (the worker's heartbeat is back)")
+            wait_for(
+                lambda: http.get("/healthz").json()["status"] == "ok",
+                what="/healthz ok again (the worker's heartbeat is back)",
+            )
             assert run(http, done) == before
             assert run(http, queued)["status"] == "queued"
             listed = http.get("/v1/runs", params={"limit": 500}).json()
             assert {r["id"] for r in listed["data"]} == {done, queued}  # the 503 POST: no run
 
-            wait_for(lambda: consume_again(control, worker["hostname"]),
-                     what="the worker to answer its broker again")
+            wait_for(
+                lambda: consume_again(control, worker["hostname"]),
+                what="the worker to answer its broker again",
+            )
             assert_epochs_exact(wait_status(http, queued, "succeeded"), TINY["epochs"])
             assert_epochs_exact(wait_status(http, submit(http, TINY), "succeeded"), 3)
             assert http.get("/healthz").json()["workers"][0]["pid"] == worker["pid"]

@@ -18,11 +18,27 @@ pytestmark = pytest.mark.integration
 def start_up(tmp_path, *, redis_port: int, api_port: int, log_name: str) -> subprocess.Popen:
     """`mlplab up --no-auth` with a private Redis in tmp_path/state; once it is healthy."""
     redis_url = f"redis://127.0.0.1:{redis_port}/0"
-    env = dict(os.environ, MLPLAB_TORCH_THREADS="1", MLPLAB_DEVICE="cpu",
-               MLPLAB_HEARTBEAT_S="1", MLPLAB_KEY_PREFIX="uptest",
-               MLPLAB_STATE_DIR=str(tmp_path / "state"))
-    argv = [sys.executable, "-m", "mlplab.serve", "up", "--port", str(api_port), "--no-auth",
-            "--redis-url", redis_url, "--state-dir", str(tmp_path / "state")]
+    env = dict(
+        os.environ,
+        MLPLAB_TORCH_THREADS="1",
+        MLPLAB_DEVICE="cpu",
+        MLPLAB_HEARTBEAT_S="1",
+        MLPLAB_KEY_PREFIX="uptest",
+        MLPLAB_STATE_DIR=str(tmp_path / "state"),
+    )
+    argv = [
+        sys.executable,
+        "-m",
+        "mlplab.serve",
+        "up",
+        "--port",
+        str(api_port),
+        "--no-auth",
+        "--redis-url",
+        redis_url,
+        "--state-dir",
+        str(tmp_path / "state"),
+    ]
     log = tmp_path / log_name
     with open(log, "wb") as out:
         proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)

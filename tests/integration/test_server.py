@@ -47,7 +47,13 @@ def test_sweep_runs_to_the_end_and_streams_every_event(http, sweep):
     for run_id in record["run_ids"]:
         mine = [m for m in messages if m["data"]["run_id"] == run_id]
         assert [m["data"].get("status") or m["data"]["epoch"] for m in mine] == [
-            "queued", "running", 1, 2, 3, "succeeded"]
+            "queued",
+            "running",
+            1,
+            2,
+            3,
+            "succeeded",
+        ]
 
 
 def test_best_and_leaderboard_follow_the_metric(http, sweep):
@@ -116,13 +122,23 @@ JSON = {"content-type": "application/json"}
         ("POST", "/v1/runs", {"content": b'{"lr": Infinity}', "headers": JSON}, 422, "finite"),
         ("POST", "/v1/runs", {"json": {**BASE, "epochs": 401}}, 422, "max_epochs=400"),
         ("POST", "/v1/runs", {"json": {**BASE, "hidden": [5000]}}, 422, "max_hidden_width=4096"),
-        ("POST", "/v1/sweeps", {"json": {"base": BASE, "grid": {"seed": list(range(17))}}}, 422,
-         "max_runs_per_sweep=16"),
+        (
+            "POST",
+            "/v1/sweeps",
+            {"json": {"base": BASE, "grid": {"seed": list(range(17))}}},
+            422,
+            "max_runs_per_sweep=16",
+        ),
         ("GET", "/v1/runs/0123456789abcdef", {}, 404, "0123456789abcdef"),
         ("DELETE", "/v1/sweeps/0123456789abcdef", {}, 404, "0123456789abcdef"),
         ("POST", "/v1/runs", {"content": OVER_1_MIB, "headers": JSON}, 413, "max_body_bytes"),
-        ("POST", "/v1/runs", {"content": iter([OVER_1_MIB[:600_000], OVER_1_MIB[600_000:]]),
-                              "headers": JSON}, 413, "max_body_bytes"),
+        (
+            "POST",
+            "/v1/runs",
+            {"content": iter([OVER_1_MIB[:600_000], OVER_1_MIB[600_000:]]), "headers": JSON},
+            413,
+            "max_body_bytes",
+        ),
     ],
 )
 def test_bad_input_gets_a_json_detail_and_writes_nothing(

@@ -8,8 +8,12 @@ from tests.integration.test_server import sse
 pytestmark = pytest.mark.integration
 
 BASE = {"dataset": "synthetic", "hidden": [16], "epochs": 3, "batch_size": 64}
-STAGED = {"strategy": "staged", "base": BASE, "keep_top": 2,
-          "stages": [{"activation": ["relu", "tanh", "sigmoid"]}, {"lr": [0.05, 0.005]}]}
+STAGED = {
+    "strategy": "staged",
+    "base": BASE,
+    "keep_top": 2,
+    "stages": [{"activation": ["relu", "tanh", "sigmoid"]}, {"lr": [0.05, 0.005]}],
+}
 
 
 def follow(http, body):
@@ -29,8 +33,12 @@ def loss(run):
 def staged(server):
     with httpx.Client(base_url=server.base_url, timeout=30) as http:
         record, messages, view = follow(http, STAGED)
-        runs = {r["id"]: r for r in http.get(
-            "/v1/runs", params={"sweep_id": record["id"], "limit": 100}).json()["data"]}
+        runs = {
+            r["id"]: r
+            for r in http.get("/v1/runs", params={"sweep_id": record["id"], "limit": 100}).json()[
+                "data"
+            ]
+        }
         return {"record": record, "messages": messages, "view": view, "runs": runs}
 
 
@@ -38,7 +46,9 @@ def test_submission_answers_the_first_stage_and_the_plan(staged):
     record = staged["record"]
     assert record["varied"] == ["activation", "lr"] and not record["done"]
     assert [(s["field"], s["status"], len(s["run_ids"])) for s in record["stages"]] == [
-        ("activation", "running", 3), ("lr", "pending", 0)]
+        ("activation", "running", 3),
+        ("lr", "pending", 0),
+    ]
     assert record["run_ids"] == record["stages"][0]["run_ids"]
 
 
@@ -51,9 +61,13 @@ def test_each_stage_carries_its_top_two_into_the_next(staged):
     assert first["winners"] == ranked[:2]
     assert [runs[r]["varied"] for r in second["run_ids"]] == [
         {"activation": runs[w]["varied"]["activation"], "lr": lr}
-        for w in first["winners"] for lr in (0.05, 0.005)]
-    assert sorted(second["winners"], key=lambda r: loss(runs[r])) == sorted(
-        second["run_ids"], key=lambda r: loss(runs[r]))[:2]
+        for w in first["winners"]
+        for lr in (0.05, 0.005)
+    ]
+    assert (
+        sorted(second["winners"], key=lambda r: loss(runs[r]))
+        == sorted(second["run_ids"], key=lambda r: loss(runs[r]))[:2]
+    )
     assert view["run_ids"] == first["run_ids"] + second["run_ids"] and len(runs) == 7
 
 
@@ -79,9 +93,11 @@ def test_best_and_leaderboard_span_every_stage(http, staged):
 
 
 def test_early_stopping_stops_the_bad_runs_and_their_mates_finish(http):
-    body = {"base": {**BASE, "epochs": 8}, "grid": {"lr": [0.05, 1e-7],
-                                                    "activation": ["relu", "tanh"]},
-            "early_stopping": {"rule": "median", "grace_epochs": 1}}
+    body = {
+        "base": {**BASE, "epochs": 8},
+        "grid": {"lr": [0.05, 1e-7], "activation": ["relu", "tanh"]},
+        "early_stopping": {"rule": "median", "grace_epochs": 1},
+    }
     _, _, view = follow(http, body)
     runs = [http.get(f"/v1/runs/{r}").json() for r in view["run_ids"]]
     good = [r for r in runs if r["spec"]["lr"] == 0.05]

@@ -29,8 +29,9 @@ def stack(tmp_path: Path) -> Iterator[tuple[ServerProcesses, Store]]:
     redis_server.start()
     (tmp_path / "logs").mkdir()
     procs = ServerProcesses(redis_url=redis_server.url, prefix=PREFIX, log_dir=tmp_path / "logs")
-    procs.env.update(MLPLAB_REAP_INTERVAL_S="0.3", MLPLAB_REPAIR_INTERVAL_S="0.3",
-                     MLPLAB_STRAY_AFTER_S="1")
+    procs.env.update(
+        MLPLAB_REAP_INTERVAL_S="0.3", MLPLAB_REPAIR_INTERVAL_S="0.3", MLPLAB_STRAY_AFTER_S="1"
+    )
     procs.start("api")
     procs.start("worker")
     procs.wait_ready()
@@ -48,8 +49,9 @@ def status(procs: ServerProcesses, run_id: str) -> dict:
 def test_a_run_recorded_but_never_queued_fails_with_the_reason(stack):
     procs, store = stack
     run_id = store.create_run(owner="local", spec=SPEC)["id"]  # then the API lost Redis
-    wait_for(lambda: status(procs, run_id)["status"] == "failed", what="the stray to fail",
-             timeout=60)
+    wait_for(
+        lambda: status(procs, run_id)["status"] == "failed", what="the stray to fail", timeout=60
+    )
     assert status(procs, run_id)["error"] == STRAY_REASON
     assert "failed run(s) " + run_id in procs.log_tail("api", 200)
 
@@ -59,10 +61,16 @@ def test_a_group_queued_without_its_token_is_trained(stack):
     run_ids = [store.create_run(owner="local", spec=SPEC)["id"] for _ in range(2)]
     FairQueue(store.client, prefix=PREFIX).enqueue_runs(run_ids)  # the token was never sent
     for run_id in run_ids:
-        wait_for(lambda r=run_id: status(procs, r)["status"] == "succeeded",
-                 what="the tokenless group to train", timeout=120)
+        wait_for(
+            lambda r=run_id: status(procs, r)["status"] == "succeeded",
+            what="the tokenless group to train",
+            timeout=120,
+        )
     assert "sent a spare one" in procs.log_tail("api", 200)
     submitted = httpx.post(f"{procs.base_url}/v1/runs", json=SPEC, timeout=10).json()["id"]
-    wait_for(lambda: status(procs, submitted)["status"] == "succeeded",
-             what="a normal submission", timeout=120)
+    wait_for(
+        lambda: status(procs, submitted)["status"] == "succeeded",
+        what="a normal submission",
+        timeout=120,
+    )
     assert status(procs, submitted)["error"] is None

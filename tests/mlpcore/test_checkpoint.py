@@ -11,15 +11,17 @@ from mlpcore.fused import Callback, train_group
 from mlpcore.spec import RunSpec
 from mlpcore.train import train
 
-BASE = RunSpec(dataset="synthetic", hidden=[16, 8], epochs=4, lr=0.01, step_size=2,
-               gamma=0.5, device="cpu")
+BASE = RunSpec(
+    dataset="synthetic", hidden=[16, 8], epochs=4, lr=0.01, step_size=2, gamma=0.5, device="cpu"
+)
 
 
 def run_collecting(specs, **kwargs):
     states: list[dict] = []
     # through bytes, as the worker stores them
-    results = train_group(specs, on_checkpoint=lambda s: states.append(checkpoint.to_bytes(s)),
-                          **kwargs)
+    results = train_group(
+        specs, on_checkpoint=lambda s: states.append(checkpoint.to_bytes(s)), **kwargs
+    )
     return results, [checkpoint.from_bytes(b) for b in states]
 
 
@@ -29,9 +31,10 @@ def epochs_of(results):
 
 @pytest.mark.parametrize("optimizer", ["adam", "sgd"])
 def test_resume_after_epoch_k_equals_the_uninterrupted_run_exactly(optimizer):
-    specs = [BASE.model_copy(update={"optimizer": optimizer, "activation": a, "seed": s,
-                                     "lr": lr})
-             for a, s, lr in [("relu", 0, 0.01), ("tanh", 1, 0.003), ("gelu", 2, 0.02)]]
+    specs = [
+        BASE.model_copy(update={"optimizer": optimizer, "activation": a, "seed": s, "lr": lr})
+        for a, s, lr in [("relu", 0, 0.01), ("tanh", 1, 0.003), ("gelu", 2, 0.02)]
+    ]
     full, states = run_collecting(specs)
     assert [s["epoch"] for s in states] == [1, 2, 3, 4]
     resumed = train_group(specs, resume=states[1])
@@ -60,8 +63,9 @@ def test_a_stopped_run_stays_stopped_across_a_resume():
 
 def test_single_run_resume_through_a_file(tmp_path):
     path = tmp_path / "run.ckpt"
-    full = train(BASE, on_checkpoint=lambda s: checkpoint.save(s, path) if s["epoch"] == 3
-                 else None)
+    full = train(
+        BASE, on_checkpoint=lambda s: checkpoint.save(s, path) if s["epoch"] == 3 else None
+    )
     resumed = train(BASE, resume=checkpoint.load(path))
     assert epochs_of([resumed]) == epochs_of([full])
     assert resumed.result["runtime_s"] >= full.epochs[0].seconds

@@ -15,8 +15,10 @@ from mlpcore.errors import DatasetError
 
 RAW_NAMES = {"fashion-mnist": "FashionMNIST", "mnist": "MNIST", "kmnist": "KMNIST"}
 FILES = (
-    "train-images-idx3-ubyte", "train-labels-idx1-ubyte",
-    "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte",
+    "train-images-idx3-ubyte",
+    "train-labels-idx1-ubyte",
+    "t10k-images-idx3-ubyte",
+    "t10k-labels-idx1-ubyte",
 )
 
 
@@ -42,8 +44,13 @@ def make_idx_set(seed: int = 0, n_train: int = 100, n_test: int = 20) -> dict[st
     gen = torch.Generator().manual_seed(seed)
     images = torch.randint(0, 256, (n_train + n_test, 28, 28), dtype=torch.uint8, generator=gen)
     labels = torch.randint(0, 10, (n_train + n_test,), dtype=torch.uint8, generator=gen)
-    return dict(zip(FILES, (images[:n_train], labels[:n_train], images[n_train:],
-                            labels[n_train:]), strict=True))
+    return dict(
+        zip(
+            FILES,
+            (images[:n_train], labels[:n_train], images[n_train:], labels[n_train:]),
+            strict=True,
+        )
+    )
 
 
 def write_idx_set(folder: Path, tensors: dict[str, torch.Tensor], gz: bool = False) -> None:
@@ -178,7 +185,7 @@ def test_synthetic_is_learnable():
     losses = []
     for _ in range(3):
         for i in range(0, 2048, 128):
-            x, y = ds.features(ds.x_train[i:i + 128]), ds.y_train[i:i + 128]
+            x, y = ds.features(ds.x_train[i : i + 128]), ds.y_train[i : i + 128]
             loss = torch.nn.functional.cross_entropy(model(x), y)
             opt.zero_grad()
             loss.backward()

@@ -11,16 +11,19 @@ from mlpcore.spec import RunSpec
 from tests.conftest import python_stdout
 
 
-@pytest.mark.parametrize(("name", "index", "expected"), [
-    ("cuda", 0, "cuda:0"),
-    (torch.device("cuda"), 0, "cuda:0"),
-    ("cuda", 1, "cuda:1"),  # a bare 'cuda' means the current device
-    ("cuda:0", 1, "cuda:0"),
-    ("cuda:2", 0, "cuda:2"),
-    ("mps", 0, "mps:0"),
-    ("cpu", 0, "cpu"),
-    (torch.device("cpu"), 3, "cpu"),
-])
+@pytest.mark.parametrize(
+    ("name", "index", "expected"),
+    [
+        ("cuda", 0, "cuda:0"),
+        (torch.device("cuda"), 0, "cuda:0"),
+        ("cuda", 1, "cuda:1"),  # a bare 'cuda' means the current device
+        ("cuda:0", 1, "cuda:0"),
+        ("cuda:2", 0, "cuda:2"),
+        ("mps", 0, "mps:0"),
+        ("cpu", 0, "cpu"),
+        (torch.device("cpu"), 3, "cpu"),
+    ],
+)
 def test_canonical_device_names_the_index(name, index, expected):
     device = canonical_device(name, cuda_index=index)
     assert isinstance(device, torch.device) and device == torch.device(expected)
@@ -51,8 +54,10 @@ def test_cuda_and_cuda0_share_the_loaded_data_and_train():
 
 def test_configure_process_flushes_denormals_and_sets_threads():
     # a fresh process: the flag is process state, and this one has it set already
-    code = ("import torch; from mlpcore.device import configure_process;"
-            "tiny = lambda: torch.tensor([1e-40]).mul(1.0).item();"
-            "before = tiny(); configure_process(threads=1);"
-            "print(before > 0, tiny() == 0, torch.get_num_threads())")
+    code = (
+        "import torch; from mlpcore.device import configure_process;"
+        "tiny = lambda: torch.tensor([1e-40]).mul(1.0).item();"
+        "before = tiny(); configure_process(threads=1);"
+        "print(before > 0, tiny() == 0, torch.get_num_threads())"
+    )
     assert python_stdout(code).split() == ["True", "True", "1"]

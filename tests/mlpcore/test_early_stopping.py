@@ -20,8 +20,7 @@ ASHA = AshaRule(rule="asha", grace_epochs=1, reduction_factor=3)
 
 
 def decide(rule, value, peers, *, epoch, epochs=30, mode="min"):
-    return stop_reason(rule, value, peers, epoch=epoch, epochs=epochs, mode=mode,
-                       name="train_loss")
+    return stop_reason(rule, value, peers, epoch=epoch, epochs=epochs, mode=mode, name="train_loss")
 
 
 def test_median_stops_a_run_worse_than_the_median_of_the_others():
@@ -111,11 +110,14 @@ def test_a_sweep_takes_either_rule():
     assert asha.early_stopping == AshaRule(rule="asha", grace_epochs=2, reduction_factor=3)
 
 
-@pytest.mark.parametrize("rule", [
-    {"rule": "median", "grace_epochs": True},
-    {"rule": "asha", "reduction_factor": True},
-    {"rule": "median", "grace_epochs": 2**63},
-])
+@pytest.mark.parametrize(
+    "rule",
+    [
+        {"rule": "median", "grace_epochs": True},
+        {"rule": "asha", "reduction_factor": True},
+        {"rule": "median", "grace_epochs": 2**63},
+    ],
+)
 def test_rules_refuse_booleans_and_counts_past_int64(rule):
     with pytest.raises(ValidationError):
         TypeAdapter(EarlyStopping).validate_python(rule)

@@ -22,10 +22,23 @@ def mixed_group(optimizer: str) -> list[RunSpec]:
         ("relu", "he", 0.01, "step", 1, 5, 0.0, 0.9),
     ]
     lr_scale = 10.0 if optimizer == "sgd" else 1.0
-    return [BASE.model_copy(update={
-        "optimizer": optimizer, "activation": act, "init": init, "lr": lr * lr_scale,
-        "scheduler": sched, "step_size": step, "gamma": 0.5, "seed": seed,
-        "weight_decay": wd, "momentum": mom}) for act, init, lr, sched, step, seed, wd, mom in rows]
+    return [
+        BASE.model_copy(
+            update={
+                "optimizer": optimizer,
+                "activation": act,
+                "init": init,
+                "lr": lr * lr_scale,
+                "scheduler": sched,
+                "step_size": step,
+                "gamma": 0.5,
+                "seed": seed,
+                "weight_decay": wd,
+                "momentum": mom,
+            }
+        )
+        for act, init, lr, sched, step, seed, wd, mom in rows
+    ]
 
 
 def assert_same_epochs(fused: RunResult, solo: RunResult, rel: float = 1e-4) -> None:
@@ -49,16 +62,21 @@ def test_every_model_of_a_mixed_group_equals_its_solo_run(optimizer):
 
 def test_a_shared_seed_group_equals_solo_runs():
     # one seed: every model draws the same batches, so the group indexes the input once
-    specs = [BASE.model_copy(update={"activation": a, "lr": lr})
-             for a, lr in [("relu", 0.01), ("tanh", 0.003), ("relu", 0.001)]]
+    specs = [
+        BASE.model_copy(update={"activation": a, "lr": lr})
+        for a, lr in [("relu", 0.01), ("tanh", 0.003), ("relu", 0.001)]
+    ]
     for spec, result in zip(specs, train_group(specs), strict=True):
         assert_same_epochs(result, train(spec))
 
 
 def test_a_diverging_model_stops_alone():
     sgd = BASE.model_copy(update={"optimizer": "sgd", "lr": 0.05})
-    specs = [sgd.model_copy(update={"seed": 1}), sgd.model_copy(update={"lr": 1e6}),
-             sgd.model_copy(update={"activation": "tanh", "seed": 2})]
+    specs = [
+        sgd.model_copy(update={"seed": 1}),
+        sgd.model_copy(update={"lr": 1e6}),
+        sgd.model_copy(update={"activation": "tanh", "seed": 2}),
+    ]
     ends: list[RunResult] = []
     callbacks = [None, _OnEnd(ends), None]
     fast, broken, slow = train_group(specs, callbacks=callbacks, poll_every=4)
@@ -118,4 +136,5 @@ def test_on_cpu_fused_equals_solo_bit_for_bit():
     specs = mixed_group("adam")
     for spec, result in zip(specs, train_group(specs), strict=True):
         assert result.epochs and [m.to_dict() | {"seconds": 0} for m in result.epochs] == [
-            m.to_dict() | {"seconds": 0} for m in train(spec).epochs]
+            m.to_dict() | {"seconds": 0} for m in train(spec).epochs
+        ]

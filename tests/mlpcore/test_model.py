@@ -68,8 +68,9 @@ def test_init_depends_only_on_the_spec_not_on_stack_size_or_position(init):
 def test_default_init_equals_nn_linear_under_the_same_seed():
     with torch.random.fork_rng():
         torch.manual_seed(5)
-        reference = nn.Sequential(nn.Linear(12, 9), nn.ReLU(), nn.Linear(9, 7), nn.ReLU(),
-                                  nn.Linear(7, 5))
+        reference = nn.Sequential(
+            nn.Linear(12, 9), nn.ReLU(), nn.Linear(9, 7), nn.ReLU(), nn.Linear(7, 5)
+        )
     exported = stacked(["relu"], ["default"], [5]).export(0)
     for a, b in zip(reference.parameters(), exported.parameters(), strict=True):
         assert torch.equal(a, b)
@@ -77,8 +78,12 @@ def test_default_init_equals_nn_linear_under_the_same_seed():
 
 @pytest.mark.parametrize("init", ["he", "xavier"])
 def test_he_and_xavier_equal_torch_init_on_a_standalone_model(init):
-    reference = nn.Sequential(*[torch.nn.utils.skip_init(nn.Linear, i, o)
-                                for i, o in zip(WIDTHS[:-1], WIDTHS[1:], strict=True)])
+    reference = nn.Sequential(
+        *[
+            torch.nn.utils.skip_init(nn.Linear, i, o)
+            for i, o in zip(WIDTHS[:-1], WIDTHS[1:], strict=True)
+        ]
+    )
     gen = torch.Generator().manual_seed(11)
     for layer in reference:
         if init == "he":

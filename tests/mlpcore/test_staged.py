@@ -7,8 +7,11 @@ from mlpcore.errors import SpecError
 from mlpcore.staged import Candidate, next_configs, select_winners, stage_sizes
 from mlpcore.sweep import SweepSpec, expand_sweep, sweep_size, varied_fields
 
-STUDY = [{"activation": ["sigmoid", "relu", "tanh", "leaky_relu"]},
-         {"lr": [1e-4, 1e-3, 1e-2]}, {"step_size": [20, 30, 40]}]
+STUDY = [
+    {"activation": ["sigmoid", "relu", "tanh", "leaky_relu"]},
+    {"lr": [1e-4, 1e-3, 1e-2]},
+    {"step_size": [20, 30, 40]},
+]
 
 
 def staged(**fields):
@@ -76,8 +79,14 @@ def test_top_keeps_the_best_finished_runs_whatever_their_parent():
 def test_per_parent_keeps_each_lineage_at_its_best_value():
     # stage 2 of the study: sigmoid's best lr is 1e-3 (c), relu's 1e-2 (e); with carry top,
     # both of sigmoid's would go on and relu would be dropped
-    runs = cands(("a", 0.9, "sig"), ("b", 0.3, "sig"), ("c", 0.1, "sig"),
-                 ("d", 0.8, "relu"), ("e", 0.4, "relu"), ("f", 0.5, "relu"))
+    runs = cands(
+        ("a", 0.9, "sig"),
+        ("b", 0.3, "sig"),
+        ("c", 0.1, "sig"),
+        ("d", 0.8, "relu"),
+        ("e", 0.4, "relu"),
+        ("f", 0.5, "relu"),
+    )
     assert select_winners(runs, keep_top=2, carry="top", mode="min") == ["c", "b"]
     assert select_winners(runs, keep_top=2, carry="per_parent", mode="min") == ["c", "e"]
 
@@ -88,20 +97,24 @@ def test_stage_one_runs_have_no_parent_and_all_count():
 
 
 def test_ties_go_to_the_earlier_run_and_no_finished_run_means_no_winner():
-    assert select_winners(cands(("a", 0.1, None), ("b", 0.1, None)), keep_top=1, carry="top",
-                          mode="min") == ["a"]
+    assert select_winners(
+        cands(("a", 0.1, None), ("b", 0.1, None)), keep_top=1, carry="top", mode="min"
+    ) == ["a"]
     assert select_winners(cands(("a", None, None)), keep_top=2, carry="top", mode="min") == []
 
 
 def test_each_winner_meets_every_value_of_the_next_stage():
-    winners = [({"activation": "relu"}, {"activation": "relu", "lr": 1e-3, "epochs": 2}),
-               ({"activation": "tanh"}, {"activation": "tanh", "lr": 1e-3, "epochs": 2})]
+    winners = [
+        ({"activation": "relu"}, {"activation": "relu", "lr": 1e-3, "epochs": 2}),
+        ({"activation": "tanh"}, {"activation": "tanh", "lr": 1e-3, "epochs": 2}),
+    ]
     got = next_configs(winners, field="lr", values=[1e-2, 1e-4])
     assert [(v, s.lr, s.epochs, p) for v, s, p in got] == [
         ({"activation": "relu", "lr": 1e-2}, 1e-2, 2, 0),
         ({"activation": "relu", "lr": 1e-4}, 1e-4, 2, 0),
         ({"activation": "tanh", "lr": 1e-2}, 1e-2, 2, 1),
-        ({"activation": "tanh", "lr": 1e-4}, 1e-4, 2, 1)]
+        ({"activation": "tanh", "lr": 1e-4}, 1e-4, 2, 1),
+    ]
 
 
 def test_the_seed_study_example_is_the_studys_search():
@@ -114,6 +127,10 @@ def test_the_seed_study_example_is_the_studys_search():
     first = expand_sweep(sweep, max_runs=16)
     spec = first[0].spec
     assert (spec.dataset, spec.hidden, spec.init, spec.optimizer) == (
-        "fashion-mnist", [512, 256, 128], "he", "adam")
+        "fashion-mnist",
+        [512, 256, 128],
+        "he",
+        "adam",
+    )
     assert spec.epochs > 40 and spec.batch_size == 64 and spec.scheduler == "step"
     assert sweep.early_stopping is None

@@ -21,7 +21,9 @@ def test_grid_is_the_cartesian_product_over_the_base():
     assert len(configs) == sweep_size(sweep) == 36
     assert varied_fields(sweep) == ["activation", "lr", "step_size"]
     assert {(c.spec.activation, c.spec.lr, c.spec.step_size) for c in configs} == {
-        (a, lr, s) for a in STUDY_GRID["activation"] for lr in STUDY_GRID["lr"]
+        (a, lr, s)
+        for a in STUDY_GRID["activation"]
+        for lr in STUDY_GRID["lr"]
         for s in STUDY_GRID["step_size"]
     }
     assert all(c.spec.epochs == 3 and c.spec.dataset == "synthetic" for c in configs)
@@ -29,8 +31,11 @@ def test_grid_is_the_cartesian_product_over_the_base():
 
 
 def test_random_search_is_seeded_and_in_range():
-    grid = {"lr": {"loguniform": [1e-4, 1e-1]}, "activation": {"choice": ["relu", "gelu"]},
-            "gamma": {"uniform": [0.2, 0.5]}}
+    grid = {
+        "lr": {"loguniform": [1e-4, 1e-1]},
+        "activation": {"choice": ["relu", "gelu"]},
+        "gamma": {"uniform": [0.2, 0.5]},
+    }
     first = expand_sweep(SweepSpec(strategy="random", n=20, seed=3, grid=grid), max_runs=50)
     again = expand_sweep(SweepSpec(strategy="random", n=20, seed=3, grid=grid), max_runs=50)
     assert [c.varied for c in first] == [c.varied for c in again]

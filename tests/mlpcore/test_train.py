@@ -35,14 +35,16 @@ def test_loss_falls_and_the_result_is_complete():
     assert result.epochs[-1].test_accuracy > 0.7
     final = result.epochs[-1]
     assert result.result == {
-        "final_train_loss": final.train_loss, "final_test_loss": final.test_loss,
-        "final_test_accuracy": final.test_accuracy, "runtime_s": result.result["runtime_s"]}
+        "final_train_loss": final.train_loss,
+        "final_test_loss": final.test_loss,
+        "final_test_accuracy": final.test_accuracy,
+        "runtime_s": result.result["runtime_s"],
+    }
     assert result.result["runtime_s"] > 0 and all(m.seconds > 0 for m in result.epochs)
 
 
 def test_a_short_real_mnist_run_learns():
-    spec = RunSpec(dataset="mnist-5k", hidden=[64, 32], epochs=3, train_subset=1024,
-                   device="cpu")
+    spec = RunSpec(dataset="mnist-5k", hidden=[64, 32], epochs=3, train_subset=1024, device="cpu")
     result = train(spec)
     assert result.epochs[-1].train_loss < 0.5 * result.epochs[0].train_loss
     assert result.epochs[-1].test_accuracy > 0.75
@@ -52,13 +54,18 @@ def test_record_has_the_server_shape():
     record = train(BASE.model_copy(update={"epochs": 1})).to_record()
     assert set(record) == {"spec", "status", "epochs", "result", "error", "device"}
     assert record["spec"] == BASE.model_copy(update={"epochs": 1}).model_dump(mode="json")
-    assert set(record["epochs"][0]) == {"epoch", "train_loss", "test_loss", "test_accuracy",
-                                        "lr", "seconds"}
+    assert set(record["epochs"][0]) == {
+        "epoch",
+        "train_loss",
+        "test_loss",
+        "test_accuracy",
+        "lr",
+        "seconds",
+    }
 
 
 def test_step_lr_changes_at_the_right_epochs():
-    spec = BASE.model_copy(update={"epochs": 5, "scheduler": "step", "step_size": 2,
-                                   "gamma": 0.5})
+    spec = BASE.model_copy(update={"epochs": 5, "scheduler": "step", "step_size": 2, "gamma": 0.5})
     assert [m.lr for m in train(spec).epochs] == [0.01 * f for f in (1, 1, 0.5, 0.5, 0.25)]
     flat = spec.model_copy(update={"scheduler": "none"})
     assert [m.lr for m in train(flat).epochs] == [0.01] * 5
@@ -68,16 +75,17 @@ def test_step_lr_changes_at_the_right_epochs():
 def test_schedules_equal_torch_schedulers_exactly(scheduler):
     param = torch.nn.Parameter(torch.zeros(1))
     opt = torch.optim.SGD([param], lr=0.003)
-    torch_sched = (torch.optim.lr_scheduler.StepLR(opt, step_size=3, gamma=0.3)
-                   if scheduler == "step" else
-                   torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=10))
+    torch_sched = (
+        torch.optim.lr_scheduler.StepLR(opt, step_size=3, gamma=0.3)
+        if scheduler == "step"
+        else torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=10)
+    )
     expected = []
     for _ in range(10):
         expected.append(opt.param_groups[0]["lr"])
         opt.step()
         torch_sched.step()
-    assert lr_schedule(lr=0.003, scheduler=scheduler, step_size=3, gamma=0.3,
-                       epochs=10) == expected
+    assert lr_schedule(lr=0.003, scheduler=scheduler, step_size=3, gamma=0.3, epochs=10) == expected
 
 
 def test_cosine_lr_values():
@@ -100,7 +108,7 @@ def textbook_run(spec: RunSpec) -> list[tuple[float, float, float]]:
         total = 0.0
         order = epoch_order(spec.seed, epoch, n)
         for start in range(0, n, spec.batch_size):
-            idx = order[start:start + spec.batch_size]
+            idx = order[start : start + spec.batch_size]
             loss = F.cross_entropy(model(data.features(data.x_train[idx])), data.y_train[idx])
             opt.zero_grad()
             loss.backward()
@@ -117,9 +125,20 @@ def textbook_run(spec: RunSpec) -> list[tuple[float, float, float]]:
 
 @pytest.mark.parametrize("dataset, subset", [("synthetic", None), ("mnist-5k", 640)])
 def test_single_run_equals_a_textbook_torch_loop(dataset, subset):
-    spec = RunSpec(dataset=dataset, hidden=[32, 16], activation="tanh", init="he", lr=0.005,
-                   epochs=4, step_size=2, gamma=0.5, batch_size=50, train_subset=subset,
-                   seed=3, device="cpu")
+    spec = RunSpec(
+        dataset=dataset,
+        hidden=[32, 16],
+        activation="tanh",
+        init="he",
+        lr=0.005,
+        epochs=4,
+        step_size=2,
+        gamma=0.5,
+        batch_size=50,
+        train_subset=subset,
+        seed=3,
+        device="cpu",
+    )
     ours, theirs = losses(train(spec)), textbook_run(spec)
     for (a, b, c), (x, y, z) in zip(ours, theirs, strict=True):
         assert a == pytest.approx(x, rel=1e-5)
@@ -169,8 +188,11 @@ def test_cancel_before_the_first_epoch_ends_leaves_no_result():
 
 def test_resolve_device():
     assert resolve_device("cpu") == torch.device("cpu")
-    expected = "cuda" if torch.cuda.is_available() else (
-        "mps" if torch.backends.mps.is_available() else "cpu")
+    expected = (
+        "cuda"
+        if torch.cuda.is_available()
+        else ("mps" if torch.backends.mps.is_available() else "cpu")
+    )
     assert resolve_device("auto").type == expected
 
 

@@ -14,8 +14,7 @@ def test_a_wait_longer_than_the_socket_timeout_is_not_a_timeout(redis_client) ->
     """redis-py 8 reads with a socket timeout: a long XREAD block is cut into shorter ones."""
 
     async def wait_then_write() -> tuple[list, list]:
-        client = aioredis.Redis.from_url(UNIT_REDIS_URL, decode_responses=True,
-                                         socket_timeout=0.3)
+        client = aioredis.Redis.from_url(UNIT_REDIS_URL, decode_responses=True, socket_timeout=0.3)
         store = AsyncStore(client, prefix=TEST_PREFIX)
         key = store.keys.run_events("idle")
         try:

@@ -12,9 +12,16 @@ from tests.runstore.test_store import SPEC, metrics
 
 
 def start(store, run_id, holder, *, lease_s=60.0, checkpoint=None, claim=None):
-    return store.mark_running(run_id=run_id, worker=f"{holder}@host", device="cpu",
-                              holder=holder, lease_s=lease_s, checkpoint=checkpoint,
-                              fused_group=checkpoint, claim=claim)
+    return store.mark_running(
+        run_id=run_id,
+        worker=f"{holder}@host",
+        device="cpu",
+        holder=holder,
+        lease_s=lease_s,
+        checkpoint=checkpoint,
+        fused_group=checkpoint,
+        claim=claim,
+    )
 
 
 def expire(store, *run_ids):
@@ -23,8 +30,11 @@ def expire(store, *run_ids):
 
 
 def statuses(store, run_id):
-    return [json.loads(e.data)["status"] for e in store.events(store.keys.run_events(run_id))
-            if e.type == "status"]
+    return [
+        json.loads(e.data)["status"]
+        for e in store.events(store.keys.run_events(run_id))
+        if e.type == "status"
+    ]
 
 
 def test_a_live_lease_keeps_other_holders_out(store):

@@ -8,21 +8,30 @@ from mlpcore.staged import stage_sizes
 from runstore import stages
 from worker.stages import advance_sweep, plan_stage
 
-SPEC = {"strategy": "staged", "base": {"dataset": "synthetic", "epochs": 2},
-        "stages": [{"activation": ["relu", "tanh", "sigmoid"]}, {"lr": [0.1, 0.01]}],
-        "keep_top": 2}
+SPEC = {
+    "strategy": "staged",
+    "base": {"dataset": "synthetic", "epochs": 2},
+    "stages": [{"activation": ["relu", "tanh", "sigmoid"]}, {"lr": [0.1, 0.01]}],
+    "keep_top": 2,
+}
 
 
 def new_sweep(store, spec=SPEC):
     """A staged sweep with its first stage's runs, as the API records it."""
     field, values = next(iter(spec["stages"][0].items()))
     configs = [({field: v}, {**spec["base"], field: v}) for v in values]
-    record, runs = store.create_sweep(owner="u", spec=spec, metric="final_train_loss",
-                                      mode="min", configs=configs)
+    record, runs = store.create_sweep(
+        owner="u", spec=spec, metric="final_train_loss", mode="min", configs=configs
+    )
     fields = [next(iter(s.items())) for s in spec["stages"]]
-    stages.start(store, sweep_id=record["id"], owner="u", run_ids=[r["id"] for r in runs],
-                 stages=fields,
-                 bounds=stage_sizes([len(v) for _, v in fields], keep_top=spec["keep_top"]))
+    stages.start(
+        store,
+        sweep_id=record["id"],
+        owner="u",
+        run_ids=[r["id"] for r in runs],
+        stages=fields,
+        bounds=stage_sizes([len(v) for _, v in fields], keep_top=spec["keep_top"]),
+    )
     return record, [r["id"] for r in runs]
 
 
@@ -31,8 +40,7 @@ def finish(store, run_ids, losses):
         if loss is None:
             store.finish_run(run_id=run_id, status="failed", error="boom")
         else:
-            store.finish_run(run_id=run_id, status="succeeded",
-                             result={"final_train_loss": loss})
+            store.finish_run(run_id=run_id, status="succeeded", result={"final_train_loss": loss})
 
 
 def promised(store, owner="u"):
@@ -49,7 +57,9 @@ def test_start_records_the_plan_and_holds_the_sweep_open(store):
     state = stages.get(store, record["id"])
     assert state["status"] == "running" and state["current"] == 0
     assert [(s["field"], s["status"], s["run_ids"]) for s in state["stages"]] == [
-        ("activation", "running", ids), ("lr", "pending", [])]
+        ("activation", "running", ids),
+        ("lr", "pending", []),
+    ]
     sweep = store.get_sweep(record["id"])
     assert sweep["varied"] == ["activation", "lr"] and sweep["n_runs"] == 4  # 3 + 1 to come
     assert state["bounds"] == [3, 4] and promised(store) == 4  # stage 2: 2 winners x 2 lrs
@@ -68,8 +78,11 @@ def test_an_ended_stage_queues_the_winners_times_the_next_values_once(store):
     moved = stages.advance(store, record["id"], planner())
     assert moved.plan.winners == [ids[2], ids[0]]  # sigmoid, relu: the failed tanh is out
     assert [r["varied"] for r in moved.runs] == [
-        {"activation": "sigmoid", "lr": 0.1}, {"activation": "sigmoid", "lr": 0.01},
-        {"activation": "relu", "lr": 0.1}, {"activation": "relu", "lr": 0.01}]
+        {"activation": "sigmoid", "lr": 0.1},
+        {"activation": "sigmoid", "lr": 0.01},
+        {"activation": "relu", "lr": 0.1},
+        {"activation": "relu", "lr": 0.01},
+    ]
     assert moved.plan.chunks == [[0, 1, 2, 3]] and len(set(moved.plan.groups)) == 1
     new_ids = [r["id"] for r in moved.runs]
     state = stages.get(store, record["id"])
@@ -92,8 +105,10 @@ def test_racing_processes_create_the_next_stage_exactly_once(store):
         return plan_stage(*args, max_models=64, **kwargs)
 
     results = []
-    threads = [threading.Thread(target=lambda: results.append(
-        stages.advance(store, record["id"], slow))) for _ in range(4)]
+    threads = [
+        threading.Thread(target=lambda: results.append(stages.advance(store, record["id"], slow)))
+        for _ in range(4)
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -138,14 +153,25 @@ def test_stop_prevents_every_later_stage(store):
 
 
 def test_a_plain_sweep_has_no_stage_record(store):
-    record, _ = store.create_sweep(owner="u", spec={"grid": {"lr": [0.1]}}, metric="m",
-                                   mode="min", configs=[({"lr": 0.1}, {"lr": 0.1})])
+    record, _ = store.create_sweep(
+        owner="u",
+        spec={"grid": {"lr": [0.1]}},
+        metric="m",
+        mode="min",
+        configs=[({"lr": 0.1}, {"lr": 0.1})],
+    )
     assert stages.get(store, record["id"]) is None
     assert stages.advance(store, record["id"], planner()) is None
 
 
-REPEATS = {**SPEC, "stages": [{"activation": ["relu", "tanh", "sigmoid"]},
-                              {"lr": [0.1, 0.001]}, {"step_size": [20]}]}
+REPEATS = {
+    **SPEC,
+    "stages": [
+        {"activation": ["relu", "tanh", "sigmoid"]},
+        {"lr": [0.1, 0.001]},
+        {"step_size": [20]},
+    ],
+}
 
 
 def test_a_winner_the_next_stage_repeats_is_kept_not_trained_again(store):
@@ -156,7 +182,9 @@ def test_a_winner_the_next_stage_repeats_is_kept_not_trained_again(store):
     assert promised(store) == 2  # stage 2's bound released, though it trains only 2
     assert moved.plan.kept == [ids[1], ids[2]]
     assert [r["varied"] for r in moved.runs] == [
-        {"activation": "tanh", "lr": 0.1}, {"activation": "sigmoid", "lr": 0.1}]
+        {"activation": "tanh", "lr": 0.1},
+        {"activation": "sigmoid", "lr": 0.1},
+    ]
     new_ids = [r["id"] for r in moved.runs]
     second = stages.get(store, record["id"])["stages"][1]
     assert second["run_ids"] == [ids[1], ids[2], *new_ids] and second["kept"] == ids[1:]
@@ -189,9 +217,11 @@ def test_advancing_passes_through_a_stage_of_kept_runs_only(store):
 
 
 def test_runs_built_from_a_kept_winner_name_every_stage_field(store):
-    spec = {**SPEC, "keep_top": 1,
-            "stages": [{"activation": ["relu", "tanh"]}, {"lr": [0.1, 0.001]},
-                       {"step_size": [20, 5]}]}
+    spec = {
+        **SPEC,
+        "keep_top": 1,
+        "stages": [{"activation": ["relu", "tanh"]}, {"lr": [0.1, 0.001]}, {"step_size": [20, 5]}],
+    }
     record, ids = new_sweep(store, spec)
     finish(store, ids, [0.3, 0.1])
     moved = stages.advance(store, record["id"], planner())  # tanh at lr 0.1; tanh itself kept
@@ -199,4 +229,5 @@ def test_runs_built_from_a_kept_winner_name_every_stage_field(store):
     third = stages.advance(store, record["id"], planner())  # the kept tanh won stage 2
     assert third.plan.winners == [ids[1]] and third.plan.kept == [ids[1]]
     assert [r["varied"] for r in third.runs] == [
-        {"activation": "tanh", "lr": 0.001, "step_size": 5}]
+        {"activation": "tanh", "lr": 0.001, "step_size": 5}
+    ]

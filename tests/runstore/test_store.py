@@ -13,8 +13,14 @@ SPEC = {"dataset": "synthetic", "hidden": [8], "epochs": 3}
 
 
 def metrics(epoch, loss=1.0):
-    return {"epoch": epoch, "train_loss": loss, "test_loss": loss, "test_accuracy": 0.5,
-            "lr": 0.001, "seconds": 0.01}
+    return {
+        "epoch": epoch,
+        "train_loss": loss,
+        "test_loss": loss,
+        "test_accuracy": 0.5,
+        "lr": 0.001,
+        "seconds": 0.01,
+    }
 
 
 def started_run(store, **kwargs):
@@ -45,8 +51,13 @@ def test_lifecycle_epoch_ids_and_dedupe(store):
     assert not store.finish_run(run_id=run_id, status="failed", error="late")
     assert not store.append_epoch(run_id=run_id, metrics=metrics(3))  # finished: no more
     ids = [(e.id, e.type) for e in store.events(store.keys.run_events(run_id))]
-    assert ids == [("0-1", "status"), ("0-2", "status"), ("1-0", "epoch"), ("2-0", "epoch"),
-                   ("2-1", "status")]
+    assert ids == [
+        ("0-1", "status"),
+        ("0-2", "status"),
+        ("1-0", "epoch"),
+        ("2-0", "epoch"),
+        ("2-1", "status"),
+    ]
     run = store.get_run(run_id)
     assert [e["epoch"] for e in run["epochs"]] == [1, 2]
     assert run["epochs"][1]["train_loss"] == 1.0
@@ -134,8 +145,13 @@ def test_list_runs_newest_first_with_status_filter_and_pages(store):
 
 def test_sweep_records_streams_and_completion(store):
     configs = [({"lr": lr}, {**SPEC, "lr": lr}) for lr in (0.1, 0.01)]
-    sweep, runs = store.create_sweep(owner="ann", spec={"grid": {"lr": [0.1, 0.01]}},
-                                     metric="final_train_loss", mode="min", configs=configs)
+    sweep, runs = store.create_sweep(
+        owner="ann",
+        spec={"grid": {"lr": [0.1, 0.01]}},
+        metric="final_train_loss",
+        mode="min",
+        configs=configs,
+    )
     got = store.get_sweep(sweep["id"])
     assert got["run_ids"] == [r["id"] for r in runs] and got["varied"] == ["lr"]
     assert (got["n_runs"], got["n_terminal"], got["mode"]) == (2, 0, "min")
@@ -148,8 +164,13 @@ def test_sweep_records_streams_and_completion(store):
     assert store.get_sweep(sweep["id"])["n_terminal"] == 2
     events = store.events(store.keys.sweep_events(sweep["id"]))
     assert [(e.run_id, e.type) for e in events] == [
-        (first, "status"), (second, "status"), (first, "status"), (first, "epoch"),
-        (first, "status"), (second, "status")]
+        (first, "status"),
+        (second, "status"),
+        (first, "status"),
+        (first, "epoch"),
+        (first, "status"),
+        (second, "status"),
+    ]
 
 
 def test_async_reader_blocks_until_an_event_and_knows_when_done(store):
@@ -162,8 +183,9 @@ def test_async_reader_blocks_until_an_event_and_knows_when_done(store):
             assert await events.read(key, after="0-2", block_ms=50) == []
             loop = asyncio.get_running_loop()
             pending = asyncio.ensure_future(events.read(key, after="0-2", block_ms=5000))
-            await loop.run_in_executor(None, lambda: store.append_epoch(
-                run_id=run_id, metrics=metrics(1)))
+            await loop.run_in_executor(
+                None, lambda: store.append_epoch(run_id=run_id, metrics=metrics(1))
+            )
             [event] = await pending
             assert (event.id, event.epoch_id()) == ("1-0", "1")
             assert not await events.run_done(run_id)

@@ -10,8 +10,12 @@ def test_a_token_is_shown_once_and_stored_only_as_its_hash(users, redis_client):
     user, token = users.add(name="ann")
     assert token.startswith("mlp_") and len(token) > 40
     assert (user.name, user.admin, user.priority, user.revoked) == ("ann", False, 1.0, False)
-    stored = [v for key in redis_client.scan_iter("*") if redis_client.type(key) == "hash"
-              for v in redis_client.hgetall(key).values()]
+    stored = [
+        v
+        for key in redis_client.scan_iter("*")
+        if redis_client.type(key) == "hash"
+        for v in redis_client.hgetall(key).values()
+    ]
     assert token not in stored and token_hash(token) in stored
     assert users.authenticate(token) == user
     assert users.authenticate(token + "x") is None and users.authenticate("") is None

@@ -13,17 +13,28 @@ BAD = {"activation": "relu", "lr": 1e-7}
 
 @pytest.fixture
 def settings(tmp_path):
-    return WorkerSettings(redis_url=UNIT_REDIS_URL, key_prefix=TEST_PREFIX, device="cpu",
-                          torch_threads=1, data_dir=str(tmp_path),
-                          checkpoint_dir=tmp_path / "checkpoints")
+    return WorkerSettings(
+        redis_url=UNIT_REDIS_URL,
+        key_prefix=TEST_PREFIX,
+        device="cpu",
+        torch_threads=1,
+        data_dir=str(tmp_path),
+        checkpoint_dir=tmp_path / "checkpoints",
+    )
 
 
 def sweep(store, varied, early_stopping):
     """Queued runs of one fused sweep with this early_stopping; their ids."""
     configs = [(v, {**SPEC, **v}) for v in varied]
     spec = {"grid": {"lr": [0.1]}, "early_stopping": early_stopping}
-    _, runs = store.create_sweep(owner="ann", spec=spec, metric="final_train_loss", mode="min",
-                                 configs=configs, groups=["g-es"] * len(configs))
+    _, runs = store.create_sweep(
+        owner="ann",
+        spec=spec,
+        metric="final_train_loss",
+        mode="min",
+        configs=configs,
+        groups=["g-es"] * len(configs),
+    )
     return [run["id"] for run in runs]
 
 
@@ -51,8 +62,15 @@ def test_asha_keeps_the_best_third_at_each_rung(store, settings):
 
 def test_runs_of_a_sweep_without_early_stopping_train_to_the_end(store, settings):
     configs = [(v, {**SPEC, **v}) for v in [GOOD[0], BAD]]
-    _, runs = store.create_sweep(owner="ann", spec={"grid": {"lr": [0.1]}}, metric="m",
-                                 mode="min", configs=configs, groups=["g"] * 2)
+    _, runs = store.create_sweep(
+        owner="ann",
+        spec={"grid": {"lr": [0.1]}},
+        metric="m",
+        mode="min",
+        configs=configs,
+        groups=["g"] * 2,
+    )
     ids = [r["id"] for r in runs]
     assert set(run_group(ids, store=store, settings=settings, worker="w")["runs"].values()) == {
-        "succeeded"}
+        "succeeded"
+    }

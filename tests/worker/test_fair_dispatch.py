@@ -10,8 +10,13 @@ SPEC = {"dataset": "synthetic", "hidden": [8], "epochs": 1}
 
 
 def take(store, claim, trained, tokens):
-    return train_next(claim=claim, store=store, train=lambda ids: trained.append(ids) or {},
-                      send_token=lambda: tokens.append(1), visibility_timeout_s=60)
+    return train_next(
+        claim=claim,
+        store=store,
+        train=lambda ids: trained.append(ids) or {},
+        send_token=lambda: tokens.append(1),
+        visibility_timeout_s=60,
+    )
 
 
 def test_a_token_trains_the_picked_group_then_hands_back_parked_tokens(store, users):
@@ -39,8 +44,9 @@ def test_a_failing_group_still_releases_its_claim(store):
         raise RuntimeError("no GPU")
 
     with pytest.raises(RuntimeError):
-        train_next(claim="c", store=store, train=boom, send_token=lambda: None,
-                   visibility_timeout_s=60)
+        train_next(
+            claim="c", store=store, train=boom, send_token=lambda: None, visibility_timeout_s=60
+        )
     assert fair.running("ann") == set()
     assert store.client.get(f"{TEST_PREFIX}:fair:claim:c") is None
 

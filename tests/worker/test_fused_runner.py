@@ -16,23 +16,38 @@ from worker.runner import Due, chunk_groups, run_group, split_runs
 from worker.settings import WorkerSettings, default_checkpoint_dir
 
 SPEC = {"dataset": "synthetic", "hidden": [16], "epochs": 3, "batch_size": 64, "device": "cpu"}
-VARIED = [{"activation": "relu", "lr": 0.05}, {"activation": "tanh", "lr": 0.005},
-          {"activation": "sigmoid", "lr": 0.05, "seed": 1}]
+VARIED = [
+    {"activation": "relu", "lr": 0.05},
+    {"activation": "tanh", "lr": 0.005},
+    {"activation": "sigmoid", "lr": 0.05, "seed": 1},
+]
 METRICS = ("train_loss", "test_loss", "test_accuracy", "lr")
 
 
 @pytest.fixture
 def settings(tmp_path):
-    return WorkerSettings(redis_url=UNIT_REDIS_URL, key_prefix=TEST_PREFIX, device="cpu",
-                          torch_threads=1, cancel_poll_s=0.01, data_dir=str(tmp_path),
-                          checkpoint_dir=tmp_path / "checkpoints")
+    return WorkerSettings(
+        redis_url=UNIT_REDIS_URL,
+        key_prefix=TEST_PREFIX,
+        device="cpu",
+        torch_threads=1,
+        cancel_poll_s=0.01,
+        data_dir=str(tmp_path),
+        checkpoint_dir=tmp_path / "checkpoints",
+    )
 
 
 def sweep(store, varied=VARIED, group="g-test", **spec):
     """Queued runs of one sweep planned as one fused group; their ids."""
     configs = [(v, {**SPEC, **spec, **v}) for v in varied]
-    _, runs = store.create_sweep(owner="ann", spec={"name": "t"}, metric="final_train_loss",
-                                 mode="min", configs=configs, groups=[group] * len(configs))
+    _, runs = store.create_sweep(
+        owner="ann",
+        spec={"name": "t"},
+        metric="final_train_loss",
+        mode="min",
+        configs=configs,
+        groups=[group] * len(configs),
+    )
     return [run["id"] for run in runs]
 
 
@@ -44,18 +59,21 @@ def assert_trained_as_alone(record):
         for name in METRICS:
             assert got[name] == pytest.approx(getattr(want, name), rel=1e-4)
     assert record["result"]["final_test_loss"] == pytest.approx(
-        alone.result["final_test_loss"], rel=1e-4)
+        alone.result["final_test_loss"], rel=1e-4
+    )
 
 
 def test_a_group_trains_as_one_and_each_run_as_alone(store, settings):
     ids = sweep(store)
     assert run_group(ids, store=store, settings=settings, worker="w") == {
-        "runs": dict.fromkeys(ids, "succeeded")}
+        "runs": dict.fromkeys(ids, "succeeded")
+    }
     for record in store.get_runs(ids):
         assert record["fused_group"] == record["checkpoint"] == "g-test"
         assert_trained_as_alone(record)
-        statuses = [e for e in store.events(store.keys.run_events(record["id"]))
-                    if e.type == "status"]
+        statuses = [
+            e for e in store.events(store.keys.run_events(record["id"])) if e.type == "status"
+        ]
         assert [e.id for e in statuses] == ["0-1", "0-2", "3-1"]
     assert list(settings.checkpoint_dir.iterdir()) == []
 

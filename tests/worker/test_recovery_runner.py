@@ -11,8 +11,7 @@ from tests.worker.test_runner import settings  # noqa: F401 (a fixture)
 from worker.checkpoints import GroupCheckpoint, checkpoint_path
 from worker.runner import run_group
 
-SPEC = {"dataset": "synthetic", "hidden": [64, 32], "epochs": 4, "batch_size": 64,
-        "device": "cpu"}
+SPEC = {"dataset": "synthetic", "hidden": [64, 32], "epochs": 4, "batch_size": 64, "device": "cpu"}
 
 
 def n_params(widths: list[int]) -> int:
@@ -63,8 +62,9 @@ def test_a_run_resumes_from_its_group_file_and_removes_it(store, settings) -> No
     # only epochs 3 and 4 were trained here (the earlier attempt recorded 1 and 2 itself),
     # each exactly as in an uninterrupted run
     assert [e["epoch"] for e in record["epochs"]] == [3, 4]
-    assert [e["train_loss"] for e in record["epochs"]] == [m.train_loss for m in
-                                                          reference.epochs[2:]]
+    assert [e["train_loss"] for e in record["epochs"]] == [
+        m.train_loss for m in reference.epochs[2:]
+    ]
     assert not path.exists()
 
 
@@ -85,8 +85,9 @@ def test_a_group_resumes_without_a_mate_that_ended_meanwhile(store, settings) ->
     reference = train_group(full)[0]
     assert record["status"] == "succeeded" and record["fused_group"] is None
     assert [e["epoch"] for e in record["epochs"]] == [3, 4]
-    assert [e["train_loss"] for e in record["epochs"]] == [m.train_loss for m in
-                                                          reference.epochs[2:]]
+    assert [e["train_loss"] for e in record["epochs"]] == [
+        m.train_loss for m in reference.epochs[2:]
+    ]
     assert store.get_run(gone)["epochs"] == [] and not path.exists()
 
 

@@ -16,9 +16,15 @@ SPEC = {"dataset": "synthetic", "hidden": [16], "epochs": 3, "batch_size": 64, "
 
 @pytest.fixture
 def settings(tmp_path):
-    return WorkerSettings(redis_url=UNIT_REDIS_URL, key_prefix=TEST_PREFIX, device="cpu",
-                          torch_threads=1, cancel_poll_s=0.01, data_dir=str(tmp_path),
-                          checkpoint_dir=tmp_path / "checkpoints")
+    return WorkerSettings(
+        redis_url=UNIT_REDIS_URL,
+        key_prefix=TEST_PREFIX,
+        device="cpu",
+        torch_threads=1,
+        cancel_poll_s=0.01,
+        data_dir=str(tmp_path),
+        checkpoint_dir=tmp_path / "checkpoints",
+    )
 
 
 def run(store, settings, spec):
@@ -44,7 +50,8 @@ def test_a_cancelled_queued_run_never_starts(store, settings):
     run_id = store.create_run(owner="ann", spec=SPEC)["id"]
     store.cancel_run(run_id=run_id)
     assert run_group([run_id], store=store, settings=settings, worker="w") == {
-        "runs": {run_id: "cancelled"}}
+        "runs": {run_id: "cancelled"}
+    }
     record = store.get_run(run_id)
     assert record["started_at"] is None and record["worker"] is None
     assert len(store.events(store.keys.run_events(run_id))) == 2  # queued, cancelled
@@ -93,5 +100,6 @@ def test_an_absent_device_fails_before_starting(store, settings):
 def test_missing_and_finished_runs_are_skipped(store, settings):
     done = run(store, settings, SPEC)
     assert run_group([done["id"], "nope"], store=store, settings=settings, worker="w") == {
-        "runs": {done["id"]: "succeeded"}}
+        "runs": {done["id"]: "succeeded"}
+    }
     assert store.get_run(done["id"])["finished_at"] == done["finished_at"]
