@@ -16,8 +16,8 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 
 from api.errors import AuthRequired, Forbidden
-from api.queue import TaskQueue
 from api.settings import ApiSettings
+from lab.queue import TaskQueue
 from runstore import AsyncStore, NotFound, Store
 from runstore.users import User, authenticate_async
 
@@ -49,16 +49,22 @@ AsyncStoreDep = Annotated[AsyncStore, Depends(_async_store)]
 QueueDep = Annotated[TaskQueue, Depends(_queue)]
 
 
+def bearer_token(request: Request) -> str | None:
+    """The token of an `Authorization: Bearer <token>` header, or None without one."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
 async def current_user(request: Request, settings: SettingsDep, store: AsyncStoreDep) -> User:
     """The user whose Bearer token came with the request; with auth off, the admin `local`."""
     if not settings.auth:
         return LOCAL
     if any(name in request.query_params for name in _QUERY_TOKENS):
         raise AuthRequired(f"tokens in the URL are refused (URLs end up in logs); {_USE_HEADER}")
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+    token = bearer_token(request)
+    if token is None:
         raise AuthRequired(f"authentication required: {_USE_HEADER}")
-    user = await authenticate_async(store.client, store.keys, token.strip())
+    user = await authenticate_async(store.client, store.keys, token)
     if user is None:
         raise AuthRequired("invalid or revoked token")
     return user

@@ -1,9 +1,9 @@
 """The API's own exceptions and the one place that maps every domain error to HTTP.
 
 ApiError
-├── LimitExceeded      a spec over a server limit (max_epochs, ...)       -> 422
 ├── AuthRequired       no valid credentials (with WWW-Authenticate)       -> 401
 └── Forbidden          an admin-only request from a non-admin             -> 403
+lab.errors.LimitExceeded (a spec over a server limit, max_epochs, ...) -> 422,
 runstore.NotFound -> 404, runstore.Conflict -> 409, runstore.InvalidEventId -> 422,
 runstore.quota.QuotaFull (max_queued, naming the user's count) -> 429,
 mlpcore.errors.SpecError -> 422, request validation -> 422, Redis or the broker
@@ -21,6 +21,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from lab.errors import LimitExceeded
 from mlpcore.errors import SpecError
 from runstore import Conflict, InvalidEventId, NotFound
 from runstore.quota import QuotaFull
@@ -30,10 +31,6 @@ log = logging.getLogger(__name__)
 
 class ApiError(Exception):
     """Base of the API's own errors."""
-
-
-class LimitExceeded(ApiError):
-    """A spec that asks for more than the server allows."""
 
 
 class AuthRequired(ApiError):

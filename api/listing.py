@@ -6,7 +6,6 @@ from typing import Any
 
 from api.errors import Forbidden
 from runstore import Store
-from runstore.fairqueue import FairQueue
 from runstore.users import User
 
 
@@ -27,7 +26,7 @@ def with_queue_positions(runs: list[dict[str, Any]], *, store: Store) -> list[di
     """The runs with `queue_position` (runs dispatched before it; None once not queued)."""
     if not any(run["status"] == "queued" for run in runs):
         return runs
-    positions = FairQueue(store.client, prefix=store.keys.prefix).positions()
+    positions = store.fair.positions()
     for run in runs:
         run["queue_position"] = positions.get(run["id"]) if run["status"] == "queued" else None
     return runs

@@ -8,7 +8,7 @@ request.
 
 What a submission leaves behind when Redis goes away under it:
 - refused or timed out before its run was recorded: nothing; resubmit.
-- recorded, but queueing failed: `worker.dispatch.send_group` records the runs as failed with
+- recorded, but queueing failed: `lab.queue.send_group` records the runs as failed with
   the reason ("could not be queued: ...") when Redis still takes that write, and the answer
   is 503; resubmit.
 - a write that timed out may still have been applied (a frozen Redis runs it when it thaws):
@@ -26,10 +26,9 @@ from kombu.exceptions import OperationalError as BrokerError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from api.queue import TaskQueue
 from api.settings import ApiSettings
+from lab.queue import TaskQueue, create_celery
 from runstore import Store
-from worker.celery_app import create_celery
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from mlpcore.spec import NoBool, Number, RunSpec, RunStatus
+from mlpcore.spec import NoBool, Number, RunSpec
+from mlpcore.status import RunStatus
 from mlpcore.sweep import Metric, Mode
 
 

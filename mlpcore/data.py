@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import gzip
+import hashlib
 import importlib.resources
 import io
 import os
@@ -262,3 +263,15 @@ def _make_synthetic(
     # Noise keeps the task from being perfectly separable, like real labels.
     y = (logits + 0.3 * torch.randn(n, classes, generator=gen)).argmax(dim=1)  # (N,)
     return TensorData("synthetic", x[:n_train], y[:n_train], x[n_train:], y[n_train:], 1.0, classes)
+
+
+def epoch_order(seed: int, epoch: int, n: int) -> torch.Tensor:
+    """The sample order (n,) a run with `seed` trains on in 0-based `epoch`.
+
+    torch.randperm(n) from a CPU generator seeded with the first 8 bytes (big-endian) of
+    blake2b(f"{seed}:{epoch}"): stateless per epoch, so a resumed run draws the same order,
+    and the same on every device.
+    """
+    digest = hashlib.blake2b(f"{seed}:{epoch}".encode(), digest_size=8).digest()
+    gen = torch.Generator().manual_seed(int.from_bytes(digest, "big"))
+    return torch.randperm(n, generator=gen)

@@ -49,7 +49,13 @@ def configure_process(*, threads: int | None = None) -> None:
     call it from the main thread before torch's thread pools exist.
     """
     torch.set_flush_denormal(True)
-    if threads is not None and torch.get_num_threads() != threads:
+    set_threads(threads)
+
+
+def set_threads(threads: int | None) -> None:
+    """Use `threads` CPU threads (None: leave torch's choice); oversubscribed cores make
+    torch many times slower."""
+    if threads and torch.get_num_threads() != threads:
         torch.set_num_threads(threads)
 
 

@@ -16,11 +16,11 @@ from typing import Any
 import torch
 
 from mlpcore.callbacks import Callback, EpochMetrics, RunResult
-from mlpcore.data import TensorData, load_dataset
+from mlpcore.data import TensorData, epoch_order, load_dataset
 from mlpcore.device import resolve_device
 from mlpcore.errors import SpecError
 from mlpcore.spec import RunSpec
-from mlpcore.trainer import POLL_EVERY, GroupTrainer, epoch_order
+from mlpcore.trainer import POLL_EVERY, GroupTrainer
 
 __all__ = [
     "POLL_EVERY",

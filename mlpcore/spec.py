@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import math
 import re
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -41,22 +40,6 @@ NoBool = BeforeValidator(not_bool)
 PositiveInt = Annotated[int, NoBool, Field(ge=1, lt=2**63)]
 Number = Annotated[float, NoBool]
 _DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
-
-
-class RunStatus(StrEnum):
-    """Lifecycle of a run; all but queued and running are terminal."""
-
-    queued = "queued"
-    running = "running"
-    succeeded = "succeeded"
-    failed = "failed"
-    cancelled = "cancelled"
-    diverged = "diverged"
-    stopped_early = "stopped_early"  # by the sweep's early-stopping rule
-
-    @property
-    def terminal(self) -> bool:
-        return self not in (RunStatus.queued, RunStatus.running)
 
 
 class RunSpec(BaseModel):

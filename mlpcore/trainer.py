@@ -5,7 +5,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Callable
 from typing import Any
@@ -15,7 +14,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from mlpcore.callbacks import Callback, EpochMetrics, RunResult
-from mlpcore.data import TensorData
+from mlpcore.data import TensorData, epoch_order
 from mlpcore.errors import CheckpointError
 from mlpcore.memory import EVAL_CHUNK
 from mlpcore.model import StackedMLP
@@ -28,18 +27,6 @@ POLL_EVERY = 16  # batches between should_stop()/divergence polls: cancel latenc
 # (measured per model-batch, 1 thread: 1 model 2.35 ms, 4 models 2.26 ms, 36 models 2.86 ms).
 CPU_MODELS_PER_PASS = 4
 CHECKPOINT_FORMAT = 1
-
-
-def epoch_order(seed: int, epoch: int, n: int) -> Tensor:
-    """The sample order (n,) a run with `seed` trains on in 0-based `epoch`.
-
-    torch.randperm(n) from a CPU generator seeded with the first 8 bytes (big-endian) of
-    blake2b(f"{seed}:{epoch}"): stateless per epoch, so a resumed run draws the same order,
-    and the same on every device.
-    """
-    digest = hashlib.blake2b(f"{seed}:{epoch}".encode(), digest_size=8).digest()
-    gen = torch.Generator().manual_seed(int.from_bytes(digest, "big"))
-    return torch.randperm(n, generator=gen)
 
 
 def _stack_key(spec: RunSpec) -> tuple[Any, ...]:

@@ -2,67 +2,43 @@
 
 from __future__ import annotations
 
-import json
 import os
 import time
 import tomllib
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from mlplab.errors import (
+    BadRequest,
+    Conflict,
+    ConnectionFailed,
+    MlplabError,
+    NotFound,
+    QuotaExceeded,
+    ServerError,
+    Unauthorized,
+    error_for,
+)
+from mlplab.sse import Event, parse_sse
+
+__all__ = [
+    "BadRequest",
+    "Client",
+    "Conflict",
+    "ConnectionFailed",
+    "Event",
+    "MlplabError",
+    "NotFound",
+    "QuotaExceeded",
+    "ServerError",
+    "Unauthorized",
+    "parse_sse",
+]
+
 DEFAULT_URL = "http://127.0.0.1:8000"
-TERMINAL = frozenset({"succeeded", "failed", "cancelled", "diverged", "stopped_early"})
-
-
-class MlplabError(Exception):
-    """Base of the client's errors; carries the server's detail and HTTP status."""
-
-    def __init__(self, detail: str, status_code: int | None = None) -> None:
-        super().__init__(detail if status_code is None else f"{status_code}: {detail}")
-        self.detail, self.status_code = detail, status_code
-
-
-class ConnectionFailed(MlplabError):
-    """The server could not be reached."""
-
-
-class BadRequest(MlplabError):
-    """The server refused the request as invalid (4xx other than the ones below)."""
-
-
-class Unauthorized(MlplabError):
-    """Missing, wrong or revoked token (401)."""
-
-
-class NotFound(MlplabError):
-    """No such run or sweep for this user (404)."""
-
-
-class Conflict(MlplabError):
-    """The request does not fit the current state, e.g. cancelling a finished run (409)."""
-
-
-class QuotaExceeded(MlplabError):
-    """A per-user quota is full (429)."""
-
-
-class ServerError(MlplabError):
-    """The server failed (5xx)."""
-
-
-_BY_STATUS = {401: Unauthorized, 404: NotFound, 409: Conflict, 429: QuotaExceeded}
-
-
-@dataclass(frozen=True)
-class Event:
-    """One server-sent event: its type, id and decoded JSON data."""
-
-    event: str
-    id: str | None
-    data: Any
 
 
 def config_path() -> Path:
@@ -108,7 +84,7 @@ class Client:
         except httpx.TransportError as exc:
             raise ConnectionFailed(f"cannot reach mlplab at {self.url}: {exc}") from exc
         if response.status_code >= 400:
-            raise _error_for(response)
+            raise error_for(response)
         return response
 
     def _json(self, method: str, path: str, **kwargs: Any) -> Any:
@@ -195,7 +171,7 @@ class Client:
         with self._http.stream("GET", path, headers=headers, timeout=timeout) as response:
             if response.status_code >= 400:
                 response.read()
-                raise _error_for(response)
+                raise error_for(response)
             connected.append(True)
             yield from parse_sse(response.iter_lines())
 
@@ -262,43 +238,3 @@ class Client:
         import pandas as pd
 
         return pd.DataFrame(self.sweep_rows(sweep_id))
-
-
-def parse_sse(lines: Iterator[str]) -> Iterator[Event]:
-    """Decode a text/event-stream body into events (comments and keep-alives skipped)."""
-    event, event_id, data = "message", None, []
-    for line in lines:
-        if not line:
-            if data:
-                yield Event(event=event, id=event_id, data=_decode("\n".join(data)))
-            event, data = "message", []
-            continue
-        if line.startswith(":"):
-            continue
-        field, _, value = line.partition(":")
-        value = value[1:] if value.startswith(" ") else value
-        if field == "event":
-            event = value
-        elif field == "id":
-            event_id = value
-        elif field == "data":
-            data.append(value)
-
-
-def _decode(text: str) -> Any:
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        return text
-
-
-def _error_for(response: httpx.Response) -> MlplabError:
-    try:
-        detail = response.json().get("detail", response.text)
-    except (json.JSONDecodeError, AttributeError):
-        detail = response.text
-    if not isinstance(detail, str):
-        detail = json.dumps(detail)
-    if response.status_code >= 500:
-        return ServerError(detail, response.status_code)
-    return _BY_STATUS.get(response.status_code, BadRequest)(detail, response.status_code)

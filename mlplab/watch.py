@@ -7,7 +7,8 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any
 
-from mlplab.client import TERMINAL, Client, Conflict, Event
+from mlpcore.status import TERMINAL
+from mlplab.client import Client, Conflict, Event
 
 EXIT_NOT_ALL_SUCCEEDED = 4
 _STYLE = {

@@ -6,9 +6,9 @@ import json
 import re
 from dataclasses import dataclass
 
+from mlpcore.status import TERMINAL
 from runstore.errors import InvalidEventId
 
-TERMINAL = frozenset({"succeeded", "failed", "cancelled", "diverged", "stopped_early"})
 _POSITION = re.compile(r"^(\d+)(?:-(\d+))?$")
 
 

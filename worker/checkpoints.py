@@ -1,5 +1,6 @@
-"""Group checkpoints on disk: one file per training group, rewritten every epoch, removed at
-its end, so the disk holds at most one state per group in training.
+"""Group checkpoints on disk, and resuming a group from one: one file per training group,
+rewritten every epoch, removed at its end, so the disk holds at most one state per group in
+training.
 
 A file holds mlpcore's `train_group` state plus `run_ids`, the runs it covers in the order
 `train_group` got them; each of those run records names the file's key in `checkpoint`.
@@ -8,10 +9,16 @@ A file holds mlpcore's `train_group` state plus `run_ids`, the runs it covers in
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from mlpcore import checkpoint
+from mlpcore.data import TensorData
+from mlpcore.errors import CheckpointError
+from mlpcore.fused import train_group
+from mlpcore.spec import RunSpec
+from mlpcore.train import Callback, RunResult
 
 log = logging.getLogger(__name__)
 
@@ -45,3 +52,79 @@ class GroupCheckpoint:
             self.path.unlink(missing_ok=True)
         except OSError as exc:
             log.warning("checkpoint %s not removed: %s", self.path, exc)
+
+
+@dataclass(frozen=True)
+class Due:
+    """A run this task should train: its spec on the worker's device, its planned group."""
+
+    run_id: str
+    spec: RunSpec
+    group: str | None
+    checkpoint: str | None = None  # the group file of an earlier attempt, if any
+
+
+class Ended(Callback):
+    """The callback of a run in a resumed group file that has ended since: it stops at once
+    and writes nothing (its model trains no further)."""
+
+    def should_stop(self) -> bool:
+        return True
+
+
+def resumable(started: list[Due], path: Path) -> tuple[list[Due], dict[str, Any] | None]:
+    """The group to train and the state to resume it from.
+
+    When the group file at path covers these runs (and maybe others of the group that ended
+    since: cancelled, stopped early), the group is the file's runs in its order; else the runs
+    as they are, from scratch.
+    """
+    if not path.exists():
+        return started, None
+    try:
+        state = checkpoint.load(path)
+        by_id = {d.run_id: d for d in started}
+        ids = list(state.get("run_ids") or [])
+        specs = {i: RunSpec(**s) for i, s in zip(ids, state["specs"], strict=True)}
+    except (CheckpointError, OSError, KeyError, TypeError, ValueError) as exc:
+        log.warning("checkpoint %s unusable, starting over: %s", path, exc)
+        return started, None
+    if not set(by_id) <= set(ids):
+        log.info("checkpoint %s covers runs %s, not %s: starting over", path, ids, list(by_id))
+        return started, None
+    ended = set(ids) - set(by_id)
+    log.info(
+        "runs %s: resuming from epoch %d of %s%s",
+        ids,
+        state.get("epoch", 0),
+        path,
+        f" (ended since: {sorted(ended)})" if ended else "",
+    )
+    return [by_id.get(i) or Due(i, specs[i], None) for i in ids], state
+
+
+def train_resumable(
+    started: list[Due],
+    callbacks: list[Callback],
+    *,
+    data: TensorData,
+    saver: GroupCheckpoint,
+    resume: dict[str, Any] | None,
+) -> list[RunResult]:
+    """train_group, from the checkpoint when given; one that does not fit starts over."""
+    specs = [d.spec for d in started]
+    try:
+        return train_group(
+            specs, callbacks=callbacks, data=data, on_checkpoint=saver, resume=resume
+        )
+    except CheckpointError as exc:  # raised before any training: safe to start over
+        if resume is None:
+            raise
+        log.warning("checkpoint %s does not fit, starting over: %s", saver.path, exc)
+        return train_group(specs, callbacks=callbacks, data=data, on_checkpoint=saver)
+
+
+def remove_earlier(started: list[Due], key: str, checkpoint_dir: Path) -> None:
+    """Remove group files of earlier attempts under other keys (the group was re-planned)."""
+    for old in {d.checkpoint for d in started} - {None, key}:
+        GroupCheckpoint(checkpoint_path(checkpoint_dir, old), []).remove()

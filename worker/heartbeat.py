@@ -15,6 +15,7 @@ from celery.signals import worker_ready, worker_shutdown
 from redis.exceptions import RedisError
 
 from worker import leases
+from worker.celery_app import send_token
 from worker.settings import get_settings
 from worker.store import get_store
 
@@ -29,19 +30,12 @@ def _beat(hostname: str, stop: threading.Event) -> None:
     while True:
         try:
             get_store().heartbeat(hostname=hostname, info=info, ttl_s=3 * settings.heartbeat_s)
-            leases.renew_and_reap(get_store(), settings, send_token=_send_token)
+            leases.renew_and_reap(get_store(), settings, send_token=send_token)
         except Exception as exc:  # Redis or the broker away: keep beating, it comes back
             leases.note_trouble()
             log.warning("heartbeat failed: %s", exc)
         if stop.wait(settings.heartbeat_s):
             return
-
-
-def _send_token() -> None:
-    """A fair-share token for a group the reaper put back."""
-    from worker.celery_app import TRAIN_NEXT, app
-
-    app.send_task(TRAIN_NEXT)
 
 
 @worker_ready.connect

@@ -14,11 +14,13 @@ import secrets
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from celery.signals import worker_shutting_down
 
+from lab.repair import reap
 from runstore import Store
 from worker.settings import WorkerSettings
 
@@ -95,16 +97,19 @@ def renew_and_reap(store: Store, settings: WorkerSettings, send_token: Callable[
         store.leases.hold_claim(claim=claim, ttl_s=ttl_s(settings))
     if time.monotonic() - _trouble["at"] < ttl_s(settings):
         return
-    reaped = store.leases.reap()
-    if reaped.run_ids or reaped.groups:
-        log.warning(
-            "requeued %d run(s) of vanished workers (%s) in %d group(s)",
-            len(reaped.run_ids),
-            ", ".join(reaped.run_ids),
-            reaped.groups,
-        )
-    for _ in range(reaped.groups):
-        send_token()
+    reap(store, send_token=send_token)
+
+
+@contextmanager
+def holding_claim(store: Store, claim: str, *, settings: WorkerSettings) -> Iterator[None]:
+    """Lease a token's claim like its runs while its group trains: if this worker vanishes,
+    the reaper queues the group's unstarted runs again."""
+    store.leases.hold_claim(claim=claim, ttl_s=ttl_s(settings))
+    hold(claim=claim)
+    try:
+        yield
+    finally:
+        let_go(claim=claim)
 
 
 @worker_shutting_down.connect

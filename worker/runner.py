@@ -14,38 +14,37 @@ file, every epoch recorded once; on SIGTERM a group hands its runs back at the n
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import torch
 from redis.exceptions import RedisError
 
-from mlpcore import checkpoint
+from lab import fusion
+from lab.stages import advance_sweeps
 from mlpcore.data import TensorData, load_dataset
-from mlpcore.errors import CheckpointError, MlpcoreError
-from mlpcore.fused import train_group
+from mlpcore.device import set_threads
+from mlpcore.errors import MlpcoreError
 from mlpcore.memory import free_bytes, split_to_fit
 from mlpcore.spec import RunSpec
-from mlpcore.train import Callback, RunResult, resolve_device
-from runstore import TERMINAL, Store, new_id
-from worker import leases, stages
-from worker.checkpoints import GroupCheckpoint, checkpoint_path
+from mlpcore.status import TERMINAL, RunStatus
+from mlpcore.train import RunResult, resolve_device
+from runstore import Store
+from worker import leases
+from worker.celery_app import queue, send_token
+from worker.checkpoints import (
+    Due,
+    Ended,
+    GroupCheckpoint,
+    checkpoint_path,
+    remove_earlier,
+    resumable,
+    train_resumable,
+)
 from worker.early_stop import with_early_stopping
 from worker.reporter import StoreReporter, finish
 from worker.settings import WorkerSettings
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Due:
-    """A run this task should train: its spec on the worker's device, its planned group."""
-
-    run_id: str
-    spec: RunSpec
-    group: str | None
-    checkpoint: str | None = None  # the group file of an earlier attempt, if any
 
 
 def run_group(
@@ -61,7 +60,8 @@ def run_group(
     if due:
         _train_due(due, store=store, settings=settings, worker=worker, claim=claim)
     records = store.get_runs(list(run_ids), epochs=False)
-    stages.after_task(records, store=store, settings=settings)  # the next stage, if one is due
+    # the next stage of a staged sweep, if one of these runs ended its stage
+    advance_sweeps(records, store=store, queue=queue(), max_models=settings.max_fused_models)
     # still running once this task let go of its runs: another worker holds them
     held = [r["id"] for r in records if r["status"] == "running"]
     outcome: dict[str, Any] = {"runs": {r["id"]: r["status"] for r in records}}
@@ -105,7 +105,7 @@ def _train_due(
 ) -> None:
     """Load the data once, split the runs to fit, then start and train each chunk in turn;
     on shutdown, hand back the chunk in training and those not started yet."""
-    _configure_torch(settings)
+    set_threads(settings.torch_threads)
     try:
         data = load_dataset(
             due[0].spec.dataset, device=due[0].spec.device, data_dir=settings.data_dir
@@ -166,13 +166,10 @@ def split_runs(
 
 
 def chunk_groups(due: list[Due], chunks: list[list[int]]) -> list[str | None]:
-    """The fused_group each chunk trains as: the planned group when the runs train as one
-    chunk, `<group>.<k>` for the k-th of several, None for a chunk of one (it runs alone)."""
+    """The fused_group each chunk trains as, named after the planned group (lab.fusion)."""
     planned = {d.group for d in due}
     base = planned.pop() if len(planned) == 1 else None
-    base = base or f"g-{new_id()}"
-    names = [base] if len(chunks) == 1 else [f"{base}.{k}" for k in range(1, len(chunks) + 1)]
-    return [name if len(chunk) > 1 else None for name, chunk in zip(names, chunks, strict=True)]
+    return fusion.split_names(base, [len(chunk) for chunk in chunks])
 
 
 def _start(
@@ -208,8 +205,6 @@ def _start(
 
 def _hand_back(store: Store, run_ids: list[str]) -> None:
     """Requeue this worker's runs of the task (and its unstarted ones) in front, for others."""
-    from worker.celery_app import TRAIN_NEXT, app
-
     requeued = store.leases.hand_back(
         holder=leases.holder(),
         run_ids=run_ids,
@@ -217,7 +212,7 @@ def _hand_back(store: Store, run_ids: list[str]) -> None:
     )
     leases.let_go(run_ids)
     if requeued:
-        app.send_task(TRAIN_NEXT)
+        send_token()
     log.warning("shutting down: handed back run(s) %s", requeued)
 
 
@@ -230,7 +225,7 @@ def _train(
     path = checkpoint_path(settings.checkpoint_dir, key)
     earlier = {d.checkpoint for d in started}  # the file of their last attempt, if one
     prior = earlier.pop() if len(earlier) == 1 else None
-    group, resume = _resumable(started, checkpoint_path(settings.checkpoint_dir, prior or key))
+    group, resume = resumable(started, checkpoint_path(settings.checkpoint_dir, prior or key))
     run_ids = [d.run_id for d in started]
     reporters = {
         d.run_id: StoreReporter(store, d.run_id, poll_s=settings.cancel_poll_s) for d in started
@@ -238,11 +233,11 @@ def _train(
     wrapped = dict(
         zip(reporters, with_early_stopping(list(reporters.values()), store=store), strict=True)
     )  # plain reporters unless the sweep asks for early stopping
-    callbacks = [wrapped.get(d.run_id) or _Ended() for d in group]
+    callbacks = [wrapped.get(d.run_id) or Ended() for d in group]
     saver = GroupCheckpoint(path, [d.run_id for d in group])
     results: list[RunResult] = []
     try:
-        results = _train_group(group, callbacks, data=data, saver=saver, resume=resume)
+        results = train_resumable(group, callbacks, data=data, saver=saver, resume=resume)
     except leases.HandBack:
         raise  # the caller hands the runs back; the file stays to resume from
     except RedisError as exc:  # Redis gone for good: the leases lapse, the reaper requeues
@@ -257,85 +252,13 @@ def _train(
     # so does one whose runs another worker took over (the file is that worker's now)
     if not any(r.lost for r in reporters.values()):
         saver.remove()
-        _remove_earlier(started, key, settings)
+        remove_earlier(started, key, settings.checkpoint_dir)
     _release(data.device)
     log.info("runs %s: %d checkpoint(s) written to %s", run_ids, saver.writes, saver.path)
     for d, result in zip(group, results, strict=False):  # none after a failure
         reporter = reporters.get(d.run_id)
         if reporter is not None and not reporter.finished:  # on_end normally did it already
             finish(store, d.run_id, result)
-
-
-class _Ended(Callback):
-    """The callback of a run in a resumed group file that has ended since: it stops at once
-    and writes nothing (its model trains no further)."""
-
-    def should_stop(self) -> bool:
-        return True
-
-
-def _resumable(started: list[Due], path: Path) -> tuple[list[Due], dict[str, Any] | None]:
-    """The group to train and the state to resume it from.
-
-    When the group file at path covers these runs (and maybe others of the group that ended
-    since: cancelled, stopped early), the group is the file's runs in its order; else the runs
-    as they are, from scratch.
-    """
-    if not path.exists():
-        return started, None
-    try:
-        state = checkpoint.load(path)
-        by_id = {d.run_id: d for d in started}
-        ids = list(state.get("run_ids") or [])
-        specs = {i: RunSpec(**s) for i, s in zip(ids, state["specs"], strict=True)}
-    except (CheckpointError, OSError, KeyError, TypeError, ValueError) as exc:
-        log.warning("checkpoint %s unusable, starting over: %s", path, exc)
-        return started, None
-    if not set(by_id) <= set(ids):
-        log.info("checkpoint %s covers runs %s, not %s: starting over", path, ids, list(by_id))
-        return started, None
-    ended = set(ids) - set(by_id)
-    log.info(
-        "runs %s: resuming from epoch %d of %s%s",
-        ids,
-        state.get("epoch", 0),
-        path,
-        f" (ended since: {sorted(ended)})" if ended else "",
-    )
-    return [by_id.get(i) or Due(i, specs[i], None) for i in ids], state
-
-
-def _train_group(
-    started: list[Due],
-    callbacks: list[Callback],
-    *,
-    data: TensorData,
-    saver: GroupCheckpoint,
-    resume: dict[str, Any] | None,
-) -> list[RunResult]:
-    """train_group, from the checkpoint when given; one that does not fit starts over."""
-    specs = [d.spec for d in started]
-    try:
-        return train_group(
-            specs, callbacks=callbacks, data=data, on_checkpoint=saver, resume=resume
-        )
-    except CheckpointError as exc:  # raised before any training: safe to start over
-        if resume is None:
-            raise
-        log.warning("checkpoint %s does not fit, starting over: %s", saver.path, exc)
-        return train_group(specs, callbacks=callbacks, data=data, on_checkpoint=saver)
-
-
-def _remove_earlier(started: list[Due], key: str, settings: WorkerSettings) -> None:
-    """Remove group files of earlier attempts under other keys (the group was re-planned)."""
-    for old in {d.checkpoint for d in started} - {None, key}:
-        GroupCheckpoint(checkpoint_path(settings.checkpoint_dir, old), []).remove()
-
-
-def _configure_torch(settings: WorkerSettings) -> None:
-    """Apply the CPU thread count (oversubscribed cores make torch many times slower)."""
-    if settings.torch_threads and torch.get_num_threads() != settings.torch_threads:
-        torch.set_num_threads(settings.torch_threads)
 
 
 def _release(device: torch.device) -> None:
@@ -350,5 +273,8 @@ def _fail(store: Store, run_ids: list[str], exc: BaseException, *, held: bool = 
     holder = leases.holder() if held else None
     for run_id in run_ids:
         store.finish_run(
-            run_id=run_id, status="failed", error=f"{type(exc).__name__}: {exc}", holder=holder
+            run_id=run_id,
+            status=RunStatus.failed,
+            error=f"{type(exc).__name__}: {exc}",
+            holder=holder,
         )

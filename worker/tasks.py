@@ -10,9 +10,10 @@ from typing import Any
 
 from celery import Task
 
+from lab.fairshare import train_next
+from lab.queue import TRAIN_GROUP, TRAIN_NEXT
 from worker import leases
-from worker.celery_app import TRAIN_GROUP, TRAIN_NEXT, app
-from worker.fairshare import train_next
+from worker.celery_app import app, send_token
 from worker.runner import run_group
 from worker.settings import get_settings
 from worker.store import get_store
@@ -41,7 +42,7 @@ def train_next_task(self: Task) -> dict[str, Any]:
         train=lambda run_ids: train_runs(
             run_ids, worker=self.request.hostname, claim=self.request.id
         ),
-        send_token=lambda: app.send_task(TRAIN_NEXT),
+        send_token=send_token,
         visibility_timeout_s=settings.visibility_timeout_s,
-        claim_lease_s=leases.ttl_s(settings),
+        hold_claim=lambda claim: leases.holding_claim(get_store(), claim, settings=settings),
     )

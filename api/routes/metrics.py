@@ -12,7 +12,7 @@ import hmac
 from fastapi import APIRouter, Depends, Request, Response
 from prometheus_client.exposition import choose_encoder
 
-from api.deps import AsyncStoreDep, SettingsDep, current_user
+from api.deps import AsyncStoreDep, SettingsDep, bearer_token, current_user
 from api.errors import Forbidden
 from api.metrics import metrics_protected
 
@@ -28,12 +28,8 @@ async def metrics_access(request: Request, settings: SettingsDep, store: AsyncSt
     if not metrics_protected(settings):
         return
     expected = settings.metrics_token.get_secret_value() if settings.metrics_token else ""
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    if (
-        expected
-        and scheme.lower() == "bearer"
-        and hmac.compare_digest(token.strip().encode(), expected.encode())
-    ):
+    token = bearer_token(request)
+    if expected and token and hmac.compare_digest(token.encode(), expected.encode()):
         return
     user = await current_user(request, settings, store)  # 401 without a valid token
     if not user.admin:

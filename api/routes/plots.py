@@ -6,8 +6,9 @@ from typing import Any
 
 from fastapi import APIRouter, Response
 
-from api import plots, services
+from api import plots
 from api.deps import OwnedRun, OwnedSweep, StoreDep
+from lab.views import sweep_runs, sweep_view
 
 router = APIRouter(prefix="/v1", tags=["plots"])
 RUN_LABEL_FIELDS = ["activation", "lr"]
@@ -27,8 +28,8 @@ def run_plot(run: OwnedRun) -> Response:
 @router.get("/sweeps/{sweep_id}/plot.png", status_code=200, response_class=Response, responses=_PNG)
 def sweep_plot(sweep: OwnedSweep, store: StoreDep) -> Response:
     """One colour per run, labelled by the fields the sweep varies; the best run thicker."""
-    runs = services.sweep_runs(sweep=sweep, store=store)  # without epochs: cheap cache key
-    view = services.sweep_view(sweep=sweep, store=store, runs=runs)
+    runs = sweep_runs(sweep=sweep, store=store)  # without epochs: cheap cache key
+    view = sweep_view(sweep=sweep, store=store, runs=runs)
     best = view["best"]
     png = plots.cached_loss_curves(
         runs,

@@ -7,7 +7,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Query
 from fastapi.responses import StreamingResponse
 
-from api import services, staged
 from api.deps import (
     AsyncStoreDep,
     CurrentUser,
@@ -21,7 +20,9 @@ from api.deps import (
 from api.listing import visible_run_ids, with_queue_positions
 from api.schemas import RunPublic, RunsPublic
 from api.sse import run_events, sse_response
-from mlpcore.spec import RunSpec, RunStatus
+from lab import cancel, submit
+from mlpcore.spec import RunSpec
+from mlpcore.status import RunStatus
 from runstore import after_position
 
 router = APIRouter(prefix="/v1/runs", tags=["runs"])
@@ -32,9 +33,7 @@ def submit_run(
     spec: RunSpec, store: StoreDep, queue: QueueDep, settings: UserSettingsDep, user: CurrentUser
 ) -> dict[str, Any]:
     """Submit one run spec; it is queued for a worker (429 when max_queued is full)."""
-    run = services.submit_run(
-        spec=spec, owner=user.name, store=store, queue=queue, settings=settings
-    )
+    run = submit.submit_run(spec=spec, owner=user.name, store=store, queue=queue, limits=settings)
     return with_queue_positions([run], store=store)[0]
 
 
@@ -93,6 +92,6 @@ def cancel_run(
     run: OwnedRun, store: StoreDep, queue: QueueDep, settings: SettingsDep
 ) -> dict[str, Any]:
     """Cancel: a queued run never starts; a running one stops within a few batches."""
-    fresh = services.cancel_run(run=run, store=store)
-    staged.after_cancel(run=fresh, store=store, queue=queue, settings=settings)
-    return fresh
+    return cancel.cancel_run(
+        run=run, store=store, queue=queue, max_models=settings.max_fused_models
+    )

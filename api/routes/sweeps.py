@@ -7,7 +7,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header
 from fastapi.responses import StreamingResponse
 
-from api import ranking, services
 from api.deps import (
     AsyncStoreDep,
     CurrentUser,
@@ -19,6 +18,8 @@ from api.deps import (
 )
 from api.schemas import BestPublic, LeaderboardPublic, SweepPublic
 from api.sse import sse_response, sweep_events
+from lab import cancel, ranking, submit
+from lab.views import sweep_runs, sweep_view
 from mlpcore.sweep import SweepSpec
 from runstore import Conflict, after_position
 
@@ -35,21 +36,21 @@ def submit_sweep(
 ) -> dict[str, Any]:
     """Submit a sweep; every configuration is validated, and the whole sweep must fit the
     caller's max_queued quota (else 429), before any run is queued."""
-    return services.submit_sweep(
-        sweep=sweep, owner=user.name, store=store, queue=queue, settings=settings
+    return submit.submit_sweep(
+        sweep=sweep, owner=user.name, store=store, queue=queue, limits=settings
     )
 
 
 @router.get("/{sweep_id}", response_model=SweepPublic, status_code=200)
 def get_sweep(sweep: OwnedSweep, store: StoreDep) -> dict[str, Any]:
     """The sweep: its runs, their status counts and the best run so far."""
-    return services.sweep_view(sweep=sweep, store=store)
+    return sweep_view(sweep=sweep, store=store)
 
 
 @router.get("/{sweep_id}/best", response_model=BestPublic, status_code=200)
 def get_best(sweep: OwnedSweep, store: StoreDep) -> dict[str, Any]:
     """The best finished run so far; 409 while none has finished."""
-    runs = services.sweep_runs(sweep=sweep, store=store)
+    runs = sweep_runs(sweep=sweep, store=store)
     best = ranking.best(runs, metric=sweep["metric"], mode=sweep["mode"])
     if best is None:
         raise Conflict(f"no run of sweep {sweep['id']} has succeeded yet")
@@ -59,7 +60,7 @@ def get_best(sweep: OwnedSweep, store: StoreDep) -> dict[str, Any]:
 @router.get("/{sweep_id}/leaderboard", response_model=LeaderboardPublic, status_code=200)
 def get_leaderboard(sweep: OwnedSweep, store: StoreDep) -> dict[str, Any]:
     """Runs ranked by the sweep's metric, best first; unfinished runs last."""
-    runs = services.sweep_runs(sweep=sweep, store=store)
+    runs = sweep_runs(sweep=sweep, store=store)
     rows = ranking.leaderboard(runs, metric=sweep["metric"], mode=sweep["mode"])
     return {
         "sweep_id": sweep["id"],
@@ -92,4 +93,4 @@ async def stream_sweep(
 @router.delete("/{sweep_id}", response_model=SweepPublic, status_code=202)
 def cancel_sweep(sweep: OwnedSweep, store: StoreDep) -> dict[str, Any]:
     """Cancel every unfinished run of the sweep."""
-    return services.cancel_sweep(sweep=sweep, store=store)
+    return cancel.cancel_sweep(sweep=sweep, store=store)

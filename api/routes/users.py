@@ -12,9 +12,7 @@ from fastapi import APIRouter
 
 from api.deps import AdminUser, CurrentUser, SettingsDep, StoreDep, UserSettingsDep
 from api.schemas import LimitsPublic, UserPublic, UsersPublic, UserUpdate
-from runstore.fairqueue import FairQueue
-from runstore.quota import Quota
-from runstore.users import LIMIT_NAMES, UserStore
+from runstore.users import LIMIT_NAMES
 
 router = APIRouter(prefix="/v1", tags=["users"])
 
@@ -23,7 +21,7 @@ router = APIRouter(prefix="/v1", tags=["users"])
 def get_limits(user: CurrentUser, settings: UserSettingsDep, store: StoreDep) -> dict[str, Any]:
     """The caller's effective limits and quotas (server settings with their overrides) and
     how many of their runs count against the quotas now."""
-    usage = Quota(store.client, prefix=store.keys.prefix).usage(owner=user.name)
+    usage = store.quota.usage(owner=user.name)
     return {
         "user": user.name,
         "admin": user.admin,
@@ -37,7 +35,7 @@ def get_limits(user: CurrentUser, settings: UserSettingsDep, store: StoreDep) ->
 @router.get("/users", response_model=UsersPublic, status_code=200)
 def list_users(_: AdminUser, store: StoreDep) -> dict[str, Any]:
     """Every user with priority and overrides (admins only)."""
-    users = [u.public() for u in UserStore(store.client, prefix=store.keys.prefix).list()]
+    users = [u.public() for u in store.users.list()]
     return {"data": users, "count": len(users)}
 
 
@@ -46,8 +44,8 @@ def update_user(
     name: str, change: UserUpdate, _: AdminUser, store: StoreDep, settings: SettingsDep
 ) -> dict[str, Any]:
     """Set a user's fair-share priority and limit overrides (null drops one; admins only)."""
-    users = UserStore(store.client, prefix=store.keys.prefix)
+    users = store.users
     user = users.update(name, priority=change.priority, limits=dict(change.limits))
     cap = user.overrides.get("max_running", settings.max_running)
-    FairQueue(store.client, prefix=store.keys.prefix).set_cap(owner=name, cap=cap)
+    store.fair.set_cap(owner=name, cap=cap)
     return user.public()

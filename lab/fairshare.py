@@ -1,16 +1,17 @@
-"""The body of the `train_next` token task: take the group fair share picks, train it, and
-hand parked tokens back once it ends. Torch-free; the scheduler is runstore.fairqueue's.
+"""A token task's side of fair share: take the group the scheduler picks, train it (the
+worker's callable), and hand parked tokens back once it ends. Torch-free; the scheduler
+itself is runstore.fairqueue's Lua.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import Any
 
 from runstore import Store
 from runstore.fairqueue import FairQueue
-from worker import leases
 
 log = logging.getLogger(__name__)
 CLAIM_MARGIN_S = 3600  # a claim outlives Celery's redelivery of its token by this much
@@ -23,10 +24,12 @@ def train_next(
     train: Callable[[list[str]], dict[str, Any]],
     send_token: Callable[[], None],
     visibility_timeout_s: int,
-    claim_lease_s: float = 60.0,
+    hold_claim: Callable[[str], AbstractContextManager[object]],
 ) -> dict[str, Any]:
-    """Pop (or resume) this token's group and train it; parked tokens go back when it ends."""
-    fair = FairQueue(store.client, prefix=store.keys.prefix)
+    """Pop (or resume) this token's group and train it while `hold_claim(claim)` leases the
+    claim like its runs (a vanished worker's unstarted runs are queued again); parked tokens
+    go back when it ends."""
+    fair = store.fair
     popped = fair.pop(claim=claim, claim_ttl_s=visibility_timeout_s + CLAIM_MARGIN_S)
     if popped.owner is None:
         log.info("token %s: %s", claim, popped.state)
@@ -38,16 +41,12 @@ def train_next(
         len(popped.run_ids),
         " (resumed)" if popped.state == "claimed" else "",
     )
-    # leased like its runs: if this worker vanishes, the reaper queues the unstarted ones again
-    store.leases.hold_claim(claim=claim, ttl_s=claim_lease_s)
-    leases.hold(claim=claim)
     try:
-        result = train(list(popped.run_ids))
+        with hold_claim(claim):
+            result = train(list(popped.run_ids))
     except BaseException:
         _unpark(fair, claim, send_token)
         raise
-    finally:
-        leases.let_go(claim=claim)
     if result.get("held_elsewhere"):  # a duplicate delivery: the claim's holder releases it
         log.info(
             "token %s: runs %s train elsewhere; leaving the claim to them",

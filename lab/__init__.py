@@ -1,0 +1,11 @@
+"""lab: what runs and sweeps do over time, for the API and the worker alike; torch-free.
+
+submit.py   check limits, admit under quotas, record, plan fused groups, dispatch
+cancel.py   cancel a run or a sweep (moving a staged sweep on when that ends a stage)
+stages.py   staged sweeps: the stage record, each next stage planned from the winners
+ranking.py  the one metric function, leaderboards, the best run, a sweep's view
+repair.py   runs whose worker vanished (leases), strays of a submission cut in half
+fusion.py   which runs train as one stacked model, and the names of their groups
+fairshare.py  a token task's side of fair share: take the group the scheduler picks
+queue.py    the Celery task names, the app factory, the handle that sends tasks
+"""

@@ -1,0 +1,206 @@
+"""Staged sweeps, the study's method, in one place: start the stage record at submission,
+show it, stop it, and, once a stage's last run has ended, plan the next stage from its
+winners, record it exactly once (runstore.stages) and queue it like any sweep.
+
+Whoever ends a stage's last run moves the sweep on: the worker after each task, the API
+after a cancel (a cancelled queued run is seen by no worker), the repair pass after failing
+strays. Torch-free.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from lab import fusion
+from lab.queue import TaskQueue, send_group
+from lab.ranking import metric_value
+from mlpcore.spec import RunSpec
+from mlpcore.staged import Candidate, next_configs, select_winners, stage_field
+from mlpcore.status import TERMINAL, RunStatus
+from mlpcore.sweep import SweepSpec, stage_bounds, varied_fields
+from runstore import Store, stages
+from runstore.stages import Planner, StagePlan
+
+log = logging.getLogger(__name__)
+
+CANCELLED = "the sweep was cancelled; later stages were not created"
+
+
+def start(
+    *, sweep: SweepSpec, record: dict[str, Any], runs: list[dict[str, Any]], store: Store
+) -> None:
+    """Record the stages of a staged sweep whose first stage's runs were just created."""
+    if sweep.strategy != "staged":
+        return
+    stages.start(
+        store,
+        sweep_id=record["id"],
+        owner=record["owner"],
+        run_ids=[run["id"] for run in runs],
+        stages=[stage_field(stage) for stage in sweep.stages],
+        bounds=stage_bounds(sweep),
+    )
+    record["varied"] = varied_fields(sweep)
+
+
+def stage_specs(sweep: SweepSpec) -> Iterator[tuple[str, RunSpec]]:
+    """("stage N (field) value V: ", base + that value) for every value of every stage."""
+    if sweep.strategy != "staged":
+        return
+    for number, stage in enumerate(sweep.stages, start=1):
+        field, values = stage_field(stage)
+        for value in values:
+            where = f"stage {number} ({field}) value {value!r}: "
+            yield where, RunSpec(**{**sweep.base, field: value})
+
+
+def view(*, sweep: dict[str, Any], store: Store, runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """stages, end_reason and epochs_saved for the sweep view; `staging` while stages remain."""
+    record = stages.get(store, sweep["id"])
+    fields: dict[str, Any] = {
+        "stages": None,
+        "end_reason": None,
+        "staging": False,
+        "epochs_saved": epochs_saved(runs),
+    }
+    if record is not None:
+        fields.update(
+            stages=stages.public_stages(record),
+            end_reason=record["reason"],
+            staging=record["status"] == "running",
+        )
+    return fields
+
+
+def epochs_saved(runs: list[dict[str, Any]]) -> int:
+    """Epochs the early-stopped runs did not train: their spec's epochs minus those done."""
+    return sum(
+        run["spec"]["epochs"] - run.get("last_epoch", 0)
+        for run in runs
+        if run["status"] == RunStatus.stopped_early
+    )
+
+
+def cancel(*, sweep: dict[str, Any], store: Store) -> bool:
+    """Create no further stage of the sweep; True if stages were still to come."""
+    return stages.stop(store, sweep["id"], status="cancelled", reason=CANCELLED)
+
+
+def plan_stage(
+    sweep: dict[str, Any], record: dict[str, Any], runs: list[dict[str, Any]], *, max_models: int
+) -> StagePlan:
+    """The winners of the ended stage and, unless it was the last, the next stage's runs."""
+    spec = SweepSpec(**sweep["spec"])
+    index = record["current"]
+    stage = record["stages"][index]
+    parents = dict(zip(stage["run_ids"], stage["parents"], strict=True))
+    candidates = [
+        Candidate(r["id"], _winning_value(r, sweep["metric"]), parents.get(r["id"])) for r in runs
+    ]
+    winners = select_winners(
+        candidates, keep_top=spec.keep_top or 1, carry=spec.carry, mode=sweep["mode"]
+    )
+    if index + 1 == len(spec.stages):
+        return StagePlan(winners)
+    if not winners:
+        reason = (
+            f"stage {index + 1} ({stage['field']}) ended with no finished run; "
+            "later stages were not created"
+        )
+        return StagePlan([], reason=reason)
+    return _next_stage(spec, index + 1, winners, {r["id"]: r for r in runs}, max_models)
+
+
+def _winning_value(run: dict[str, Any], metric: str) -> float | None:
+    """A stage winner is chosen among succeeded runs only (an early-stopped one never wins)."""
+    return metric_value(run, metric, statuses=(RunStatus.succeeded,))
+
+
+def _next_stage(
+    spec: SweepSpec,
+    index: int,
+    winners: list[str],
+    runs: dict[str, dict[str, Any]],
+    max_models: int,
+) -> StagePlan:
+    """Every winner combined with every value of stage `index`, cut into fused groups; a
+    combination that is the winner itself (the value it already has) keeps the winner."""
+    field, values = stage_field(spec.stages[index])
+    # each winner's values of the stages so far, from its spec: a winner kept from an earlier
+    # stage has only that stage's fields in its own `varied`
+    earlier = list(dict.fromkeys(stage_field(stage)[0] for stage in spec.stages[:index]))
+    specs = [RunSpec(**runs[w]["spec"]) for w in winners]
+    dumped = [s.model_dump(mode="json") for s in specs]
+    configs = next_configs([({f: d[f] for f in earlier}, d) for d in dumped], field=field,
+                           values=values)  # fmt: skip
+    kept: dict[str, None] = {}
+    new = []
+    for varied, run_spec, parent in configs:
+        if run_spec == specs[parent]:
+            kept[winners[parent]] = None
+        else:
+            new.append((varied, run_spec, parent))
+    planned = fusion.plan([c[1] for c in new], fuse=spec.fuse, max_models=max_models)
+    return StagePlan(
+        winners,
+        configs=[(varied, s.model_dump(mode="json")) for varied, s, _ in new],
+        parents=[winners[parent] for _, _, parent in new],
+        groups=planned.groups,
+        chunks=planned.chunks,
+        kept=list(kept),
+    )
+
+
+def advance_sweep(sweep_id: str, *, store: Store, queue: TaskQueue, max_models: int) -> None:
+    """Move the sweep on as far as its ended stages allow, queuing each new stage."""
+    planner: Planner = functools.partial(plan_stage, max_models=max_models)
+    while (moved := stages.advance(store, sweep_id, planner)) is not None:
+        ids = [run["id"] for run in moved.runs]
+        log.info(
+            "sweep %s: winners %s; %d new run(s), %d kept",
+            sweep_id, moved.plan.winners, len(ids), len(moved.plan.kept),
+        )  # fmt: skip
+        try:
+            for chunk in moved.plan.chunks:
+                send_group(queue, store, [ids[i] for i in chunk])
+        except Exception:  # its runs failed: the stage may have ended, so look again
+            log.exception("sweep %s: a stage could not be queued", sweep_id)
+            continue
+        if ids:  # a stage of kept runs only has ended already: look again
+            return
+
+
+def advance_sweeps(
+    runs: Iterable[dict[str, Any]], *, store: Store, queue: TaskQueue, max_models: int
+) -> None:
+    """Advance each staged sweep these runs belong to, once they ended (a no-op for runs still
+    going and for other sweeps); never raises: the caller's own work is done already."""
+    ended = (r for r in runs if r.get("sweep_id") and r["status"] in TERMINAL)
+    for sweep_id in dict.fromkeys(r["sweep_id"] for r in ended):
+        try:
+            if _staged(store, sweep_id):
+                advance_sweep(sweep_id, store=store, queue=queue, max_models=max_models)
+        except Exception:
+            log.exception("sweep %s: could not advance its stages", sweep_id)
+
+
+def _staged(store: Store, sweep_id: str) -> bool:
+    """Whether the sweep is staged; so the runs of grid and random sweeps cost no stage
+    record reads, only one read of their sweep's strategy per process."""
+    try:
+        return _strategy(store, sweep_id) == "staged"
+    except LookupError:  # not remembered: a sweep is written before any of its runs
+        return False
+
+
+@functools.lru_cache(maxsize=4096)
+def _strategy(store: Store, sweep_id: str) -> str:
+    """The sweep's strategy, read once per process: it never changes."""
+    spec = store.client.hget(store.keys.sweep(sweep_id), "spec")
+    if spec is None:
+        raise LookupError(f"sweep {sweep_id} not found")
+    return str(json.loads(spec).get("strategy"))
