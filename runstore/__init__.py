@@ -4,7 +4,8 @@ from runstore.aio import AsyncStore
 from runstore.errors import Conflict, InvalidEventId, LeaseLost, NotFound, RunstoreError
 from runstore.events import TERMINAL, Event, after_position
 from runstore.keys import Keys
-from runstore.store import Store, new_id
+from runstore.records import new_id
+from runstore.store import Store
 
 __all__ = [
     "TERMINAL",

@@ -21,9 +21,10 @@ How work reaches a worker:
   that group instead of taking another. Groups whose runs were all cancelled meanwhile are
   dropped when met, and their surplus tokens find nothing and end.
 
-Limits, by design: this is a single-Redis design (the scripts build key names from the prefix,
-so not Redis Cluster); the scheduler picks the next group when a worker asks, it does not
-preempt a running group; queue positions assume no running cap binds.
+Limits, by design: this is a single-Redis design (the scheduler builds the names of the
+runs, queues and users it finds from family prefixes, runstore/keys.py, so not Redis
+Cluster); the scheduler picks the next group when a worker asks, it does not preempt a
+running group; queue positions assume no running cap binds.
 """
 
 from __future__ import annotations
@@ -49,28 +50,28 @@ for i = 2, #ARGV do redis.call('RPUSH', KEYS[1], ARGV[i]) end
 return #ARGV - 1
 """
 
-# ARGV: key prefix, claim id, claim TTL (s). Returns {state, group JSON}: claimed, group,
-# parked (only capped work waits) or empty (nothing pending).
+# KEYS: claim, ready set, vtime hash, clock, parked, caps; ARGV: families (_POP_FAMILIES),
+# claim TTL (s). Returns {state, group JSON}: claimed, group, parked (only capped work waits)
+# or empty (nothing pending).
 _POP = """
-local p = ARGV[1]
-local function key(name) return p .. ':fair:' .. name end
-local claim = key('claim:' .. ARGV[2])
+local claim, ready, vtime, clock, parked, caps = unpack(KEYS)
+local F = cjson.decode(ARGV[1])
 local held = redis.call('GET', claim)
 if held then return {'claimed', held} end
 
 local function live(ids)
   local out = {}
   for _, id in ipairs(ids) do
-    if redis.call('HGET', p .. ':run:' .. id, 'status') == 'queued' then out[#out + 1] = id end
+    if redis.call('HGET', F.run .. id, 'status') == 'queued' then out[#out + 1] = id end
   end
   return out
 end
 
 local function head(user)
-  local q = key('q:' .. user)
+  local q = F.fair_queue .. user
   while true do
     local raw = redis.call('LINDEX', q, 0)
-    if not raw then redis.call('SREM', key('ready'), user) return nil end
+    if not raw then redis.call('SREM', ready, user) return nil end
     local ids = live(cjson.decode(raw))
     if #ids > 0 then return ids end
     redis.call('LPOP', q)
@@ -78,63 +79,65 @@ local function head(user)
 end
 
 local function running(user)
-  local set = key('running:' .. user)
+  local set = F.fair_running .. user
   for _, id in ipairs(redis.call('SMEMBERS', set)) do
-    local s = redis.call('HGET', p .. ':run:' .. id, 'status')
+    local s = redis.call('HGET', F.run .. id, 'status')
     if s ~= 'queued' and s ~= 'running' then redis.call('SREM', set, id) end
   end
   return redis.call('SCARD', set)
 end
 
-local users = redis.call('SMEMBERS', key('ready'))
+local users = redis.call('SMEMBERS', ready)
 table.sort(users)
 local best, best_ids, best_v, waiting = nil, nil, nil, 0
 for _, user in ipairs(users) do
   local ids = head(user)
   if ids then
-    local cap = tonumber(redis.call('HGET', p .. ':user:' .. user, 'max_running') or '')
-    cap = cap or tonumber(redis.call('HGET', key('caps'), user) or '')
+    local cap = tonumber(redis.call('HGET', F.user .. user, 'max_running') or '')
+    cap = cap or tonumber(redis.call('HGET', caps, user) or '')
     local n = running(user)
     if cap == nil or n == 0 or n + #ids <= cap then
-      local v = tonumber(redis.call('HGET', key('vtime'), user) or '0')
+      local v = tonumber(redis.call('HGET', vtime, user) or '0')
       if best == nil or v < best_v then best, best_ids, best_v = user, ids, v end
     else
-      waiting = waiting + redis.call('LLEN', key('q:' .. user))
+      waiting = waiting + redis.call('LLEN', F.fair_queue .. user)
     end
   end
 end
 
 if best == nil then
-  if waiting == 0 then redis.call('DEL', key('parked')) return {'empty', ''} end
-  if tonumber(redis.call('GET', key('parked')) or '0') < waiting then
-    redis.call('INCR', key('parked'))
+  if waiting == 0 then redis.call('DEL', parked) return {'empty', ''} end
+  if tonumber(redis.call('GET', parked) or '0') < waiting then
+    redis.call('INCR', parked)
   end
   return {'parked', ''}
 end
-local q = key('q:' .. best)
+local q = F.fair_queue .. best
 redis.call('LPOP', q)
-if redis.call('LLEN', q) == 0 then redis.call('SREM', key('ready'), best) end
-local weight = tonumber(redis.call('HGET', p .. ':user:' .. best, 'priority') or '1') or 1
+if redis.call('LLEN', q) == 0 then redis.call('SREM', ready, best) end
+local weight = tonumber(redis.call('HGET', F.user .. best, 'priority') or '1') or 1
 if weight <= 0 then weight = 1 end
-local clock = tonumber(redis.call('GET', key('clock')) or '0')
-if best_v > clock then redis.call('SET', key('clock'), string.format('%.17g', best_v)) end
-redis.call('HSET', key('vtime'), best, string.format('%.17g', best_v + #best_ids / weight))
-redis.call('SADD', key('running:' .. best), unpack(best_ids))
+local latest = tonumber(redis.call('GET', clock) or '0')
+if best_v > latest then redis.call('SET', clock, string.format('%.17g', best_v)) end
+redis.call('HSET', vtime, best, string.format('%.17g', best_v + #best_ids / weight))
+redis.call('SADD', F.fair_running .. best, unpack(best_ids))
 local group = cjson.encode({owner = best, runs = best_ids})
-redis.call('SET', claim, group, 'EX', ARGV[3])
+redis.call('SET', claim, group, 'EX', ARGV[2])
 return {'group', group}
 """
+_POP_FAMILIES = ("run", "user", "fair_queue", "fair_running")
 
-# KEYS: claim, parked; ARGV: key prefix, claim id. Ends a claim and its lease; returns how many
-# tokens are parked.
+# KEYS: claim, parked, claims; ARGV: families (fair_running), claim id. Ends a claim and its
+# lease; returns how many tokens are parked.
 _RELEASE = """
+local F = cjson.decode(ARGV[1])
 local held = redis.call('GET', KEYS[1])
 if held then
   local group = cjson.decode(held)
-  redis.call('SREM', ARGV[1] .. ':fair:running:' .. group.owner, unpack(group.runs))
+  redis.call('SREM', F.fair_running .. group.owner, unpack(group.runs))
   redis.call('DEL', KEYS[1])
 end
-redis.call('ZREM', ARGV[1] .. ':fair:claims', ARGV[2])
+redis.call('ZREM', KEYS[3], ARGV[2])
 return tonumber(redis.call('GET', KEYS[2]) or '0')
 """
 
@@ -165,16 +168,21 @@ class FairQueue:
         self._pop = client.register_script(_POP)
         self._release = client.register_script(_RELEASE)
         self._unpark = client.register_script(_UNPARK)
+        f = self.keys.fair
+        self._pop_keys = [f("ready"), f("vtime"), f("clock"), f("parked"), f("caps")]
+        self._pop_families = self.keys.lua_families(*_POP_FAMILIES)
+        self._release_families = self.keys.lua_families("fair_running")
 
     def enqueue(self, *, owner: str, groups: list[list[str]]) -> None:
         """Append groups to the owner's queue (one token per group is the caller's to send)."""
         f = self.keys.fair
-        keys = [f(f"q:{owner}"), f("ready"), f("vtime"), f("clock")]
+        keys = [self.keys.fair_queue(owner), f("ready"), f("vtime"), f("clock")]
         self._enqueue(keys=keys, args=[owner, *(json.dumps(list(g)) for g in groups)])
 
     def pop(self, *, claim: str, claim_ttl_s: int) -> Popped:
         """The group this token trains, chosen by the scheduler (or the one it claimed)."""
-        state, raw = self._pop(args=[self.keys.prefix, claim, claim_ttl_s])
+        keys = [self.keys.fair_claim(claim), *self._pop_keys]
+        state, raw = self._pop(keys=keys, args=[self._pop_families, claim_ttl_s])
         if not raw:
             return Popped(state)
         group = json.loads(raw)
@@ -182,8 +190,8 @@ class FairQueue:
 
     def release(self, *, claim: str) -> int:
         """End a token's group (its runs stop counting as running); the parked token count."""
-        keys = [self.keys.fair(f"claim:{claim}"), self.keys.fair("parked")]
-        return int(self._release(keys=keys, args=[self.keys.prefix, claim]))
+        keys = [self.keys.fair_claim(claim), self.keys.fair("parked"), self.keys.fair("claims")]
+        return int(self._release(keys=keys, args=[self._release_families, claim]))
 
     def unparked(self, count: int) -> None:
         """Record that this many parked tokens were sent again."""
@@ -209,11 +217,19 @@ class FairQueue:
 
     def pending(self, owner: str) -> list[list[str]]:
         """The owner's pending groups, oldest first, as queued (dead runs included)."""
-        return [json.loads(g) for g in self.client.lrange(self.keys.fair(f"q:{owner}"), 0, -1)]
+        return [json.loads(g) for g in self.client.lrange(self.keys.fair_queue(owner), 0, -1)]
 
     def running(self, owner: str) -> set[str]:
         """Run ids dispatched for the owner and not yet released."""
-        return set(self.client.smembers(self.keys.fair(f"running:{owner}")))
+        return set(self.client.smembers(self.keys.fair_running(owner)))
+
+    def parked(self) -> int:
+        """How many tokens are parked (they found only capped work)."""
+        return int(self.client.get(self.keys.fair("parked")) or 0)
+
+    def has_pending(self) -> bool:
+        """True when some owner has a pending group."""
+        return self.client.scard(self.keys.fair("ready")) > 0
 
     def positions(self) -> dict[str, int]:
         """Queued run id -> runs the scheduler would dispatch before it (no cap assumed)."""

@@ -40,7 +40,7 @@ Users and tokens (runstore/users.py):
 {p}:users                  zset    user names by creation time
 {p}:tokens                 hash    sha256 hex of a live token -> user name
 
-Fair share (runstore/fairqueue.py; the scheduler's Lua builds these names from the prefix):
+Fair share (runstore/fairqueue.py):
 {p}:fair:q:{owner}         list    the owner's pending groups, oldest first (JSON run id lists)
 {p}:fair:ready             set     owners with pending groups
 {p}:fair:vtime             hash    owner -> virtual time (runs dispatched / priority)
@@ -55,10 +55,25 @@ Fair share (runstore/fairqueue.py; the scheduler's Lua builds these names from t
 
 The cancel flag is the run hash's `cancel_requested` field, so it is read and written in the
 same Lua scripts that move the status.
+
+Lua scripts get every key name from here, too (rq's `Job.key_for` way), never by pasting
+names together: the keys Python knows before the call go in KEYS; a key whose id the script
+finds itself (a run id in a claim, an owner in a run hash) is a family prefix plus that id,
+and the script reads the prefixes of the families it needs from ARGV[1], one JSON object made
+by `Keys.lua_families` (`local F = cjson.decode(ARGV[1])`, then `F.run .. id`). The families:
+
+run            {p}:run:            + run id     (`run_prefix`)
+sweep          {p}:sweep:          + sweep id   (`sweep_prefix`)
+user           {p}:user:           + user name  (`user_prefix`)
+fair_queue     {p}:fair:q:         + owner      (`fair_queue_prefix`)
+fair_running   {p}:fair:running:   + owner      (`fair_running_prefix`)
+fair_claim     {p}:fair:claim:     + task id    (`fair_claim_prefix`)
+events         :events, a suffix: a run's or sweep's key + it is its stream (`events_suffix`)
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 
@@ -70,19 +85,31 @@ class Keys:
 
     def run(self, run_id: str) -> str:
         """The run record hash."""
-        return f"{self.prefix}:run:{run_id}"
+        return self.run_prefix() + run_id
+
+    def run_prefix(self) -> str:
+        """The run family: a run's hash is this + its id."""
+        return f"{self.prefix}:run:"
 
     def run_events(self, run_id: str) -> str:
         """The run's event stream."""
-        return f"{self.prefix}:run:{run_id}:events"
+        return self.run(run_id) + self.events_suffix()
+
+    def events_suffix(self) -> str:
+        """A run's or a sweep's key + this is its event stream."""
+        return ":events"
 
     def sweep(self, sweep_id: str) -> str:
         """The sweep record hash."""
-        return f"{self.prefix}:sweep:{sweep_id}"
+        return self.sweep_prefix() + sweep_id
+
+    def sweep_prefix(self) -> str:
+        """The sweep family: a sweep's hash is this + its id."""
+        return f"{self.prefix}:sweep:"
 
     def sweep_events(self, sweep_id: str) -> str:
         """The stream carrying every event of the sweep's runs."""
-        return f"{self.prefix}:sweep:{sweep_id}:events"
+        return self.sweep(sweep_id) + self.events_suffix()
 
     def sweep_stages(self, sweep_id: str) -> str:
         """A staged sweep's stage record."""
@@ -130,7 +157,11 @@ class Keys:
 
     def user(self, name: str) -> str:
         """A user record hash."""
-        return f"{self.prefix}:user:{name}"
+        return self.user_prefix() + name
+
+    def user_prefix(self) -> str:
+        """The user family: a user's hash is this + their name."""
+        return f"{self.prefix}:user:"
 
     def users(self) -> str:
         """User names by creation time."""
@@ -141,8 +172,52 @@ class Keys:
         return f"{self.prefix}:tokens"
 
     def fair(self, name: str) -> str:
-        """A fair-share key: q:{owner}, ready, vtime, clock, running:{owner}, claim:{id}, ..."""
+        """A fair-share key: ready, vtime, clock, claims, parked, caps (or q:{owner}, ...)."""
         return f"{self.prefix}:fair:{name}"
+
+    def fair_queue(self, owner: str) -> str:
+        """The owner's pending groups, oldest first."""
+        return self.fair_queue_prefix() + owner
+
+    def fair_queue_prefix(self) -> str:
+        """The fair_queue family: an owner's queue is this + the owner."""
+        return self.fair("q:")
+
+    def fair_running(self, owner: str) -> str:
+        """Run ids dispatched for the owner and not finished."""
+        return self.fair_running_prefix() + owner
+
+    def fair_running_prefix(self) -> str:
+        """The fair_running family: an owner's running set is this + the owner."""
+        return self.fair("running:")
+
+    def fair_claim(self, task_id: str) -> str:
+        """The group a token task took."""
+        return self.fair_claim_prefix() + task_id
+
+    def fair_claim_prefix(self) -> str:
+        """The fair_claim family: a token's claim is this + its task id."""
+        return self.fair("claim:")
+
+    def families(self) -> dict[str, str]:
+        """Every key family a Lua script builds names in: its name -> its prefix (the
+        `events` suffix: appended to a run's or sweep's key)."""
+        return {
+            "run": self.run_prefix(),
+            "sweep": self.sweep_prefix(),
+            "user": self.user_prefix(),
+            "fair_queue": self.fair_queue_prefix(),
+            "fair_running": self.fair_running_prefix(),
+            "fair_claim": self.fair_claim_prefix(),
+            "events": self.events_suffix(),
+        }
+
+    def lua_families(self, *names: str) -> str:
+        """The named families' prefixes as the one ARGV a Lua script reads them from (JSON;
+        in Lua `local F = cjson.decode(ARGV[1])`, then `F.run .. id`); KeyError for a name
+        that is no family."""
+        families = self.families()
+        return json.dumps({name: families[name] for name in names}, separators=(",", ":"))
 
     def pattern(self) -> str:
         """A SCAN pattern matching every key under the prefix."""

@@ -16,72 +16,76 @@ when its worker vanished go back too. `hand_back` does both at once for a worker
 down (SIGTERM) with runs in hand. A run whose cancel was requested while it
 was requeued is cancelled when next acquired.
 
-Single-Redis design, like the fair-share scheduler: the scripts build key names from the
-prefix.
+Single-Redis design, like the fair-share scheduler: the scripts build the names of runs,
+streams and owner queues they find from the family prefixes in ARGV[1] (runstore/keys.py).
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import redis
 
 from runstore.codec import dumps
 from runstore.keys import Keys
 
+# KEYS (every script): leases, fair ready, fair vtime, fair clock, fair claims.
+# ARGV[1]: the families the scripts build key names in (_FAMILIES, see Keys.lua_families).
 _LIB = """
-local p = ARGV[1]
+local leases, ready, vtime, clock, claims = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local F = cjson.decode(ARGV[1])
 local function now_ms()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 local function emit(id, data)
-  local run = p .. ':run:' .. id
+  local run = F.run .. id
   local last = redis.call('HGET', run, 'last_epoch') or '0'
-  redis.call('XADD', run .. ':events', last .. '-*', 'type', 'status', 'data', data)
+  redis.call('XADD', run .. F.events, last .. '-*', 'type', 'status', 'data', data)
   local sweep = redis.call('HGET', run, 'sweep_id')
   if sweep and sweep ~= '' then
-    redis.call('XADD', p .. ':sweep:' .. sweep .. ':events', '*', 'type', 'status',
+    redis.call('XADD', F.sweep .. sweep .. F.events, '*', 'type', 'status',
                'run_id', id, 'data', data)
   end
 end
 local function requeue(id, data, counter)
-  local run = p .. ':run:' .. id
+  local run = F.run .. id
   redis.call('HSET', run, 'status', 'queued', 'holder', '')
   redis.call('HINCRBY', run, 'requeues', 1)
   if counter then redis.call('HINCRBY', run, counter, 1) end
-  redis.call('ZREM', p .. ':leases', id)
+  redis.call('ZREM', leases, id)
   local owner = redis.call('HGET', run, 'owner')
-  redis.call('SREM', p .. ':fair:running:' .. owner, id)
+  redis.call('SREM', F.fair_running .. owner, id)
   emit(id, data)
   return owner
 end
 local function push_front(owner, ids)
-  local ready = p .. ':fair:ready'
   if redis.call('SISMEMBER', ready, owner) == 0 then
-    local own = tonumber(redis.call('HGET', p .. ':fair:vtime', owner) or '0')
-    local clock = tonumber(redis.call('GET', p .. ':fair:clock') or '0')
-    if clock > own then
-      redis.call('HSET', p .. ':fair:vtime', owner, string.format('%.17g', clock))
+    local own = tonumber(redis.call('HGET', vtime, owner) or '0')
+    local latest = tonumber(redis.call('GET', clock) or '0')
+    if latest > own then
+      redis.call('HSET', vtime, owner, string.format('%.17g', latest))
     end
     redis.call('SADD', ready, owner)
   end
-  redis.call('LPUSH', p .. ':fair:q:' .. owner, cjson.encode(ids))
+  redis.call('LPUSH', F.fair_queue .. owner, cjson.encode(ids))
 end
 """
+_FAMILIES = ("run", "events", "sweep", "fair_running", "fair_queue", "fair_claim")
 
-# ARGV: prefix, run id, holder, ttl ms, status event data, started_at, field/value pairs...
+# ARGV: families, run id, holder, ttl ms, status event data, started_at, field/value pairs...
 _ACQUIRE = (
     _LIB
     + """
 local id = ARGV[2]
-local run = p .. ':run:' .. id
+local run = F.run .. id
 local cur = redis.call('HGET', run, 'status')
 if not cur then return {'missing', ''} end
 if cur == 'running' then
   local holder = redis.call('HGET', run, 'holder') or ''
-  local expiry = tonumber(redis.call('ZSCORE', p .. ':leases', id) or '0')
+  local expiry = tonumber(redis.call('ZSCORE', leases, id) or '0')
   if holder ~= ARGV[3] and expiry > now_ms() then return {'held', holder} end
 elseif cur ~= 'queued' then
   return {'refused', cur}
@@ -92,23 +96,23 @@ if (redis.call('HGET', run, 'started_at') or '') == '' then
   redis.call('HSET', run, 'started_at', ARGV[6])
 end
 if #ARGV >= 8 then redis.call('HSET', run, unpack(ARGV, 7)) end
-redis.call('ZADD', p .. ':leases', now_ms() + tonumber(ARGV[4]), id)
+redis.call('ZADD', leases, now_ms() + tonumber(ARGV[4]), id)
 emit(id, ARGV[5])
 return {'ok', ''}
 """
 )
 
-# ARGV: prefix, holder, ttl ms, run ids... Returns the ids this holder no longer holds.
+# ARGV: families, holder, ttl ms, run ids... Returns the ids this holder no longer holds.
 _RENEW = (
     _LIB
     + """
 local lost = {}
 local expiry = now_ms() + tonumber(ARGV[3])
 for i = 4, #ARGV do
-  local run = p .. ':run:' .. ARGV[i]
+  local run = F.run .. ARGV[i]
   local status, holder = unpack(redis.call('HMGET', run, 'status', 'holder'))
   if status == 'running' and holder == ARGV[2] then
-    redis.call('ZADD', p .. ':leases', expiry, ARGV[i])
+    redis.call('ZADD', leases, expiry, ARGV[i])
   else
     lost[#lost + 1] = ARGV[i]
   end
@@ -117,14 +121,15 @@ return lost
 """
 )
 
-# ARGV: prefix, status event data, holder, run ids (one group)... Requeues the holder's running
-# runs and puts them, with the group's still-queued ones, back in front; returns those ids.
+# ARGV: families, status event data, holder, run ids (one group)... Requeues the holder's
+# running runs and puts them, with the group's still-queued ones, back in front; returns those
+# ids.
 _HAND_BACK = (
     _LIB
     + """
 local ids, owner = {}, nil
 for i = 4, #ARGV do
-  local run = p .. ':run:' .. ARGV[i]
+  local run = F.run .. ARGV[i]
   local status, holder = unpack(redis.call('HMGET', run, 'status', 'holder'))
   if status == 'running' and holder == ARGV[3] then
     owner = requeue(ARGV[i], ARGV[2])
@@ -139,7 +144,7 @@ return ids
 """
 )
 
-# ARGV: prefix, status event data, most leases to look at. Requeues runs whose lease expired
+# ARGV: families, status event data, most leases to look at. Requeues runs whose lease expired
 # and the still-queued runs of expired claims. Returns {groups queued, run ids requeued...}.
 _REAP = (
     _LIB
@@ -147,28 +152,26 @@ _REAP = (
 local groups, order, ids, pushed = {}, {}, {}, 0
 -- claims whose token's worker vanished: their runs not started yet (first, so that runs
 -- requeued below are not counted twice)
-local claims = p .. ':fair:claims'
 for _, claim in ipairs(redis.call('ZRANGEBYSCORE', claims, '-inf', now_ms())) do
-  local raw = redis.call('GET', p .. ':fair:claim:' .. claim)
+  local raw = redis.call('GET', F.fair_claim .. claim)
   if raw then
     local group, queued = cjson.decode(raw), {}
     for _, id in ipairs(group.runs) do
-      local status = redis.call('HGET', p .. ':run:' .. id, 'status')
+      local status = redis.call('HGET', F.run .. id, 'status')
       if status == 'queued' then queued[#queued + 1] = id end
-      if status ~= 'running' then redis.call('SREM', p .. ':fair:running:' .. group.owner, id) end
+      if status ~= 'running' then redis.call('SREM', F.fair_running .. group.owner, id) end
     end
     if #queued > 0 then
       push_front(group.owner, queued)
       pushed = pushed + 1
     end
-    redis.call('DEL', p .. ':fair:claim:' .. claim)
+    redis.call('DEL', F.fair_claim .. claim)
   end
   redis.call('ZREM', claims, claim)
 end
-local due = redis.call('ZRANGEBYSCORE', p .. ':leases', '-inf', now_ms(), 'LIMIT', 0,
-                       tonumber(ARGV[3]))
+local due = redis.call('ZRANGEBYSCORE', leases, '-inf', now_ms(), 'LIMIT', 0, tonumber(ARGV[3]))
 for _, id in ipairs(due) do
-  local run = p .. ':run:' .. id
+  local run = F.run .. id
   if redis.call('HGET', run, 'status') == 'running' then
     local checkpoint = redis.call('HGET', run, 'checkpoint') or ''
     if checkpoint == '' then checkpoint = id end
@@ -181,7 +184,7 @@ for _, id in ipairs(due) do
     table.insert(groups[key].ids, id)
     ids[#ids + 1] = id
   else
-    redis.call('ZREM', p .. ':leases', id)
+    redis.call('ZREM', leases, id)
   end
 end
 for _, key in ipairs(order) do push_front(groups[key].owner, groups[key].ids) end
@@ -208,6 +211,14 @@ class Leases:
         self._renew = client.register_script(_RENEW)
         self._hand_back = client.register_script(_HAND_BACK)
         self._reap = client.register_script(_REAP)
+        fair = self.keys.fair
+        names = (fair("ready"), fair("vtime"), fair("clock"), fair("claims"))
+        self._lua_keys = [self.keys.leases(), *names]
+        self._families = self.keys.lua_families(*_FAMILIES)
+
+    def _call(self, script: Any, *args: object) -> Any:
+        """Run one of the scripts with its KEYS and, first in ARGV, its families."""
+        return script(keys=self._lua_keys, args=[self._families, *args])
 
     def acquire(
         self,
@@ -221,24 +232,15 @@ class Leases:
         """Start (or take over) a run: ("ok", ""), ("held", holder), ("cancel", status),
         ("refused", status) or ("missing", "")."""
         pairs = [x for kv in fields.items() for x in kv]
-        outcome, detail = self._acquire(
-            args=[
-                self.keys.prefix,
-                run_id,
-                holder,
-                int(ttl_s * 1000),
-                dumps(data),
-                str(data["at"]),
-                *pairs,
-            ]
-        )
+        ttl_ms, at = int(ttl_s * 1000), str(data["at"])
+        outcome, detail = self._call(self._acquire, run_id, holder, ttl_ms, dumps(data), at, *pairs)
         return outcome, detail
 
     def renew(self, *, holder: str, run_ids: list[str], ttl_s: float) -> list[str]:
         """Extend this holder's leases; the run ids it no longer holds."""
         if not run_ids:
             return []
-        return list(self._renew(args=[self.keys.prefix, holder, int(ttl_s * 1000), *run_ids]))
+        return list(self._call(self._renew, holder, int(ttl_s * 1000), *run_ids))
 
     def hand_back(self, *, holder: str, run_ids: list[str], reason: str) -> list[str]:
         """Put a group back at the front of its owner's queue: this holder's running runs
@@ -247,13 +249,13 @@ class Leases:
         if not run_ids:
             return []
         data = dumps({"status": "queued", "reason": reason, "at": time.time()})
-        return list(self._hand_back(args=[self.keys.prefix, data, holder, *run_ids]))
+        return list(self._call(self._hand_back, data, holder, *run_ids))
 
     def reap(self, *, limit: int = 1000) -> Reaped:
         """Requeue every running run whose lease expired (its worker vanished)."""
         reason = "its worker stopped answering; requeued to resume from its last checkpoint"
         data = dumps({"status": "queued", "reason": reason, "at": time.time()})
-        groups, *run_ids = self._reap(args=[self.keys.prefix, data, limit])
+        groups, *run_ids = self._call(self._reap, data, limit)
         return Reaped(int(groups), tuple(run_ids))
 
     def hold_claim(self, *, claim: str, ttl_s: float) -> None:

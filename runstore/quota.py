@@ -25,12 +25,13 @@ from runstore.keys import Keys
 
 LEASE_MS = 30_000
 
-# KEYS: active set, reserved counter, promised counter; ARGV: run key prefix, runs, limit,
+# KEYS: active set, reserved counter, promised counter; ARGV: families (run), runs, limit,
 # lease ms.
 # Returns {1 admitted | 0 refused, the count before this submission}.
 _RESERVE = """
+local F = cjson.decode(ARGV[1])
 for _, id in ipairs(redis.call('SMEMBERS', KEYS[1])) do
-  local s = redis.call('HGET', ARGV[1] .. id, 'status')
+  local s = redis.call('HGET', F.run .. id, 'status')
   if s ~= 'queued' and s ~= 'running' then redis.call('SREM', KEYS[1], id) end
 end
 local count = redis.call('SCARD', KEYS[1]) + tonumber(redis.call('GET', KEYS[2]) or '0')
@@ -69,6 +70,7 @@ class Quota:
         self.keys = Keys(prefix)
         self._reserve = client.register_script(_RESERVE)
         self._unreserve = client.register_script(_UNRESERVE)
+        self._families = self.keys.lua_families("run")
 
     @contextmanager
     def lease(self, *, owner: str, runs: int, limit: int) -> Iterator[int]:
@@ -81,7 +83,8 @@ class Quota:
             self.keys.owner_reserved(owner),
             self.keys.owner_promised(owner),
         ]
-        admitted, count = self._reserve(keys=keys, args=[self.keys.run(""), runs, limit, LEASE_MS])
+        args = [self._families, runs, limit, LEASE_MS]
+        admitted, count = self._reserve(keys=keys, args=args)
         if not admitted:
             raise QuotaFull(owner=owner, count=int(count), limit=limit, runs=runs)
         try:

@@ -29,7 +29,8 @@ import redis
 
 from runstore.codec import dumps
 from runstore.events import TERMINAL
-from runstore.store import Store, _new_run
+from runstore.records import new_run, queue_run
+from runstore.store import Store
 
 
 @dataclass
@@ -166,7 +167,7 @@ def _apply(
     index = record["current"]
     record["stages"][index].update(status="finished", winners=plan.winners)
     runs = [
-        _new_run(
+        new_run(
             owner=sweep["owner"], spec=spec, sweep_id=sweep["id"], varied=varied, fused_group=group
         )
         for (varied, spec), group in zip(plan.configs, plan.groups, strict=True)
@@ -204,7 +205,7 @@ def _queue_stage(
         kept=plan.kept,
     )
     for run in runs:
-        store._queue_run(pipe, run)
+        queue_run(pipe, store.keys, run)
     pipe.hset(store.keys.sweep(sweep["id"]), "run_ids", dumps(sweep["run_ids"] + run_ids))
     _write(store, pipe, sweep["id"], record, n_runs=len(runs))
 

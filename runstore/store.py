@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import secrets
 import time
 from typing import Any
 
@@ -13,17 +12,17 @@ from runstore import scripts
 from runstore.codec import decode_runs, decode_sweep, dumps, encode
 from runstore.errors import LeaseLost
 from runstore.events import TERMINAL, Event, parse_entry
+from runstore.fairqueue import FairQueue
 from runstore.keys import Keys
 from runstore.leases import Leases
-
-
-def new_id() -> str:
-    """A fresh random record id (16 hex digits)."""
-    return secrets.token_hex(8)
+from runstore.quota import Quota
+from runstore.records import new_id, new_run, new_sweep, queue_run
+from runstore.users import UserStore
 
 
 class Store:
-    """Run and sweep records, their event streams, cancel flags and worker heartbeats."""
+    """Run and sweep records, their event streams, cancel flags and worker heartbeats; its
+    parts (leases, fair queue, quota, users) share its client and key prefix."""
 
     def __init__(self, client: redis.Redis, *, prefix: str = "mlplab") -> None:
         self.client = client
@@ -32,6 +31,9 @@ class Store:
         self._cancel = client.register_script(scripts.CANCEL)
         self._append_epoch = client.register_script(scripts.APPEND_EPOCH)
         self.leases = Leases(client, prefix=prefix)
+        self.fair = FairQueue(client, prefix=prefix)
+        self.quota = Quota(client, prefix=prefix)
+        self.users = UserStore(client, prefix=prefix)
 
     @classmethod
     def from_url(cls, url: str, *, prefix: str = "mlplab") -> Store:
@@ -46,9 +48,9 @@ class Store:
 
     def create_run(self, *, owner: str, spec: dict[str, Any]) -> dict[str, Any]:
         """Record one queued run and return it."""
-        run = _new_run(owner=owner, spec=spec, sweep_id=None, varied=None)
+        run = new_run(owner=owner, spec=spec, sweep_id=None, varied=None)
         pipe = self.client.pipeline(transaction=True)
-        self._queue_run(pipe, run)
+        queue_run(pipe, self.keys, run)
         pipe.execute()
         return run
 
@@ -69,44 +71,26 @@ class Store:
         sweep_id, now = new_id(), time.time()
         groups = groups if groups is not None else [None] * len(configs)
         runs = [
-            _new_run(owner=owner, spec=s, sweep_id=sweep_id, varied=v, fused_group=g)
+            new_run(owner=owner, spec=s, sweep_id=sweep_id, varied=v, fused_group=g)
             for (v, s), g in zip(configs, groups, strict=True)
         ]
-        sweep = {
-            "id": sweep_id,
-            "owner": owner,
-            "name": spec.get("name"),
-            "spec": spec,
-            "metric": metric,
-            "mode": mode,
-            "varied": list(spec.get("grid", {})),
-            "run_ids": [run["id"] for run in runs],
-            "n_runs": len(runs),
-            "n_terminal": 0,
-            "created_at": now,
-        }
+        run_ids = [run["id"] for run in runs]
+        sweep = new_sweep(
+            sweep_id=sweep_id,
+            owner=owner,
+            spec=spec,
+            metric=metric,
+            mode=mode,
+            run_ids=run_ids,
+            created_at=now,
+        )
         pipe = self.client.pipeline(transaction=True)
         pipe.hset(self.keys.sweep(sweep_id), mapping=encode(sweep))
         pipe.zadd(self.keys.owner_sweeps(owner), {sweep_id: int(now * 1000)})
         for run in runs:
-            self._queue_run(pipe, run)
+            queue_run(pipe, self.keys, run)
         pipe.execute()
         return sweep, runs
-
-    def _queue_run(self, pipe: Any, run: dict[str, Any]) -> None:
-        """Queue the commands that write a new run, its index entry and its queued event."""
-        run_id, fields = run["id"], {**encode(run), "last_epoch": "0"}
-        fields.pop("epochs")
-        pipe.hset(self.keys.run(run_id), mapping=fields)
-        created_ms = int(run["created_at"] * 1000)
-        pipe.zadd(self.keys.owner_runs(run["owner"]), {run_id: created_ms})
-        pipe.zadd(self.keys.all_runs(), {run_id: created_ms})
-        pipe.sadd(self.keys.owner_active(run["owner"]), run_id)  # counted by the quota
-        data = dumps({"status": "queued", "at": run["created_at"]})
-        pipe.xadd(self.keys.run_events(run_id), {"type": "status", "data": data}, id="0-*")
-        if run["sweep_id"]:
-            entry = {"type": "status", "run_id": run_id, "data": data}
-            pipe.xadd(self.keys.sweep_events(run["sweep_id"]), entry)
 
     # -- reading -------------------------------------------------------------------------
 
@@ -227,14 +211,14 @@ class Store:
             holder or "",
             *pairs,
         ]
-        outcome, detail = self._transition(keys=self._run_keys(run_id), args=argv)
+        outcome, detail = self._transition(keys=self._script_keys(run_id), args=argv)
         return outcome, detail
 
     def cancel_run(self, *, run_id: str) -> str:
         """Cancel a queued run or flag a running one: cancelled, requested, finished, missing."""
         now = time.time()
         data = dumps({"status": "cancelled", "reason": "cancelled before it started", "at": now})
-        return self._cancel(keys=self._run_keys(run_id), args=[run_id, data, "1", now])
+        return self._cancel(keys=self._script_keys(run_id), args=[run_id, data, "1", now])
 
     def cancel_requested(self, *, run_id: str) -> bool:
         """True when someone asked the running run to stop."""
@@ -247,18 +231,18 @@ class Store:
 
         With a holder: LeaseLost unless the run is running under that holder's lease.
         """
-        keys = self._run_keys(run_id)
-        keys = keys[:2] + keys[3:]  # the epoch script needs no sweep hash
         args = [run_id, int(metrics["epoch"]), dumps(metrics), holder or ""]
-        appended = int(self._append_epoch(keys=keys, args=args))
+        appended = int(self._append_epoch(keys=self._script_keys(run_id), args=args))
         if appended < 0:
             raise LeaseLost(f"run {run_id} is held by another worker now")
         return appended == 1
 
-    def _run_keys(self, run_id: str) -> list[str]:
-        """Run hash and stream, plus sweep hash and stream when the run belongs to a sweep."""
-        keys = [self.keys.run(run_id), self.keys.run_events(run_id)]
-        sweep_id = self.client.hget(keys[0], "sweep_id")
+    def _script_keys(self, run_id: str) -> list[str]:
+        """The KEYS of runstore/scripts.py: leases, stats, run hash and stream, plus sweep
+        hash and stream when the run belongs to a sweep."""
+        run = self.keys.run(run_id)
+        keys = [self.keys.leases(), self.keys.stats(), run, self.keys.run_events(run_id)]
+        sweep_id = self.client.hget(run, "sweep_id")
         if sweep_id:
             keys += [self.keys.sweep(sweep_id), self.keys.sweep_events(sweep_id)]
         return keys
@@ -288,33 +272,3 @@ class Store:
         names = self.client.zrange(self.keys.workers(), 0, -1)
         infos = self.client.mget([self.keys.worker(n) for n in names]) if names else []
         return [json.loads(info) for info in infos if info]
-
-
-def _new_run(
-    *,
-    owner: str,
-    spec: dict[str, Any],
-    sweep_id: str | None,
-    varied: dict[str, Any] | None,
-    fused_group: str | None = None,
-) -> dict[str, Any]:
-    """A new queued run record."""
-    return {
-        "id": new_id(),
-        "owner": owner,
-        "status": "queued",
-        "spec": spec,
-        "sweep_id": sweep_id,
-        "varied": varied,
-        "fused_group": fused_group,
-        "created_at": time.time(),
-        "started_at": None,
-        "finished_at": None,
-        "worker": None,
-        "device": None,
-        "checkpoint": None,
-        "result": None,
-        "error": None,
-        "cancel_requested": False,
-        "epochs": [],
-    }

@@ -28,21 +28,21 @@ STRAY_REASON = (
     "failed mid-way); submit it again"
 )
 
-# ARGV: key prefix, cutoff (unix seconds), run ids... Returns the ids that are queued, were
-# created before the cutoff, are not dispatched (fair:running) and appear in no group of their
-# owner's queue. One step, so the scheduler cannot pop a run between the checks.
+# ARGV: families (_FAMILIES), cutoff (unix seconds), run ids... Returns the ids that are
+# queued, were created before the cutoff, are not dispatched (fair_running) and appear in no
+# group of their owner's queue. One step, so the scheduler cannot pop a run between the checks.
 _FIND = """
-local p, cutoff = ARGV[1], tonumber(ARGV[2])
+local F, cutoff = cjson.decode(ARGV[1]), tonumber(ARGV[2])
 local queues, out = {}, {}
 for i = 3, #ARGV do
   local id = ARGV[i]
-  local f = redis.call('HMGET', p .. ':run:' .. id, 'status', 'created_at', 'owner')
+  local f = redis.call('HMGET', F.run .. id, 'status', 'created_at', 'owner')
   local created = tonumber(f[2])
   if f[1] == 'queued' and f[3] and created and created < cutoff
-      and redis.call('SISMEMBER', p .. ':fair:running:' .. f[3], id) == 0 then
+      and redis.call('SISMEMBER', F.fair_running .. f[3], id) == 0 then
     local text = queues[f[3]]
     if text == nil then
-      text = table.concat(redis.call('LRANGE', p .. ':fair:q:' .. f[3], 0, -1), ' ')
+      text = table.concat(redis.call('LRANGE', F.fair_queue .. f[3], 0, -1), ' ')
       queues[f[3]] = text
     end
     if not string.find(text, '"' .. id .. '"', 1, true) then out[#out + 1] = id end
@@ -50,21 +50,22 @@ for i = 3, #ARGV do
 end
 return out
 """
+_FAMILIES = ("run", "fair_running", "fair_queue")
 
 _BATCH = 500  # run ids per script call: no one call holds Redis for long
 
 
 def find_strays(store: Store, *, older_than_s: float) -> list[str]:
     """Ids of stray runs (queued in no queue, not dispatched) older than older_than_s."""
-    find, keys = store.client.register_script(_FIND), store.keys
+    find, families = store.client.register_script(_FIND), store.keys.lua_families(*_FAMILIES)
     candidates: list[str] = []
-    for key in store.client.scan_iter(match=keys.owner_active("*"), count=500):
+    for key in store.client.scan_iter(match=store.keys.owner_active("*"), count=500):
         candidates += store.client.smembers(key)
     cutoff = time.time() - older_than_s
     strays: list[str] = []
     for start in range(0, len(candidates), _BATCH):
         batch = candidates[start : start + _BATCH]
-        strays += find(args=[keys.prefix, repr(cutoff), *batch])
+        strays += find(args=[families, repr(cutoff), *batch])
     return strays
 
 
@@ -80,6 +81,6 @@ def fail_strays(store: Store, *, older_than_s: float) -> list[str]:
 def needs_token(store: Store, *, tokens_waiting: int) -> bool:
     """True when groups wait in a fair-share queue but no token is waiting in the broker
     (tokens_waiting) or parked: a token was lost, so one spare token should be sent."""
-    if tokens_waiting > 0 or int(store.client.get(store.keys.fair("parked")) or 0) > 0:
+    if tokens_waiting > 0 or store.fair.parked() > 0:
         return False
-    return store.client.scard(store.keys.fair("ready")) > 0
+    return store.fair.has_pending()
