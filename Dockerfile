@@ -1,5 +1,8 @@
-# One image for the API and the worker; the compose file picks the command.
-FROM python:3.11-slim
+# Two images from one file, one per layer (docker-compose.yml builds each where it belongs):
+#   docker build --target api -t mlplab-api .        the HTTP API: `.[server]`, no torch
+#   docker build --target worker -t mlplab-worker .  a training worker: `.[worker]`, with torch
+# Both hold the orchestration layer (lab/), the run store, the specs and the CLI.
+FROM python:3.11-slim AS base
 
 ENV PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
@@ -7,16 +10,26 @@ ENV PYTHONUNBUFFERED=1 \
     MLPLAB_DATA_DIR=/data
 
 WORKDIR /app
+RUN useradd --create-home --uid 1000 mlplab \
+    && mkdir -p /data && chown mlplab /data
 COPY pyproject.toml README.md ./
-COPY api ./api
-COPY worker ./worker
+COPY lab ./lab
 COPY runstore ./runstore
 COPY mlpcore ./mlpcore
 COPY mlplab ./mlplab
-RUN pip install . \
-    && useradd --create-home --uid 1000 mlplab \
-    && mkdir -p /data && chown mlplab /data
 
+# The API never imports torch or worker/: neither is in this image.
+FROM base AS api
+COPY api ./api
+RUN pip install '.[server]'
 USER mlplab
 EXPOSE 8000
 CMD ["uvicorn", "api.main:create_app", "--factory", "--host", "0.0.0.0", "--port", "8000"]
+
+# PyPI's torch wheels for Linux bring their CUDA libraries: this image trains on the GPUs.
+FROM base AS worker
+COPY worker ./worker
+RUN pip install '.[worker]'
+USER mlplab
+CMD ["celery", "-A", "worker.celery_app", "worker", "--pool", "solo", "--concurrency", "1", \
+     "--without-gossip", "--without-mingle", "--loglevel", "INFO"]

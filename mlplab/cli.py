@@ -1,7 +1,9 @@
-"""The `mlplab` command line: local training, the server, and (later) the client commands.
+"""The `mlplab` command line: the client commands, local training and the server.
 
 Each subcommand module registers its own parser; heavy modules (torch, fastapi, celery) are
-imported inside the functions that need them, so `mlplab --help` stays fast.
+imported inside the functions that need them, so `mlplab --help` stays fast and works in the
+client install. The commands behind an extra (`up`, `api`, `worker`, `train`, `users`) check
+for it first and exit 2 naming the install that brings it (mlplab/extras.py).
 """
 
 from __future__ import annotations

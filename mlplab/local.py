@@ -11,7 +11,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-EXIT_CODES = {"succeeded": 0, "diverged": 3, "cancelled": 130}
+from mlpcore.status import RunStatus
+from mlplab.extras import needs
+
+EXIT_CODES = {RunStatus.succeeded: 0, RunStatus.diverged: 3, RunStatus.cancelled: 130}
 THREADS_ENV = "MLPLAB_TORCH_THREADS"  # the worker's setting (worker/settings.py), honoured here
 
 
@@ -84,6 +87,7 @@ def torch_threads(arg: int | None, environ: Mapping[str, str]) -> int | None:
         raise ThreadsError(f"{THREADS_ENV}: {exc}") from exc
 
 
+@needs("worker")
 def run_train(args: argparse.Namespace) -> int:
     """Train locally; print one line per epoch to stderr and the result JSON to stdout."""
     from mlpcore.errors import MlpcoreError

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+from mlplab.extras import needs
 from mlplab.placement import worker_plan
 from mlplab.users_cmd import auth_notice
 
@@ -216,16 +217,19 @@ def _serve(args: argparse.Namespace, *, api: bool, workers: int | None, redis: b
     return code
 
 
+@needs("server", "worker")
 def cmd_up(args: argparse.Namespace) -> int:
     """`mlplab up`: Redis if needed, the API and the workers."""
     return _serve(args, api=True, workers=args.workers, redis=True)
 
 
+@needs("server")
 def cmd_api(args: argparse.Namespace) -> int:
     """`mlplab api`: the API alone."""
     return _serve(args, api=True, workers=0, redis=False)
 
 
+@needs("worker")
 def cmd_worker(args: argparse.Namespace) -> int:
     """`mlplab worker`: worker processes alone (how a second GPU box joins)."""
     return _serve(args, api=False, workers=args.workers, redis=False)

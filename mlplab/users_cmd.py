@@ -15,6 +15,8 @@ import os
 import sys
 from typing import Any
 
+from mlplab.extras import needs
+
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 LIMIT_FLAGS = (
     "max_epochs",
@@ -78,7 +80,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _wrapped(func: Any) -> Any:
     """The command behind `run`, which turns its failures into exit codes."""
-    return lambda args: run(func, args)
+    return needs("server")(lambda args: run(func, args))
 
 
 def _common() -> argparse.ArgumentParser:
