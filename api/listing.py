@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from api.errors import Forbidden
+from mlpcore.status import RunStatus
 from runstore import Store
 from runstore.users import User
 
@@ -24,9 +25,11 @@ def visible_run_ids(*, store: Store, user: User, owner: str | None) -> list[str]
 
 def with_queue_positions(runs: list[dict[str, Any]], *, store: Store) -> list[dict[str, Any]]:
     """The runs with `queue_position` (runs dispatched before it; None once not queued)."""
-    if not any(run["status"] == "queued" for run in runs):
+    if not any(run["status"] == RunStatus.queued for run in runs):
         return runs
     positions = store.fair.positions()
     for run in runs:
-        run["queue_position"] = positions.get(run["id"]) if run["status"] == "queued" else None
+        run["queue_position"] = (
+            positions.get(run["id"]) if run["status"] == RunStatus.queued else None
+        )
     return runs

@@ -38,11 +38,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.deps import LOCAL_USER
 from api.settings import ApiSettings
-from runstore import TERMINAL, Store
+from mlpcore.status import ACTIVE, TERMINAL
+from runstore import Store
 
 log = logging.getLogger(__name__)
 
-ACTIVE = ("queued", "running")
 # Upper bounds (seconds) of the run-duration buckets the worker's Lua counts into {p}:stats.
 DURATION_BOUNDS = (1, 5, 15, 60, 300, 900, 3600, 14400, 86400)
 # Request methods kept as labels; anything else is `other` (clients choose the method).

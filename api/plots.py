@@ -18,7 +18,7 @@ from typing import Any
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
-from matplotlib.ticker import LogFormatter
+from matplotlib.ticker import AutoLocator, LogFormatter
 
 LEGEND_ROWS = 18  # legend entries per column before another column is added
 
@@ -129,7 +129,9 @@ def render_loss_curves(
         ax.yaxis.set_major_formatter(plain)
         ax.yaxis.set_minor_formatter(plain)
     ax.set(title=title, xlabel="epoch", ylabel="loss")
-    ax.xaxis.get_major_locator().set_params(integer=True)
+    whole_epochs = AutoLocator()  # the default x locator, on whole epochs only
+    whole_epochs.set_params(integer=True)
+    ax.xaxis.set_major_locator(whole_epochs)
     ax.grid(True, alpha=0.3)
     _legend(ax, fig, len(runs))
     buffer = io.BytesIO()

@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from mlpcore.limits import LimitName
 from mlpcore.spec import NoBool, Number, RunSpec
 from mlpcore.status import RunStatus
 from mlpcore.sweep import Metric, Mode
@@ -150,17 +151,6 @@ class HealthPublic(BaseModel):
     status: Literal["ok", "degraded", "unavailable"]
     redis: bool
     workers: list[WorkerPublic]
-
-
-LimitName = Literal[
-    "max_epochs",
-    "max_hidden_width",
-    "max_hidden_layers",
-    "max_batch_size",
-    "max_runs_per_sweep",
-    "max_queued",
-    "max_running",
-]
 
 
 class UsagePublic(BaseModel):

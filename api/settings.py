@@ -7,13 +7,15 @@ from functools import lru_cache
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from runstore.keys import DEFAULT_REDIS_URL
+
 
 class ApiSettings(BaseSettings):
     """Everything the API process can be configured with."""
 
     model_config = SettingsConfigDict(env_prefix="MLPLAB_")
 
-    redis_url: str = "redis://127.0.0.1:6379/0"
+    redis_url: str = DEFAULT_REDIS_URL
     key_prefix: str = Field(default="mlplab", description="prefix of every runstore key")
     auth: bool = Field(
         default=True, description="Bearer tokens on /v1; off: everyone is the admin user local"

@@ -18,6 +18,7 @@ import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -146,8 +147,8 @@ def _to_device(data: TensorData, device: torch.device) -> TensorData:
     )
 
 
-def _raw_files(cls: type) -> tuple[str, ...]:
-    """The uncompressed IDX names torchvision's `_check_exists` looks for."""
+def _raw_files(cls: Any) -> tuple[str, ...]:
+    """The uncompressed IDX names torchvision's `_check_exists` looks for (its `resources`)."""
     return tuple(os.path.splitext(filename)[0] for filename, _ in cls.resources)
 
 
@@ -192,8 +193,9 @@ def _missing_message(
 def _install_debian_fashion_mnist(raw: Path, files: tuple[str, ...]) -> None:
     """Copy Debian's dataset-fashion-mnist files, decompressed, into torchvision's raw folder."""
     missing = [f for f in files if not (raw / f).is_file()]
-    sources = {f: _debian_source(f) for f in missing}
-    if not missing or None in sources.values():
+    found = {f: _debian_source(f) for f in missing}
+    sources = {f: path for f, path in found.items() if path is not None}
+    if not missing or len(sources) < len(missing):
         return
     try:
         raw.mkdir(parents=True, exist_ok=True)

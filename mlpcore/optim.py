@@ -132,7 +132,8 @@ class StackedOptimizer:
     def _group(self, a: int, b: int, hyper: tuple[float, float, float]) -> _Group:
         # one tensor per model and param, not a slice a:b: the kernel then meets each model's
         # tensors exactly as a solo run does (vector body vs tail), so rounding matches too
-        lists = [self.params, [p.grad for p in self.params], *self.state.values()]
+        grads = [_grad(p) for p in self.params]
+        lists: list[list[Tensor]] = [self.params, grads, *self.state.values()]
         tensors = [[t[i] for i in range(a, b) for t in tl] for tl in lists]
         steps = [self.steps[i] for i in range(a, b) for _ in self.params]
         return _Group(*hyper, tensors=tensors, steps=steps)
@@ -158,7 +159,7 @@ class StackedOptimizer:
                 torch_sgd.sgd(
                     params,
                     grads,
-                    bufs or [None] * len(params),
+                    list(bufs) if bufs else [None] * len(params),
                     foreach=True,
                     weight_decay=g.weight_decay,
                     momentum=g.momentum,
@@ -169,7 +170,8 @@ class StackedOptimizer:
                 )
             return
         params, grads, exp_avg, exp_avg_sq = g.tensors
-        kw = {
+        none: list[Tensor] = []  # no max_exp_avg_sqs: amsgrad is off
+        kw: dict[str, Any] = {
             "lr": g.lr,
             "beta1": BETAS[0],
             "beta2": BETAS[1],
@@ -180,7 +182,7 @@ class StackedOptimizer:
         }
         if self.fused:
             kernel = torch._fused_adamw_ if self.kind == "adamw" else torch._fused_adam_
-            kernel(params, grads, exp_avg, exp_avg_sq, [], g.steps, **kw)
+            kernel(params, grads, exp_avg, exp_avg_sq, none, g.steps, **kw)
             return
         # torch's functional API advances the steps itself: hand it copies one behind
         steps = [s - 1 for s in g.steps]
@@ -189,7 +191,7 @@ class StackedOptimizer:
             grads,
             exp_avg,
             exp_avg_sq,
-            [],
+            none,
             steps,
             foreach=True,
             decoupled_weight_decay=self.kind == "adamw",
@@ -216,3 +218,10 @@ class StackedOptimizer:
                     t.copy_(saved)
         self.active = list(state["active"])
         self._groups.clear()
+
+
+def _grad(param: Tensor) -> Tensor:
+    """The param's gradient buffer; step() runs after loss_and_grad_ wrote every one."""
+    if param.grad is None:
+        raise RuntimeError("step() before loss_and_grad_: a parameter has no gradient")
+    return param.grad

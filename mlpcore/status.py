@@ -20,7 +20,7 @@ class RunStatus(StrEnum):
     stopped_early = "stopped_early"  # by the sweep's early-stopping rule
 
 
-ACTIVE = frozenset({RunStatus.queued, RunStatus.running})
-TERMINAL = frozenset(set(RunStatus) - ACTIVE)
+ACTIVE = (RunStatus.queued, RunStatus.running)  # in lifecycle order
+TERMINAL = frozenset(set(RunStatus) - set(ACTIVE))
 # the tiers a sweep ranks, in rank order: an early-stopped run's value is its last epoch's
 RANKED = (RunStatus.succeeded, RunStatus.stopped_early)

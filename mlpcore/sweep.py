@@ -168,7 +168,7 @@ def sweep_size(sweep: SweepSpec) -> int:
         return sweep.n or 0
     if sweep.strategy == "staged":
         return sum(stage_bounds(sweep))
-    return math.prod(len(axis) for axis in sweep.grid.values())  # type: ignore[arg-type]
+    return math.prod(len(axis) for axis in _grid_axes(sweep).values())
 
 
 def expand_sweep(sweep: SweepSpec, *, max_runs: int) -> list[SweepConfig]:
@@ -208,9 +208,17 @@ def _config(base: dict[str, Any], varied: dict[str, Any], index: int) -> SweepCo
 
 
 def _grid_points(sweep: SweepSpec) -> list[dict[str, Any]]:
-    fields = list(sweep.grid)
-    axes = [sweep.grid[f] for f in fields]
-    return [dict(zip(fields, values, strict=True)) for values in itertools.product(*axes)]  # type: ignore[arg-type]
+    grid = _grid_axes(sweep)
+    fields = list(grid)
+    return [dict(zip(fields, values, strict=True)) for values in itertools.product(*grid.values())]
+
+
+def _grid_axes(sweep: SweepSpec) -> dict[str, list[Any]]:
+    """A grid sweep's axes, each a list of values (the validator refused distributions)."""
+    axes = {f: axis for f, axis in sweep.grid.items() if isinstance(axis, list)}
+    if len(axes) != len(sweep.grid):
+        raise SpecError("a grid sweep's axes must be lists of values")
+    return axes
 
 
 def _first_stage_points(sweep: SweepSpec) -> list[dict[str, Any]]:

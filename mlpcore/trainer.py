@@ -20,6 +20,7 @@ from mlpcore.memory import EVAL_CHUNK
 from mlpcore.model import StackedMLP
 from mlpcore.optim import StackedOptimizer, lr_schedule
 from mlpcore.spec import RunSpec
+from mlpcore.status import RunStatus
 
 POLL_EVERY = 16  # batches between should_stop()/divergence polls: cancel latency vs syncs
 # On a CPU, a pass over all 36 models of the study streams their weights and Adam state
@@ -73,7 +74,8 @@ class GroupTrainer:
             for s in self.specs
         ]
         m = len(specs)
-        self.status: list[str] = ["running"] * m
+        # plain strings, not RunStatus members: they go into checkpoints (weights_only loads)
+        self.status: list[str] = [RunStatus.running.value] * m
         self.reasons: list[str | None] = [None] * m
         self.history: list[list[EpochMetrics]] = [[] for _ in range(m)]
         self.runtimes = [0.0] * m  # seconds each run trained, frozen when it stops
@@ -86,7 +88,7 @@ class GroupTrainer:
     def active(self, part: slice = slice(None)) -> list[int]:
         """Stack positions of the running models (within `part`)."""
         lo, hi, _ = part.indices(len(self.status))
-        return [i for i in range(lo, hi) if self.status[i] == "running"]
+        return [i for i in range(lo, hi) if self.status[i] == RunStatus.running]
 
     def runtime(self) -> float:
         return self.runtime_before + time.perf_counter() - self.started
@@ -109,7 +111,7 @@ class GroupTrainer:
             if on_checkpoint is not None:
                 on_checkpoint(self.state_dict())
         for i in self.active():
-            self._stop(i, "succeeded", None)
+            self._stop(i, RunStatus.succeeded, None)
 
     def _orders(self, epoch: int) -> dict[int, Tensor]:
         """Each seed's sample order (N,) for the epoch, on the device."""
@@ -159,7 +161,7 @@ class GroupTrainer:
 
     def _mask(self, part: slice) -> Tensor | None:
         """Bool (m,) of running models in `part`, or None when all run (the cheap case)."""
-        on = [s == "running" for s in self.status[part]]
+        on = [s == RunStatus.running for s in self.status[part]]
         return None if all(on) else torch.tensor(on, device=self.device)
 
     def _poll(self, epoch: int, loss_sum: Tensor, part: slice, *, cancel: bool) -> bool:
@@ -169,10 +171,10 @@ class GroupTrainer:
         lo = part.indices(len(self.status))[0]
         stopped = [i for i in self.active(part) if not finite[i - lo]]
         for i in stopped:
-            self._stop(i, "diverged", f"loss became non-finite in epoch {epoch + 1}")
+            self._stop(i, RunStatus.diverged, f"loss became non-finite in epoch {epoch + 1}")
         cancelled = [i for i in self.active() if self.callbacks[i].should_stop()] if cancel else []
         for i in cancelled:
-            self._stop(i, "cancelled", f"cancelled during epoch {epoch + 1}")
+            self._stop(i, RunStatus.cancelled, f"cancelled during epoch {epoch + 1}")
         return bool(stopped or cancelled)
 
     @torch.no_grad()
@@ -211,11 +213,11 @@ class GroupTrainer:
         if epoch + 1 < self.specs[0].epochs:
             for i in self.active():
                 if self.callbacks[i].should_stop():
-                    self._stop(i, "cancelled", f"cancelled after epoch {epoch + 1}")
+                    self._stop(i, RunStatus.cancelled, f"cancelled after epoch {epoch + 1}")
 
     def _stop(self, i: int, status: str, reason: str | None) -> None:
         """End run i: freeze its parameters and tell its callback at once."""
-        self.status[i], self.reasons[i] = status, reason
+        self.status[i], self.reasons[i] = str(status), reason
         self.runtimes[i] = self.runtime()
         self.opt.freeze(i)
         self.callbacks[i].on_end(self._result(i))
@@ -223,7 +225,7 @@ class GroupTrainer:
     def _result(self, i: int) -> RunResult:
         last = self.history[i][-1] if self.history[i] else None
         result = None
-        if last is not None and self.status[i] != "diverged":
+        if last is not None and self.status[i] != RunStatus.diverged:
             result = {
                 "final_train_loss": last.train_loss,
                 "final_test_loss": last.test_loss,

@@ -14,8 +14,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from mlpcore.status import RunStatus
+
 EXIT_REFUSED, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_INTERRUPTED = 1, 2, 3, 130
-STATUSES = ("queued", "running", "succeeded", "failed", "cancelled", "diverged", "stopped_early")
+STATUSES = tuple(RunStatus)
 SWEEP_KEYS = frozenset({"grid", "strategy", "base"})
 Command = Callable[[Any, argparse.Namespace], int | None]
 
@@ -229,7 +231,7 @@ def cmd_cancel(client: Any, args: argparse.Namespace) -> None:
     kind, _ = client.resolve(args.id)
     if kind == "run":
         record = client.cancel(args.id)
-        pending = record["status"] == "running"
+        pending = record["status"] == RunStatus.running
         human = f"run {args.id}: {'cancel requested' if pending else record['status']}"
     else:
         record = client.cancel_sweep(args.id)

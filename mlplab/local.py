@@ -116,6 +116,7 @@ def _train_with_progress(
 
     from mlpcore.device import configure_process
     from mlpcore.train import train
+    from mlplab.progress import ProgressCallback
 
     configure_process(threads=threads)  # first, before torch starts any thread
 
@@ -129,7 +130,7 @@ def _train_with_progress(
     with Progress(*columns, console=console, transient=True) as progress:
         label = f"{spec.dataset} {spec.activation} lr={spec.lr:g}"
         task = progress.add_task(label, total=spec.epochs)
-        watcher = _ProgressCallback(progress, task, console)
+        watcher = ProgressCallback(progress, task, console)
         previous = signal.signal(signal.SIGINT, watcher.interrupt)
         try:
             result = train(spec, callbacks=[watcher], data_dir=data_dir)
@@ -144,31 +145,3 @@ def _threads_text() -> str:
 
     threads = torch.get_num_threads()
     return f"{threads} CPU thread{'s' if threads != 1 else ''}"
-
-
-def _epoch_line(m: Any) -> str:
-    return (
-        f"epoch {m.epoch:>3}  train_loss {m.train_loss:.4f}  test_loss {m.test_loss:.4f}  "
-        f"test_acc {m.test_accuracy:.4f}  lr {m.lr:.2g}  {m.seconds:.2f}s"
-    )
-
-
-class _ProgressCallback:
-    """Advances the progress bar, prints each epoch, and turns Ctrl-C into a clean cancel."""
-
-    def __init__(self, progress: Any, task: Any, console: Any) -> None:
-        self.progress, self.task, self.console = progress, task, console
-        self.stop = False
-
-    def interrupt(self, signum: int, frame: Any) -> None:
-        self.stop = True
-
-    def on_epoch_end(self, metrics: Any) -> None:
-        self.console.print(_epoch_line(metrics))
-        self.progress.advance(self.task)
-
-    def should_stop(self) -> bool:
-        return self.stop
-
-    def on_end(self, result: Any) -> None:
-        pass

@@ -27,10 +27,9 @@ from urllib.parse import urlparse
 
 from mlplab.extras import needs
 from mlplab.placement import worker_plan
-from mlplab.users_cmd import auth_notice
+from mlplab.users_cmd import auth_notice, default_redis_url
 
 log = logging.getLogger("mlplab.serve")
-DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 
 
 def api_command(*, host: str, port: int) -> list[str]:
@@ -176,6 +175,7 @@ def child_env(args: argparse.Namespace) -> dict[str, str]:
 
 def _serve(args: argparse.Namespace, *, api: bool, workers: int | None, redis: bool) -> int:
     """Start the chosen parts, wait for a signal or a child's death, stop everything."""
+    args.redis_url = args.redis_url or default_redis_url()
     _setup_logging()
     supervisor = Supervisor()
     stopping: list[bool] = []
@@ -249,8 +249,8 @@ def _add_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default=None, help="worker device for `auto` specs")
     parser.add_argument(
         "--redis-url",
-        default=os.environ.get("MLPLAB_REDIS_URL", DEFAULT_REDIS_URL),
-        help="default: $MLPLAB_REDIS_URL or %(default)s",
+        default=os.environ.get("MLPLAB_REDIS_URL"),
+        help="default: $MLPLAB_REDIS_URL, else the servers' default, Redis on 127.0.0.1:6379 db 0",
     )
     parser.add_argument(
         "--state-dir",

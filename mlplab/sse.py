@@ -19,7 +19,7 @@ class Event:
 
 def parse_sse(lines: Iterator[str]) -> Iterator[Event]:
     """Decode a text/event-stream body into events (comments and keep-alives skipped)."""
-    event, event_id, data = "message", None, []
+    event, event_id, data = "message", None, list[str]()
     for line in lines:
         if not line:
             if data:

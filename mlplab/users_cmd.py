@@ -15,18 +15,8 @@ import os
 import sys
 from typing import Any
 
+from mlpcore.limits import LIMIT_NAMES
 from mlplab.extras import needs
-
-DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
-LIMIT_FLAGS = (
-    "max_epochs",
-    "max_hidden_width",
-    "max_hidden_layers",
-    "max_batch_size",
-    "max_runs_per_sweep",
-    "max_queued",
-    "max_running",
-)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -59,7 +49,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = actions.add_parser("set", parents=[common], help="set priority and limit overrides")
     p.add_argument("name")
     p.add_argument("--priority", type=float, help="fair-share weight (default 1; 2 = twice)")
-    for limit in LIMIT_FLAGS:
+    for limit in LIMIT_NAMES:
         p.add_argument(
             f"--{limit.replace('_', '-')}",
             dest=limit,
@@ -71,7 +61,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--unset",
         action="append",
         default=[],
-        choices=LIMIT_FLAGS,
+        choices=LIMIT_NAMES,
         metavar="LIMIT",
         help="drop an override (repeatable): the server's applies",
     )
@@ -88,8 +78,8 @@ def _common() -> argparse.ArgumentParser:
     parent = argparse.ArgumentParser(add_help=False)
     parent.add_argument(
         "--redis-url",
-        default=os.environ.get("MLPLAB_REDIS_URL", DEFAULT_REDIS_URL),
-        help="default: $MLPLAB_REDIS_URL or %(default)s",
+        default=os.environ.get("MLPLAB_REDIS_URL"),
+        help="default: $MLPLAB_REDIS_URL, else the servers' default, Redis on 127.0.0.1:6379 db 0",
     )
     parent.add_argument(
         "--prefix",
@@ -160,7 +150,7 @@ def cmd_token(args: argparse.Namespace) -> int:
 def cmd_set(args: argparse.Namespace) -> int:
     """Apply priority and overrides; print the resulting record."""
     limits: dict[str, int | None] = {
-        k: getattr(args, k) for k in LIMIT_FLAGS if getattr(args, k) is not None
+        k: getattr(args, k) for k in LIMIT_NAMES if getattr(args, k) is not None
     }
     limits.update(dict.fromkeys(args.unset))
     user = _users(args).update(args.name, priority=args.priority, limits=limits)
@@ -175,6 +165,7 @@ def run(func: Any, args: argparse.Namespace) -> int:
 
     from runstore import RunstoreError
 
+    args.redis_url = args.redis_url or default_redis_url()
     try:
         return func(args)
     except (RunstoreError, ValueError) as exc:
@@ -183,6 +174,14 @@ def run(func: Any, args: argparse.Namespace) -> int:
     except redis.RedisError as exc:
         print(f"mlplab users: Redis at {args.redis_url} unreachable: {exc}", file=sys.stderr)
         return 3
+
+
+def default_redis_url() -> str:
+    """The Redis every part uses unless told otherwise (runstore's, read when a server
+    command runs: the client install has no runstore dependencies)."""
+    from runstore.keys import DEFAULT_REDIS_URL
+
+    return DEFAULT_REDIS_URL
 
 
 def auth_notice(*, no_auth: bool, redis_url: str, prefix: str, log: Any) -> None:

@@ -7,18 +7,18 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any
 
-from mlpcore.status import TERMINAL
+from mlpcore.status import TERMINAL, RunStatus
 from mlplab.client import Client, Conflict, Event
 
 EXIT_NOT_ALL_SUCCEEDED = 4
-_STYLE = {
-    "succeeded": "green",
-    "failed": "red",
-    "diverged": "red",
-    "cancelled": "yellow",
-    "stopped_early": "yellow",
-    "running": "cyan",
-    "queued": "dim",
+_STYLE: dict[str, str] = {
+    RunStatus.succeeded: "green",
+    RunStatus.failed: "red",
+    RunStatus.diverged: "red",
+    RunStatus.cancelled: "yellow",
+    RunStatus.stopped_early: "yellow",
+    RunStatus.running: "cyan",
+    RunStatus.queued: "dim",
 }
 
 
@@ -49,7 +49,7 @@ class RunState:
 
     def eta(self) -> str:
         """Time left from the mean epoch time so far, or the status once it is not running."""
-        if self.status != "running":
+        if self.status != RunStatus.running:
             return self.status
         if not self.seconds:
             return "…"
@@ -183,7 +183,7 @@ def _watch_live(client: Client, display: Display, events: Any) -> int:
             if display.sweep is not None and event.event == "status":
                 display.best_line = best_line(client, display.sweep["id"])
     statuses = [s.status for s in display.states.values()]
-    return 0 if all(s == "succeeded" for s in statuses) else EXIT_NOT_ALL_SUCCEEDED
+    return 0 if all(s == RunStatus.succeeded for s in statuses) else EXIT_NOT_ALL_SUCCEEDED
 
 
 def _watch_json(client: Client, kind: str, record_id: str, events: Any) -> int:
@@ -192,9 +192,9 @@ def _watch_json(client: Client, kind: str, record_id: str, events: Any) -> int:
         print(json.dumps({"event": event.event, "id": event.id, "data": event.data}), flush=True)
     if kind == "run":
         final = client.run(record_id)
-        ok = final["status"] == "succeeded"
+        ok = final["status"] == RunStatus.succeeded
     else:
         final = client.sweep(record_id)
-        ok = set(final["counts"]) <= {"succeeded"}
+        ok = set(final["counts"]) <= {RunStatus.succeeded}
     sys.stdout.write(json.dumps({"event": "end", "record": final}) + "\n")
     return 0 if ok else EXIT_NOT_ALL_SUCCEEDED

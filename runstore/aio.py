@@ -14,6 +14,7 @@ import redis.asyncio as aioredis
 from runstore.codec import decode_runs, decode_sweep
 from runstore.events import TERMINAL, Event, parse_entry
 from runstore.keys import Keys
+from runstore.replies import decoded
 
 
 class AsyncStore:
@@ -38,7 +39,7 @@ class AsyncStore:
 
     async def get_sweep(self, sweep_id: str) -> dict[str, Any] | None:
         """The sweep record, or None."""
-        raw = await self.client.hgetall(self.keys.sweep(sweep_id))
+        raw = decoded(await self.client.hgetall(self.keys.sweep(sweep_id)))
         return decode_sweep(raw) if raw else None
 
     async def run_done(self, run_id: str) -> bool:
@@ -61,11 +62,12 @@ class AsyncStore:
         deadline = time.monotonic() + (block_ms or 0) / 1000
         while True:
             left_ms = int((deadline - time.monotonic()) * 1000)
+            # None (do not block) exactly when block_ms is None
             block = None if block_ms is None else max(1, min(left_ms, self._max_block_ms()))
             reply: Any = await self.client.xread({key: after}, count=500, block=block)
             if reply:
                 return [parse_entry(entry_id, fields) for entry_id, fields in reply[0][1]]
-            if block_ms is None or left_ms <= block:
+            if block is None or left_ms <= block:
                 return []
 
     def _max_block_ms(self) -> int:

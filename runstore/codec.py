@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
 from typing import Any
 
 RUN_JSON = ("spec", "varied", "result")
@@ -61,7 +62,7 @@ def encode(record: dict[str, Any]) -> dict[str, str]:
 
 
 def _decode(
-    raw: dict[str, str],
+    raw: Mapping[str, str],
     *,
     json_fields: tuple[str, ...],
     float_fields: tuple[str, ...],
@@ -77,7 +78,7 @@ def _decode(
     return out
 
 
-def decode_run(raw: dict[str, str]) -> dict[str, Any]:
+def decode_run(raw: Mapping[str, str]) -> dict[str, Any]:
     """A run hash as a record (without its epochs)."""
     out = _decode(raw, json_fields=RUN_JSON, float_fields=RUN_FLOAT, text_fields=RUN_TEXT)
     out["cancel_requested"] = raw.get("cancel_requested") == "1"
@@ -104,7 +105,7 @@ def _epochs(entries: list[tuple[str, dict[str, str]]]) -> list[dict[str, Any]]:
     return [json.loads(f["data"]) for _, f in entries if f["type"] == "epoch"]
 
 
-def decode_sweep(raw: dict[str, str]) -> dict[str, Any]:
+def decode_sweep(raw: Mapping[str, str]) -> dict[str, Any]:
     """A sweep hash as a record."""
     out = _decode(raw, json_fields=SWEEP_JSON, float_fields=SWEEP_FLOAT, text_fields=SWEEP_TEXT)
     for key in SWEEP_INT:

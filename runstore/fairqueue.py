@@ -37,6 +37,7 @@ from dataclasses import dataclass
 import redis
 
 from runstore.keys import Keys
+from runstore.replies import decoded
 
 # KEYS: owner queue, ready set, vtime hash, clock; ARGV: owner, groups (JSON run id lists)...
 _ENQUEUE = """
@@ -210,7 +211,7 @@ class FairQueue:
 
     def owner_of(self, run_id: str) -> str:
         """The owner of a run (to queue a group by its runs alone)."""
-        owner = self.client.hget(self.keys.run(run_id), "owner")
+        owner = decoded(self.client.hget(self.keys.run(run_id), "owner"))
         if not owner:
             raise LookupError(f"no run {run_id!r} to queue")
         return owner
@@ -221,7 +222,7 @@ class FairQueue:
 
     def running(self, owner: str) -> set[str]:
         """Run ids dispatched for the owner and not yet released."""
-        return set(self.client.smembers(self.keys.fair_running(owner)))
+        return set(decoded(self.client.smembers(self.keys.fair_running(owner))))
 
     def parked(self) -> int:
         """How many tokens are parked (they found only capped work)."""
@@ -233,7 +234,7 @@ class FairQueue:
 
     def positions(self) -> dict[str, int]:
         """Queued run id -> runs the scheduler would dispatch before it (no cap assumed)."""
-        owners = sorted(self.client.smembers(self.keys.fair("ready")))
+        owners = sorted(decoded(self.client.smembers(self.keys.fair("ready"))))
         queues = {o: self._live_groups(o) for o in owners}
         vtimes = self.client.hmget(self.keys.fair("vtime"), owners) if owners else []
         weights = self._weights(owners)

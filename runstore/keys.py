@@ -76,6 +76,9 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+# Where every part looks for Redis unless MLPLAB_REDIS_URL (or --redis-url) says otherwise.
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+
 
 @dataclass(frozen=True)
 class Keys:

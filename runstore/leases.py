@@ -27,6 +27,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import redis
+from redis.commands.core import Script
+from redis.typing import EncodableT
 
 from runstore.codec import dumps
 from runstore.keys import Keys
@@ -216,7 +218,7 @@ class Leases:
         self._lua_keys = [self.keys.leases(), *names]
         self._families = self.keys.lua_families(*_FAMILIES)
 
-    def _call(self, script: Any, *args: object) -> Any:
+    def _call(self, script: Script, *args: EncodableT) -> Any:
         """Run one of the scripts with its KEYS and, first in ARGV, its families."""
         return script(keys=self._lua_keys, args=[self._families, *args])
 

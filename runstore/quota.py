@@ -19,9 +19,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import redis
+from redis.typing import EncodableT
 
 from runstore.errors import RunstoreError
 from runstore.keys import Keys
+from runstore.replies import decoded
 
 LEASE_MS = 30_000
 
@@ -83,7 +85,7 @@ class Quota:
             self.keys.owner_reserved(owner),
             self.keys.owner_promised(owner),
         ]
-        args = [self._families, runs, limit, LEASE_MS]
+        args: list[EncodableT] = [self._families, runs, limit, LEASE_MS]
         admitted, count = self._reserve(keys=keys, args=args)
         if not admitted:
             raise QuotaFull(owner=owner, count=int(count), limit=limit, runs=runs)
@@ -95,7 +97,7 @@ class Quota:
     def usage(self, *, owner: str) -> dict[str, int]:
         """The owner's queued and running runs right now, and the runs their running staged
         sweeps may still create."""
-        ids = list(self.client.smembers(self.keys.owner_active(owner)))
+        ids = list(decoded(self.client.smembers(self.keys.owner_active(owner))))
         pipe = self.client.pipeline(transaction=False)
         for run_id in ids:
             pipe.hget(self.keys.run(run_id), "status")

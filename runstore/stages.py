@@ -30,6 +30,7 @@ import redis
 from runstore.codec import dumps
 from runstore.events import TERMINAL
 from runstore.records import new_run, queue_run
+from runstore.replies import decoded
 from runstore.store import Store
 
 
@@ -75,7 +76,7 @@ def start(
 ) -> dict[str, Any]:
     """Record a new staged sweep whose first stage's runs exist, promising its owner's quota
     the most runs of each later stage (bounds: per stage); returns the record."""
-    record = {
+    record: dict[str, Any] = {
         "status": "running",
         "reason": None,
         "current": 0,
@@ -127,7 +128,7 @@ def stop(store: Store, sweep_id: str, *, status: str, reason: str) -> bool:
 
     def move(pipe: Any, record: dict[str, Any]) -> bool:
         record.update(status=status, reason=reason)
-        owner = store.client.hget(store.keys.sweep(sweep_id), "owner")
+        owner = decoded(store.client.hget(store.keys.sweep(sweep_id), "owner"))
         pipe.multi()
         _release(store, pipe, owner, _promised(record))
         _write(store, pipe, sweep_id, record, n_runs=-1)
@@ -148,7 +149,7 @@ def _with_running_record(
         while True:
             try:
                 pipe.watch(key)
-                record = _load(pipe.get(key))
+                record = _load(decoded(pipe.get(key)))
                 if record is None or record["status"] != "running":
                     return default
                 return move(pipe, record)

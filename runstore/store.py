@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 import redis
+from redis.typing import EncodableT
 
 from runstore import scripts
 from runstore.codec import decode_runs, decode_sweep, dumps, encode
@@ -17,6 +18,7 @@ from runstore.keys import Keys
 from runstore.leases import Leases
 from runstore.quota import Quota
 from runstore.records import new_id, new_run, new_sweep, queue_run
+from runstore.replies import decoded, entries, hash_fields, members
 from runstore.users import UserStore
 
 
@@ -85,7 +87,7 @@ class Store:
             created_at=now,
         )
         pipe = self.client.pipeline(transaction=True)
-        pipe.hset(self.keys.sweep(sweep_id), mapping=encode(sweep))
+        pipe.hset(self.keys.sweep(sweep_id), mapping=hash_fields(encode(sweep)))
         pipe.zadd(self.keys.owner_sweeps(owner), {sweep_id: int(now * 1000)})
         for run in runs:
             queue_run(pipe, self.keys, run)
@@ -110,11 +112,11 @@ class Store:
 
     def owner_run_ids(self, *, owner: str) -> list[str]:
         """The owner's run ids, newest first."""
-        return self.client.zrevrange(self.keys.owner_runs(owner), 0, -1)
+        return members(self.client.zrevrange(self.keys.owner_runs(owner), 0, -1))
 
     def all_run_ids(self) -> list[str]:
         """Every run id, newest first (an admin's listing)."""
-        return self.client.zrevrange(self.keys.all_runs(), 0, -1)
+        return members(self.client.zrevrange(self.keys.all_runs(), 0, -1))
 
     def list_runs(
         self, *, run_ids: list[str], status: str | None, limit: int, offset: int
@@ -130,12 +132,13 @@ class Store:
 
     def get_sweep(self, sweep_id: str) -> dict[str, Any] | None:
         """The sweep record, or None."""
-        raw = self.client.hgetall(self.keys.sweep(sweep_id))
+        raw = decoded(self.client.hgetall(self.keys.sweep(sweep_id)))
         return decode_sweep(raw) if raw else None
 
     def events(self, key: str, *, after: str = "0-0", count: int = 1000) -> list[Event]:
         """Entries of a stream after a position (tests and tools; SSE reads asynchronously)."""
-        return [parse_entry(i, f) for i, f in self.client.xrange(key, f"({after}", "+", count)]
+        reply = self.client.xrange(key, f"({after}", "+", count)
+        return [parse_entry(i, f) for i, f in entries(reply)]
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -231,7 +234,7 @@ class Store:
 
         With a holder: LeaseLost unless the run is running under that holder's lease.
         """
-        args = [run_id, int(metrics["epoch"]), dumps(metrics), holder or ""]
+        args: list[EncodableT] = [run_id, int(metrics["epoch"]), dumps(metrics), holder or ""]
         appended = int(self._append_epoch(keys=self._script_keys(run_id), args=args))
         if appended < 0:
             raise LeaseLost(f"run {run_id} is held by another worker now")
@@ -242,7 +245,7 @@ class Store:
         hash and stream when the run belongs to a sweep."""
         run = self.keys.run(run_id)
         keys = [self.keys.leases(), self.keys.stats(), run, self.keys.run_events(run_id)]
-        sweep_id = self.client.hget(run, "sweep_id")
+        sweep_id = decoded(self.client.hget(run, "sweep_id"))
         if sweep_id:
             keys += [self.keys.sweep(sweep_id), self.keys.sweep_events(sweep_id)]
         return keys
@@ -269,6 +272,6 @@ class Store:
 
     def live_workers(self) -> list[dict[str, Any]]:
         """The workers whose heartbeat has not expired."""
-        names = self.client.zrange(self.keys.workers(), 0, -1)
+        names = members(self.client.zrange(self.keys.workers(), 0, -1))
         infos = self.client.mget([self.keys.worker(n) for n in names]) if names else []
         return [json.loads(info) for info in infos if info]

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import time
 
+from runstore.replies import decoded
 from runstore.store import Store
 
 STRAY_REASON = (
@@ -60,7 +61,7 @@ def find_strays(store: Store, *, older_than_s: float) -> list[str]:
     find, families = store.client.register_script(_FIND), store.keys.lua_families(*_FAMILIES)
     candidates: list[str] = []
     for key in store.client.scan_iter(match=store.keys.owner_active("*"), count=500):
-        candidates += store.client.smembers(key)
+        candidates += decoded(store.client.smembers(key))
     cutoff = time.time() - older_than_s
     strays: list[str] = []
     for start in range(0, len(candidates), _BATCH):

@@ -13,27 +13,20 @@ import hashlib
 import re
 import secrets
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import redis
 import redis.asyncio as aioredis
 
+from mlpcore.limits import LIMIT_NAMES
 from runstore.errors import Conflict, NotFound
 from runstore.keys import Keys
+from runstore.replies import decoded, hash_fields, members
 
 TOKEN_PREFIX = "mlp_"
 NAME = re.compile(r"^[a-z][a-z0-9_.-]{0,31}$")
-# Per-user overrides of the API's settings of the same names (spec limits, then quotas).
-LIMIT_NAMES = (
-    "max_epochs",
-    "max_hidden_width",
-    "max_hidden_layers",
-    "max_batch_size",
-    "max_runs_per_sweep",
-    "max_queued",
-    "max_running",
-)
 
 # KEYS: user hash, users zset, tokens hash; ARGV: name, token hash, admin, now.
 _ADD = """
@@ -100,9 +93,9 @@ def check_name(name: str) -> str:
     return name
 
 
-def decode_user(raw: dict[str, str]) -> User:
+def decode_user(raw: Mapping[str, str]) -> User:
     """A user hash as a User."""
-    overrides = {k: int(raw[k]) for k in LIMIT_NAMES if raw.get(k)}
+    overrides: dict[str, int] = {k: int(raw[k]) for k in LIMIT_NAMES if raw.get(k)}
     return User(
         name=raw["name"],
         admin=raw.get("admin") == "1",
@@ -113,7 +106,7 @@ def decode_user(raw: dict[str, str]) -> User:
     )
 
 
-def _live(raw: dict[str, str], digest: str) -> User | None:
+def _live(raw: Mapping[str, str], digest: str) -> User | None:
     """The user a token lookup found, unless revoked or holding another token since."""
     if not raw or raw.get("revoked") == "1" or raw.get("token_hash") != digest:
         return None
@@ -123,8 +116,8 @@ def _live(raw: dict[str, str], digest: str) -> User | None:
 async def authenticate_async(client: aioredis.Redis, keys: Keys, token: str) -> User | None:
     """The live user holding this token, or None (async: the API's auth dependency)."""
     digest = token_hash(token)
-    name = await client.hget(keys.tokens(), digest)
-    return _live(await client.hgetall(keys.user(name)), digest) if name else None
+    name = decoded(await client.hget(keys.tokens(), digest))
+    return _live(decoded(await client.hgetall(keys.user(name))), digest) if name else None
 
 
 class UserStore:
@@ -146,7 +139,7 @@ class UserStore:
 
     def get(self, name: str) -> User | None:
         """The user record, or None."""
-        raw = self.client.hgetall(self.keys.user(name))
+        raw = decoded(self.client.hgetall(self.keys.user(name)))
         return decode_user(raw) if raw else None
 
     def require(self, name: str) -> User:
@@ -158,7 +151,7 @@ class UserStore:
 
     def list(self) -> list[User]:
         """Every user, oldest first."""
-        names = self.client.zrange(self.keys.users(), 0, -1)
+        names = members(self.client.zrange(self.keys.users(), 0, -1))
         pipe = self.client.pipeline(transaction=False)
         for name in names:
             pipe.hgetall(self.keys.user(name))
@@ -167,8 +160,8 @@ class UserStore:
     def authenticate(self, token: str) -> User | None:
         """The live user holding this token, or None."""
         digest = token_hash(token)
-        name = self.client.hget(self.keys.tokens(), digest)
-        return _live(self.client.hgetall(self.keys.user(name)), digest) if name else None
+        name = decoded(self.client.hget(self.keys.tokens(), digest))
+        return _live(decoded(self.client.hgetall(self.keys.user(name))), digest) if name else None
 
     def revoke(self, name: str) -> User:
         """Invalidate the user's token at once; the record and its runs stay."""
@@ -207,7 +200,7 @@ class UserStore:
             fields["priority"] = repr(float(priority))
         pipe = self.client.pipeline(transaction=True)
         if fields:
-            pipe.hset(self.keys.user(name), mapping=fields)
+            pipe.hset(self.keys.user(name), mapping=hash_fields(fields))
         dropped = [k for k, v in limits.items() if v is None]
         if dropped:
             pipe.hdel(self.keys.user(name), *dropped)

@@ -126,5 +126,5 @@ def train_resumable(
 
 def remove_earlier(started: list[Due], key: str, checkpoint_dir: Path) -> None:
     """Remove group files of earlier attempts under other keys (the group was re-planned)."""
-    for old in {d.checkpoint for d in started} - {None, key}:
+    for old in {d.checkpoint for d in started if d.checkpoint is not None} - {key}:
         GroupCheckpoint(checkpoint_path(checkpoint_dir, old), []).remove()

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 from pydantic import TypeAdapter
 
 from mlpcore.fused import Callback, EpochMetrics, RunResult
+from mlpcore.status import RunStatus
 from mlpcore.stopping import (
     EPOCH_METRIC,
     AshaRule,
@@ -93,8 +94,8 @@ class EarlyStopper(Callback):
 
     def on_end(self, result: RunResult) -> None:
         """Record the end; a stop the rule asked for is stopped_early with its reason."""
-        if result.status == "cancelled" and self.reason is not None and not self._cancelled:
-            result = dataclasses.replace(result, status="stopped_early", reason=self.reason)
+        if result.status == RunStatus.cancelled and self.reason is not None and not self._cancelled:
+            result = dataclasses.replace(result, status=RunStatus.stopped_early, reason=self.reason)
             log.info("run %s: %s", self.inner.run_id, self.reason)
         self.inner.on_end(result)
 

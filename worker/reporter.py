@@ -12,6 +12,7 @@ from typing import TypeVar
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from mlpcore.status import RunStatus
 from mlpcore.train import Callback, EpochMetrics, RunResult
 from runstore import LeaseLost, Store
 from worker import leases
@@ -85,7 +86,7 @@ def _retrying(call: Callable[[], T]) -> T:
 
 def finish(store: Store, run_id: str, result: RunResult) -> None:
     """Record a run's end: its status, final numbers and, unless it succeeded, the reason."""
-    error = None if result.status == "succeeded" else result.reason
+    error = None if result.status == RunStatus.succeeded else result.reason
     store.finish_run(
         run_id=run_id,
         status=result.status,

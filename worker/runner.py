@@ -63,7 +63,7 @@ def run_group(
     # the next stage of a staged sweep, if one of these runs ended its stage
     advance_sweeps(records, store=store, queue=queue(), max_models=settings.max_fused_models)
     # still running once this task let go of its runs: another worker holds them
-    held = [r["id"] for r in records if r["status"] == "running"]
+    held = [r["id"] for r in records if r["status"] == RunStatus.running]
     outcome: dict[str, Any] = {"runs": {r["id"]: r["status"] for r in records}}
     return {**outcome, "held_elsewhere": held} if held else outcome
 
@@ -195,7 +195,7 @@ def _start(
         claim=claim,
     )
     if outcome == "cancel":
-        store.finish_run(run_id=d.run_id, status="cancelled", error=None)
+        store.finish_run(run_id=d.run_id, status=RunStatus.cancelled, error=None)
     if outcome != "running":
         log.info("run %s: %s, not started", d.run_id, outcome)
         return False

@@ -9,6 +9,8 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from runstore.keys import DEFAULT_REDIS_URL
+
 
 def default_checkpoint_dir() -> Path:
     """<$MLPLAB_STATE_DIR, else $XDG_STATE_HOME/mlplab, else ~/.local/state/mlplab>/checkpoints."""
@@ -24,7 +26,7 @@ class WorkerSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="MLPLAB_")
 
-    redis_url: str = "redis://127.0.0.1:6379/0"
+    redis_url: str = DEFAULT_REDIS_URL
     key_prefix: str = Field(default="mlplab", description="prefix of every runstore key")
     data_dir: str | None = Field(default=None, description="dataset files; None: mlpcore's")
     device: str = Field(default="auto", description="device for specs that say auto")

@@ -12,7 +12,9 @@ from lab.views import sweep_runs, sweep_view
 
 router = APIRouter(prefix="/v1", tags=["plots"])
 RUN_LABEL_FIELDS = ["activation", "lr"]
-_PNG = {200: {"content": {"image/png": {}}, "description": "a PNG image"}}
+_PNG: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"image/png": {}}, "description": "a PNG image"}
+}
 _NO_STORE = {"Cache-Control": "no-cache"}
 
 

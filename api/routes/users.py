@@ -45,7 +45,8 @@ def update_user(
 ) -> dict[str, Any]:
     """Set a user's fair-share priority and limit overrides (null drops one; admins only)."""
     users = store.users
-    user = users.update(name, priority=change.priority, limits=dict(change.limits))
+    limits: dict[str, int | None] = dict(change.limits.items())
+    user = users.update(name, priority=change.priority, limits=limits)
     cap = user.overrides.get("max_running", settings.max_running)
     store.fair.set_cap(owner=name, cap=cap)
     return user.public()

@@ -7,7 +7,8 @@ import pytest
 from pydantic import ValidationError
 
 from mlpcore.errors import SpecError
-from mlpcore.spec import RunSpec, RunStatus, load_spec_file, parse_override
+from mlpcore.spec import RunSpec, load_spec_file, parse_override
+from mlpcore.status import ACTIVE, TERMINAL, RunStatus
 
 
 def test_defaults_are_the_design_table():
@@ -64,8 +65,9 @@ def test_devices(device):
 
 
 def test_status_terminal():
-    assert not RunStatus.queued.terminal and not RunStatus.running.terminal
-    assert all(RunStatus(s).terminal for s in ("succeeded", "failed", "cancelled", "diverged"))
+    assert RunStatus.queued not in TERMINAL and RunStatus.running not in TERMINAL
+    assert all(RunStatus(s) in TERMINAL for s in ("succeeded", "failed", "cancelled", "diverged"))
+    assert TERMINAL == set(RunStatus) - set(ACTIVE) and "stopped_early" in TERMINAL
 
 
 def test_json_and_yaml_files_load(tmp_path):

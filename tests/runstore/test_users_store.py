@@ -58,7 +58,7 @@ def test_limit_names_are_api_settings_and_schema_names():
 
     from api.schemas import LimitName
     from api.settings import ApiSettings
-    from mlplab.users_cmd import LIMIT_FLAGS
+    from mlplab.users_cmd import LIMIT_NAMES as LIMIT_FLAGS
 
     assert set(LIMIT_NAMES) <= set(ApiSettings.model_fields)
     assert set(get_args(LimitName)) == set(LIMIT_NAMES) == set(LIMIT_FLAGS)
