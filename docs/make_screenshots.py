@@ -87,7 +87,7 @@ def server_url(args: argparse.Namespace) -> Iterator[str]:
         return
     import redis
 
-    from tests.conftest import ServerProcesses
+    from tests.support.servers import ServerProcesses
 
     db = redis.Redis.from_url(args.redis_url)
     if db.dbsize():

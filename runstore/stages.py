@@ -14,7 +14,7 @@ still to come; every move out of running gives that run back.
 their running staged sweeps, counted by max_queued). Creating a stage releases its bound,
 and every move out of running releases what is left, in the same transaction as the move.
 
-Which runs win and what the next stage holds is the planner's business (worker/stages.py);
+Which runs win and what the next stage holds is the planner's business (lab/stages.py);
 this module only applies a plan exactly once.
 """
 

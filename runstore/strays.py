@@ -2,7 +2,7 @@
 
 Queuing a run takes several steps: the API (or the worker moving a staged sweep on) records
 the runs, pushes their group onto the owner's fair-share queue, then sends one Celery token.
-When a step fails, `worker.dispatch.send_group` fails the runs with the reason; but when
+When a step fails, `lab.queue.send_group` fails the runs with the reason; but when
 Redis itself went away mid-way, that too can fail, and two kinds of leftover stay behind:
 
 stray run      status queued, yet in no owner queue and never dispatched: no token can ever
@@ -14,7 +14,7 @@ tokenless work groups waiting in a queue while no token waits in the broker and 
 
 A run younger than `older_than_s` is never taken for a stray, so a submission in flight is
 left alone; a spare token needs no such care, since a surplus one only ends. The API's
-reaper runs both checks now and then (api/reaper.py).
+repair pass runs both checks now and then (lab/repair.py, scheduled by api/reaper.py).
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.support.paths import ROOT
 
 PACKAGES = ("api", "lab", "worker", "runstore", "mlpcore", "mlplab")
 # package -> the project packages it must never import

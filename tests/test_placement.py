@@ -4,7 +4,7 @@ import subprocess
 import sys
 
 from mlplab.placement import visible_gpus, worker_plan
-from tests.conftest import ROOT
+from tests.support.paths import ROOT
 
 
 def test_one_pinned_worker_per_visible_gpu():

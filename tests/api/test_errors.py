@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.conftest import TEST_PREFIX, prefix_keys
+from tests.support.redis_db import TEST_PREFIX, prefix_keys
 
 SPEC = {"dataset": "synthetic", "hidden": [16], "epochs": 2}
 BIG = {"name": "x" * 100, "base": SPEC, "grid": {"seed": list(range(200_000))}}

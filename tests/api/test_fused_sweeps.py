@@ -2,8 +2,7 @@
 
 import pytest
 
-from tests.api.test_runs import queued_groups
-from tests.conftest import starlette_test_client
+from tests.support.http import queued_groups, starlette_test_client
 
 BASE = {"dataset": "synthetic", "hidden": [16], "epochs": 2}
 SWEEP = {"base": BASE, "grid": {"lr": [0.1, 0.01], "activation": ["relu", "tanh"]}}

@@ -9,8 +9,8 @@ import json
 
 import pytest
 
-from tests.api.test_isolation import bearer
-from tests.conftest import TEST_PREFIX, prefix_keys
+from tests.support.http import bearer
+from tests.support.redis_db import TEST_PREFIX, prefix_keys
 
 SPEC = {"dataset": "synthetic", "hidden": [8], "epochs": 2}
 BASE = json.dumps(SPEC)

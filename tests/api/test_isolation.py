@@ -10,16 +10,13 @@ import re
 
 import pytest
 
-from tests.conftest import TEST_PREFIX, prefix_keys
+from tests.support.http import bearer
+from tests.support.redis_db import TEST_PREFIX, prefix_keys
 
 SPEC = {"dataset": "synthetic", "hidden": [8], "epochs": 2}
 SWEEP = {"base": SPEC, "grid": {"lr": [0.1, 0.01]}}
 MISSING = "ffffffffffffffff"
 EPOCH = {"train_loss": 0.5, "test_loss": 0.6, "test_accuracy": 0.5, "lr": 0.1, "seconds": 0.1}
-
-
-def bearer(token):
-    return {"Authorization": f"Bearer {token}"}
 
 
 def v1_routes(app):

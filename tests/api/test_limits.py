@@ -3,9 +3,8 @@
 
 import pytest
 
-from tests.api.test_isolation import bearer
-from tests.api.test_runs import queued_task_messages
-from tests.conftest import TEST_PREFIX, prefix_keys
+from tests.support.http import bearer, queued_task_messages
+from tests.support.redis_db import TEST_PREFIX, prefix_keys
 
 SPEC = {"dataset": "synthetic", "hidden": [8], "epochs": 2}
 

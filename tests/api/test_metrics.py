@@ -11,7 +11,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from pydantic import SecretStr
 
 from runstore import TERMINAL, Keys
-from tests.conftest import TEST_PREFIX, free_port, starlette_test_client
+from tests.support.http import bearer, starlette_test_client
+from tests.support.redis_db import TEST_PREFIX
+from tests.support.servers import free_port
 
 SPEC = {"dataset": "synthetic", "hidden": [8], "epochs": 2}
 KEYS = Keys(TEST_PREFIX)
@@ -35,10 +37,6 @@ def value(samples, name, **labels) -> float:
 
 def names(samples) -> set[str]:
     return {name for name, _ in samples}
-
-
-def bearer(token):
-    return {"Authorization": f"Bearer {token}"}
 
 
 def submit(client, n=1, **headers) -> list[str]:

@@ -17,7 +17,8 @@ import redis
 from kombu.exceptions import OperationalError
 
 from api.outage import open_queue, outage_detail
-from tests.conftest import free_port, starlette_test_client
+from tests.support.http import starlette_test_client
+from tests.support.servers import free_port
 
 TINY = {"dataset": "synthetic", "hidden": [8], "epochs": 2}
 ROUTES = [

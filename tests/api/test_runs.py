@@ -1,31 +1,11 @@
 """Runs over HTTP (in-process app, real Redis): submit, read, list, cancel, the task message."""
 
-import base64
-import json
-
 import pytest
 
-from tests.conftest import TEST_PREFIX, prefix_keys
+from tests.support.http import queued_groups, starlette_test_client
+from tests.support.redis_db import TEST_PREFIX, prefix_keys
 
 SPEC = {"dataset": "synthetic", "hidden": [16], "epochs": 2, "device": "cpu"}
-
-
-def queued_task_messages(redis_client):
-    """The Celery messages waiting in the default queue, decoded."""
-    out = []
-    for raw in redis_client.lrange("celery", 0, -1):
-        message = json.loads(raw)
-        body = json.loads(base64.b64decode(message["body"]))
-        out.append((message["headers"]["task"], body[0]))
-    return out
-
-
-def queued_groups(redis_client, owner="local"):
-    """The groups in the owner's fair-share queue, oldest first; one train_next token each."""
-    key = f"{TEST_PREFIX}:fair:q:{owner}"
-    groups = [json.loads(group) for group in redis_client.lrange(key, 0, -1)]
-    assert queued_task_messages(redis_client) == [("mlplab.train_next", [])] * len(groups)
-    return groups
 
 
 def test_submit_returns_the_resolved_record_and_queues_a_task_by_name(client, redis_client):
@@ -80,7 +60,6 @@ def test_cancel_running_sets_the_flag(client, store):
 @pytest.mark.parametrize("auth", [True])
 def test_auth_on_without_a_token_is_401_and_writes_nothing(api_settings, redis_client, auth):
     from api.main import create_app
-    from tests.conftest import starlette_test_client
 
     settings = api_settings.model_copy(update={"auth": auth})
     with starlette_test_client()(create_app(settings)) as client:

@@ -3,7 +3,7 @@
 import threading
 import time
 
-from tests.conftest import parse_sse
+from tests.support.http import parse_sse
 
 SPEC = {"dataset": "synthetic", "hidden": [16], "epochs": 3}
 

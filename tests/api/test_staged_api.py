@@ -1,6 +1,6 @@
 """Staged sweeps through the API in-process (real Redis, no worker): submit, refuse, cancel."""
 
-from tests.conftest import prefix_keys
+from tests.support.redis_db import prefix_keys
 
 BASE = {"dataset": "synthetic", "hidden": [16], "epochs": 2}
 STAGED = {

@@ -1,6 +1,6 @@
 """Sweeps over HTTP (in-process app, real Redis): submit, best, leaderboard, cancel."""
 
-from tests.api.test_runs import queued_groups
+from tests.support.http import queued_groups
 
 BASE = {"dataset": "synthetic", "hidden": [16], "epochs": 2}
 SWEEP = {

@@ -6,8 +6,8 @@ import sys
 
 import pytest
 
-from tests.client.cli_helpers import SPEC_FILES
-from tests.conftest import ROOT
+from tests.support.cli import SPEC_FILES
+from tests.support.paths import ROOT
 
 
 @pytest.fixture

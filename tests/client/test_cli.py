@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tests.client.cli_helpers import RUN_YAML, error_line
+from tests.support.cli import RUN_YAML, error_line
 
 pytestmark = pytest.mark.integration
 

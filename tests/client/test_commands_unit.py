@@ -7,7 +7,7 @@ import pytest
 
 from mlpcore.errors import SpecError
 from mlplab.commands import build_submission
-from tests.conftest import ROOT
+from tests.support.paths import ROOT
 
 
 def write(tmp_path, text):

@@ -5,7 +5,7 @@ import pytest
 from api import plots
 from api.routes import dashboard as dashboard_routes
 from api.routes import plots as plot_routes
-from tests.conftest import starlette_test_client
+from tests.support.http import starlette_test_client
 
 PNG = b"\x89PNG\r\n\x1a\n"
 SPEC = {"dataset": "synthetic", "hidden": [16], "epochs": 3, "device": "cpu"}

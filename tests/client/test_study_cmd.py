@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from tests.client.cli_helpers import error_line
-from tests.conftest import ROOT
+from tests.support.cli import error_line
+from tests.support.paths import ROOT
 
 pytestmark = pytest.mark.integration
 

@@ -4,21 +4,19 @@
 import os
 import subprocess
 import sys
-import time
 from datetime import datetime
 
 import httpx
 import pytest
 
-from tests.conftest import ROOT, connect
+from tests.support.http import bearer
+from tests.support.paths import ROOT
+from tests.support.redis_db import connect
+from tests.support.waiting import wait_for_run
 
 pytestmark = pytest.mark.integration
 
 SPEC = {"dataset": "synthetic", "hidden": [16], "epochs": 2, "train_subset": 512}
-
-
-def bearer(token):
-    return {"Authorization": f"Bearer {token}"}
 
 
 def users_cli(server, *args):
@@ -39,16 +37,6 @@ def users_cli(server, *args):
 def when(text):
     """A record's ISO timestamp as a datetime."""
     return datetime.fromisoformat(text)
-
-
-def wait_for(http, run_id, headers, predicate, timeout=60.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        run = http.get(f"/v1/runs/{run_id}", headers=headers).json()
-        if predicate(run):
-            return run
-        time.sleep(0.05)
-    raise AssertionError(f"run {run_id} never got there: {run}")
 
 
 def test_users_cli_round_trip_over_http(auth_server):
@@ -77,7 +65,9 @@ def test_a_second_user_is_not_starved_by_a_long_queue(auth_server):
         submitted = http.post("/v1/runs", json=SPEC, headers=bob).json()
         # None: a worker already took it between the write and the position read
         assert submitted["queue_position"] is None or submitted["queue_position"] <= 1
-        theirs = wait_for(http, submitted["id"], bob, lambda r: r["status"] == "succeeded")
+        theirs = wait_for_run(
+            http, submitted["id"], lambda r: r["status"] == "succeeded", headers=bob, timeout=60
+        )
         http.delete(f"/v1/sweeps/{queued.json()['id']}", headers=ann)
         runs = http.get("/v1/runs", params={"limit": 100}, headers=ann).json()["data"]
     started = sorted(when(r["started_at"]) for r in runs if r["started_at"])

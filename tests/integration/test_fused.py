@@ -3,7 +3,8 @@
 import httpx
 import pytest
 
-from tests.integration.test_server import sse, wait_for
+from tests.support.http import sse
+from tests.support.waiting import wait_for_run
 
 pytestmark = pytest.mark.integration
 
@@ -74,12 +75,12 @@ def test_cancelling_one_run_of_a_fused_group_leaves_its_mates_running(http):
     body = {"base": base, "grid": {"activation": ["relu", "tanh", "sigmoid"]}}
     record = http.post("/v1/sweeps", json=body).json()
     victim, *mates = record["run_ids"]
-    wait_for(http, victim, lambda r: len(r["epochs"]) >= 1)
+    wait_for_run(http, victim, lambda r: len(r["epochs"]) >= 1, timeout=60)
     assert http.delete(f"/v1/runs/{victim}").status_code == 202
-    stopped = wait_for(http, victim, lambda r: r["status"] != "running", timeout=10)
+    stopped = wait_for_run(http, victim, lambda r: r["status"] != "running", timeout=10)
     assert stopped["status"] == "cancelled" and len(stopped["epochs"]) < 40
     for run_id in mates:
-        done = wait_for(http, run_id, lambda r: r["status"] != "running")
+        done = wait_for_run(http, run_id, lambda r: r["status"] != "running", timeout=60)
         assert done["status"] == "succeeded" and len(done["epochs"]) == 40
         assert done["fused_group"] == stopped["fused_group"] is not None
     view = http.get(f"/v1/sweeps/{record['id']}").json()

@@ -23,8 +23,9 @@ import torch
 
 from mlpcore.fused import train_group
 from mlpcore.spec import RunSpec
-from tests.conftest import ROOT, ServerProcesses
-from tests.integration.helpers import PrivateRedis, wait_for
+from tests.support.paths import ROOT
+from tests.support.servers import PrivateRedis, ServerProcesses
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -196,7 +197,7 @@ def test_a_duplicate_token_does_not_train_a_held_group_twice(stack) -> None:
         claim = client.hget(f"{PREFIX}:run:{run_ids[0]}", "claim")
         first = run_record(stack, run_ids[0])["worker"]
         # what Celery does after a visibility timeout: the same task again, to another worker
-        from worker.celery_app import TRAIN_NEXT, create_celery
+        from lab.queue import TRAIN_NEXT, create_celery
 
         create_celery(stack.redis_url, visibility_timeout_s=3600).send_task(
             TRAIN_NEXT, task_id=claim

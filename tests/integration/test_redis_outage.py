@@ -25,9 +25,9 @@ import redis
 from celery.app.control import Control
 from kombu.exceptions import OperationalError
 
-from tests.conftest import ServerProcesses
-from tests.integration.helpers import PrivateRedis, wait_for
-from worker.celery_app import create_celery
+from lab.queue import create_celery
+from tests.support.servers import PrivateRedis, ServerProcesses
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 

@@ -10,7 +10,8 @@ import httpx
 import pytest
 import redis
 
-from tests.conftest import ROOT, free_port
+from tests.support.paths import ROOT
+from tests.support.servers import free_port
 
 pytestmark = pytest.mark.integration
 

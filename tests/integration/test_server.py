@@ -5,28 +5,14 @@ import time
 import httpx
 import pytest
 
-from tests.conftest import parse_sse, prefix_keys
+from tests.support.http import sse
+from tests.support.redis_db import prefix_keys
+from tests.support.waiting import wait_for_run
 
 pytestmark = pytest.mark.integration
 
 BASE = {"dataset": "synthetic", "hidden": [16], "epochs": 3, "batch_size": 64}
 SWEEP = {"name": "it", "base": BASE, "grid": {"lr": [0.05, 0.005], "activation": ["relu", "tanh"]}}
-
-
-def sse(http, path, **headers):
-    with http.stream("GET", path, headers=headers, timeout=60) as response:
-        assert response.status_code == 200
-        return parse_sse(response.iter_lines())
-
-
-def wait_for(http, run_id, predicate, timeout=60.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        run = http.get(f"/v1/runs/{run_id}").json()
-        if predicate(run):
-            return run
-        time.sleep(0.05)
-    raise AssertionError(f"run {run_id} never got there: {run}")
 
 
 @pytest.fixture(scope="module")
@@ -90,16 +76,16 @@ def test_cancel_a_queued_run_and_a_running_run(http):
     queued = http.post("/v1/runs", json=BASE).json()
     response = http.delete(f"/v1/runs/{queued['id']}")
     assert response.status_code == 202 and response.json()["status"] == "cancelled"
-    wait_for(http, long["id"], lambda r: len(r["epochs"]) >= 1)
+    wait_for_run(http, long["id"], lambda r: len(r["epochs"]) >= 1, timeout=60)
     asked = time.monotonic()
     response = http.delete(f"/v1/runs/{long['id']}")
     assert response.status_code == 202 and response.json()["cancel_requested"]
-    stopped = wait_for(http, long["id"], lambda r: r["status"] != "running", timeout=10)
+    stopped = wait_for_run(http, long["id"], lambda r: r["status"] != "running", timeout=10)
     assert time.monotonic() - asked < 3.0
     assert stopped["status"] == "cancelled" and len(stopped["epochs"]) < 400
     # a later run succeeding proves the worker has consumed the cancelled run's task too
     later = http.post("/v1/runs", json=BASE).json()
-    wait_for(http, later["id"], lambda r: r["status"] == "succeeded")
+    wait_for_run(http, later["id"], lambda r: r["status"] == "succeeded", timeout=60)
     never = http.get(f"/v1/runs/{queued['id']}").json()
     assert never["status"] == "cancelled" and never["started_at"] is None
     statuses = [m["data"]["status"] for m in sse(http, f"/v1/runs/{queued['id']}/events")]

@@ -3,7 +3,7 @@
 import httpx
 import pytest
 
-from tests.integration.test_server import sse
+from tests.support.http import sse
 
 pytestmark = pytest.mark.integration
 

@@ -13,8 +13,8 @@ import pytest
 from runstore import Store
 from runstore.fairqueue import FairQueue
 from runstore.strays import STRAY_REASON
-from tests.conftest import ServerProcesses
-from tests.integration.helpers import PrivateRedis, wait_for
+from tests.support.servers import PrivateRedis, ServerProcesses
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 

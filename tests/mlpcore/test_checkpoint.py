@@ -7,9 +7,10 @@ import torch
 
 from mlpcore import checkpoint
 from mlpcore.errors import CheckpointError
-from mlpcore.fused import Callback, train_group
+from mlpcore.fused import train_group
 from mlpcore.spec import RunSpec
 from mlpcore.train import train
+from tests.support.training import StopAfter
 
 BASE = RunSpec(
     dataset="synthetic", hidden=[16, 8], epochs=4, lr=0.01, step_size=2, gamma=0.5, device="cpu"
@@ -42,18 +43,9 @@ def test_resume_after_epoch_k_equals_the_uninterrupted_run_exactly(optimizer):
     assert [r.status for r in resumed] == ["succeeded"] * 3
 
 
-class _StopAfter(Callback):
-    def __init__(self, polls: int) -> None:
-        self.polls, self.left = 0, polls
-
-    def should_stop(self) -> bool:
-        self.polls += 1
-        return self.polls > self.left
-
-
 def test_a_stopped_run_stays_stopped_across_a_resume():
     specs = [BASE.model_copy(update={"seed": s}) for s in range(2)]
-    full, states = run_collecting(specs, callbacks=[None, _StopAfter(1)])
+    full, states = run_collecting(specs, callbacks=[None, StopAfter(1)])
     assert full[1].status == "cancelled"
     resumed = train_group(specs, resume=states[2])
     assert [r.status for r in resumed] == ["succeeded", "cancelled"]

@@ -8,7 +8,7 @@ from mlpcore.device import canonical_device, resolve_device
 from mlpcore.errors import DeviceError
 from mlpcore.fused import train_group
 from mlpcore.spec import RunSpec
-from tests.conftest import python_stdout
+from tests.support.paths import python_stdout
 
 
 @pytest.mark.parametrize(

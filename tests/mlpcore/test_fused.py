@@ -5,6 +5,7 @@ import pytest
 from mlpcore.fused import Callback, RunResult, train_group
 from mlpcore.spec import RunSpec
 from mlpcore.train import train
+from tests.support.training import StopAfter
 
 BASE = RunSpec(dataset="synthetic", hidden=[16, 8], epochs=3, device="cpu")
 
@@ -96,18 +97,9 @@ class _OnEnd(Callback):
         self.ends.append(result)
 
 
-class _StopAfter(Callback):
-    def __init__(self, polls: int) -> None:
-        self.polls, self.left = 0, polls
-
-    def should_stop(self) -> bool:
-        self.polls += 1
-        return self.polls > self.left
-
-
 def test_a_cancelled_model_stops_alone():
     specs = [BASE.model_copy(update={"seed": s, "lr": 0.01}) for s in range(3)]
-    results = train_group(specs, callbacks=[None, _StopAfter(2), None])
+    results = train_group(specs, callbacks=[None, StopAfter(2), None])
     assert results[1].status == "cancelled" and len(results[1].epochs) == 1
     assert results[1].reason == "cancelled during epoch 2"
     for i in (0, 2):
@@ -116,7 +108,7 @@ def test_a_cancelled_model_stops_alone():
 
 def test_the_group_ends_early_when_every_model_stopped():
     specs = [BASE.model_copy(update={"seed": s, "epochs": 50}) for s in range(2)]
-    stoppers = [_StopAfter(0), _StopAfter(2)]
+    stoppers = [StopAfter(0), StopAfter(2)]
     results = train_group(specs, callbacks=stoppers)
     assert [r.status for r in results] == ["cancelled", "cancelled"]
     assert stoppers[1].polls == 3  # polled no more once it stopped

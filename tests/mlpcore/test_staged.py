@@ -119,7 +119,7 @@ def test_each_winner_meets_every_value_of_the_next_stage():
 
 def test_the_seed_study_example_is_the_studys_search():
     from mlpcore.spec import load_spec_file
-    from tests.conftest import ROOT
+    from tests.support.paths import ROOT
 
     sweep = SweepSpec(**load_spec_file(ROOT / "examples" / "seed_study.yaml"))
     assert sweep.stages == STUDY and sweep.keep_top == 2 and sweep.carry == "per_parent"

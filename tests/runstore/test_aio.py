@@ -7,7 +7,7 @@ import asyncio
 import redis.asyncio as aioredis
 
 from runstore import AsyncStore
-from tests.conftest import TEST_PREFIX, UNIT_REDIS_URL
+from tests.support.redis_db import TEST_PREFIX, UNIT_REDIS_URL
 
 
 def test_a_wait_longer_than_the_socket_timeout_is_not_a_timeout(redis_client) -> None:

@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.conftest import TEST_PREFIX
+from tests.support.redis_db import TEST_PREFIX
 
 SPEC = {"dataset": "synthetic", "hidden": [8], "epochs": 1}
 

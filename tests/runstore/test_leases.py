@@ -8,7 +8,9 @@ import pytest
 
 from runstore import LeaseLost
 from runstore.fairqueue import FairQueue
-from tests.runstore.test_store import SPEC, metrics
+from tests.support.runs import metrics
+
+SPEC = {"dataset": "synthetic", "hidden": [8], "epochs": 3}
 
 
 def start(store, run_id, holder, *, lease_s=60.0, checkpoint=None, claim=None):

@@ -3,7 +3,7 @@
 import pytest
 
 from runstore.quota import Quota, QuotaFull
-from tests.conftest import TEST_PREFIX
+from tests.support.redis_db import TEST_PREFIX
 
 SPEC = {"dataset": "synthetic", "hidden": [8], "epochs": 1}
 

@@ -4,9 +4,9 @@ import functools
 import threading
 import time
 
+from lab.stages import advance_sweep, plan_stage
 from mlpcore.staged import stage_sizes
 from runstore import stages
-from worker.stages import advance_sweep, plan_stage
 
 SPEC = {
     "strategy": "staged",

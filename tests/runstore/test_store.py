@@ -7,20 +7,10 @@ import time
 import pytest
 
 from runstore import AsyncStore, InvalidEventId, after_position
-from tests.conftest import TEST_PREFIX, UNIT_REDIS_URL
+from tests.support.redis_db import TEST_PREFIX, UNIT_REDIS_URL
+from tests.support.runs import metrics
 
 SPEC = {"dataset": "synthetic", "hidden": [8], "epochs": 3}
-
-
-def metrics(epoch, loss=1.0):
-    return {
-        "epoch": epoch,
-        "train_loss": loss,
-        "test_loss": loss,
-        "test_accuracy": 0.5,
-        "lr": 0.001,
-        "seconds": 0.01,
-    }
 
 
 def started_run(store, **kwargs):

@@ -6,7 +6,7 @@ import json
 import pytest
 
 from runstore import strays
-from tests.conftest import TEST_PREFIX
+from tests.support.redis_db import TEST_PREFIX
 
 SPEC = {"dataset": "synthetic", "hidden": [8], "epochs": 1}
 

@@ -1,6 +1,6 @@
 """The Celery app's configuration and task registration (no broker needed)."""
 
-from worker.celery_app import TRAIN_GROUP, create_celery
+from lab.queue import TRAIN_GROUP, create_celery
 
 
 def test_config_is_safe_for_long_training_tasks():

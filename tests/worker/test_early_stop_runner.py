@@ -1,26 +1,10 @@
 """Early stopping in the worker's runner: real fused training on synthetic data, real Redis."""
 
-import pytest
-
-from tests.conftest import TEST_PREFIX, UNIT_REDIS_URL
 from worker.runner import run_group
-from worker.settings import WorkerSettings
 
 SPEC = {"dataset": "synthetic", "hidden": [16], "epochs": 6, "batch_size": 64, "device": "cpu"}
 GOOD = [{"activation": "relu", "lr": 0.05}, {"activation": "tanh", "lr": 0.05}]
 BAD = {"activation": "relu", "lr": 1e-7}
-
-
-@pytest.fixture
-def settings(tmp_path):
-    return WorkerSettings(
-        redis_url=UNIT_REDIS_URL,
-        key_prefix=TEST_PREFIX,
-        device="cpu",
-        torch_threads=1,
-        data_dir=str(tmp_path),
-        checkpoint_dir=tmp_path / "checkpoints",
-    )
 
 
 def sweep(store, varied, early_stopping):

@@ -1,10 +1,12 @@
 """The train_next token task's body against the real Redis (training stubbed by a callable)."""
 
+from contextlib import nullcontext
+
 import pytest
 
+from lab.fairshare import train_next
 from runstore.fairqueue import FairQueue
-from tests.conftest import TEST_PREFIX
-from worker.fairshare import train_next
+from tests.support.redis_db import TEST_PREFIX
 
 SPEC = {"dataset": "synthetic", "hidden": [8], "epochs": 1}
 
@@ -16,6 +18,7 @@ def take(store, claim, trained, tokens):
         train=lambda ids: trained.append(ids) or {},
         send_token=lambda: tokens.append(1),
         visibility_timeout_s=60,
+        hold_claim=lambda claim: nullcontext(),
     )
 
 
@@ -45,7 +48,12 @@ def test_a_failing_group_still_releases_its_claim(store):
 
     with pytest.raises(RuntimeError):
         train_next(
-            claim="c", store=store, train=boom, send_token=lambda: None, visibility_timeout_s=60
+            claim="c",
+            store=store,
+            train=boom,
+            send_token=lambda: None,
+            visibility_timeout_s=60,
+            hold_claim=lambda claim: nullcontext(),
         )
     assert fair.running("ann") == set()
     assert store.client.get(f"{TEST_PREFIX}:fair:claim:c") is None
@@ -53,6 +61,7 @@ def test_a_failing_group_still_releases_its_claim(store):
 
 def test_both_task_names_are_registered_with_late_acks():
     import worker.tasks  # noqa: F401 - registers the tasks
-    from worker.celery_app import TRAIN_GROUP, TRAIN_NEXT, app
+    from lab.queue import TRAIN_GROUP, TRAIN_NEXT
+    from worker.celery_app import app
 
     assert app.tasks[TRAIN_NEXT].acks_late and app.tasks[TRAIN_GROUP].acks_late

@@ -11,7 +11,6 @@ from mlpcore import checkpoint
 from mlpcore.data import load_dataset
 from mlpcore.spec import RunSpec
 from mlpcore.train import train
-from tests.conftest import TEST_PREFIX, UNIT_REDIS_URL
 from worker.runner import Due, chunk_groups, run_group, split_runs
 from worker.settings import WorkerSettings, default_checkpoint_dir
 
@@ -22,19 +21,6 @@ VARIED = [
     {"activation": "sigmoid", "lr": 0.05, "seed": 1},
 ]
 METRICS = ("train_loss", "test_loss", "test_accuracy", "lr")
-
-
-@pytest.fixture
-def settings(tmp_path):
-    return WorkerSettings(
-        redis_url=UNIT_REDIS_URL,
-        key_prefix=TEST_PREFIX,
-        device="cpu",
-        torch_threads=1,
-        cancel_poll_s=0.01,
-        data_dir=str(tmp_path),
-        checkpoint_dir=tmp_path / "checkpoints",
-    )
 
 
 def sweep(store, varied=VARIED, group="g-test", **spec):

@@ -1,6 +1,6 @@
 """A worker process sets torch up once at start-up (celery's worker_process_init)."""
 
-from tests.conftest import python_stdout
+from tests.support.paths import python_stdout
 
 
 def test_worker_process_init_flushes_denormals_and_applies_the_thread_count():

@@ -7,7 +7,6 @@ import pytest
 
 from mlpcore.fused import Callback, EpochMetrics, train_group
 from mlpcore.spec import RunSpec
-from tests.worker.test_runner import settings  # noqa: F401 (a fixture)
 from worker.checkpoints import GroupCheckpoint, checkpoint_path
 from worker.runner import run_group
 
@@ -45,7 +44,7 @@ def test_a_group_file_is_bounded_per_run_and_left_no_temp_files(tmp_path, models
     assert not path.exists()
 
 
-def test_a_run_resumes_from_its_group_file_and_removes_it(store, settings) -> None:  # noqa: F811
+def test_a_run_resumes_from_its_group_file_and_removes_it(store, settings) -> None:
     run_id = store.create_run(owner="ann", spec=SPEC)["id"]
     # an earlier attempt got through 2 epochs and wrote them, then its worker died
     partial = RunSpec(**{**SPEC, "device": "cpu"})
@@ -68,7 +67,7 @@ def test_a_run_resumes_from_its_group_file_and_removes_it(store, settings) -> No
     assert not path.exists()
 
 
-def test_a_group_resumes_without_a_mate_that_ended_meanwhile(store, settings) -> None:  # noqa: F811
+def test_a_group_resumes_without_a_mate_that_ended_meanwhile(store, settings) -> None:
     specs = [{**SPEC, "lr": 1e-3}, {**SPEC, "lr": 3e-3}]
     kept, gone = (store.create_run(owner="ann", spec=s)["id"] for s in specs)
     full = [RunSpec(**s) for s in specs]
@@ -91,7 +90,7 @@ def test_a_group_resumes_without_a_mate_that_ended_meanwhile(store, settings) ->
     assert store.get_run(gone)["epochs"] == [] and not path.exists()
 
 
-def test_a_run_whose_worker_keeps_vanishing_fails_with_the_reason(store, settings) -> None:  # noqa: F811
+def test_a_run_whose_worker_keeps_vanishing_fails_with_the_reason(store, settings) -> None:
     run_id = store.create_run(owner="ann", spec=SPEC)["id"]
     store.client.hset(store.keys.run(run_id), "reaped", settings.max_reaped)
 

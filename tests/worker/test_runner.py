@@ -3,28 +3,11 @@
 import threading
 import time
 
-import pytest
-
 from mlpcore.spec import RunSpec
 from mlpcore.train import train
-from tests.conftest import TEST_PREFIX, UNIT_REDIS_URL
 from worker.runner import run_group
-from worker.settings import WorkerSettings
 
 SPEC = {"dataset": "synthetic", "hidden": [16], "epochs": 3, "batch_size": 64, "device": "cpu"}
-
-
-@pytest.fixture
-def settings(tmp_path):
-    return WorkerSettings(
-        redis_url=UNIT_REDIS_URL,
-        key_prefix=TEST_PREFIX,
-        device="cpu",
-        torch_threads=1,
-        cancel_poll_s=0.01,
-        data_dir=str(tmp_path),
-        checkpoint_dir=tmp_path / "checkpoints",
-    )
 
 
 def run(store, settings, spec):
