@@ -49,6 +49,21 @@ def _clean_env(**extra: str) -> dict[str, str]:
     return {**env, "PIP_NO_INPUT": "1", **extra}
 
 
+def _run(
+    argv: list[str], *, cwd: Path, timeout: float = 120, **env: str
+) -> subprocess.CompletedProcess[str]:
+    """Run argv in the clean environment (plus env), no stdin, output captured."""
+    return subprocess.run(
+        argv,
+        cwd=cwd,
+        env=_clean_env(**env),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
 @pytest.fixture(scope="module")
 def client_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A fresh venv (no system site packages) with the checkout installed with no extra."""
@@ -60,14 +75,10 @@ def client_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
         stdin=subprocess.DEVNULL,
         timeout=300,
     )
-    done = subprocess.run(
-        [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "--no-input"]
-        + ["--disable-pip-version-check", str(_copy_checkout(base / "src"))],
+    pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "--no-input"]
+    done = _run(
+        [*pip, "--disable-pip-version-check", str(_copy_checkout(base / "src"))],
         cwd=base,
-        env=_clean_env(),
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
         timeout=780,
     )
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
@@ -79,15 +90,8 @@ def client_mlplab(client_venv: Path, tmp_path: Path) -> Run:
     """Run the client venv's `mlplab ARGS` in tmp_path (never the checkout); assert the code."""
 
     def run(*args: str, code: int = 0, env: dict[str, str] | None = None):
-        done = subprocess.run(
-            [str(client_venv / "bin" / "mlplab"), *args],
-            cwd=tmp_path,
-            env=_clean_env(XDG_CONFIG_HOME=str(tmp_path / "cfg"), COLUMNS="200", **(env or {})),
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        extra = {"XDG_CONFIG_HOME": str(tmp_path / "cfg"), "COLUMNS": "200", **(env or {})}
+        done = _run([str(client_venv / "bin" / "mlplab"), *args], cwd=tmp_path, **extra)
         assert done.returncode == code, (args, done.returncode, done.stdout, done.stderr)
         return done
 
@@ -106,15 +110,7 @@ def test_the_client_install_has_no_server_or_training_parts(client_venv, tmp_pat
         "import importlib.util, json, mlplab, mlplab.cli, mlplab.client; "
         f"print(json.dumps({{n: importlib.util.find_spec(n) is not None for n in {HEAVY!r}}}))"
     )
-    done = subprocess.run(
-        [str(client_venv / "bin" / "python"), "-c", code],
-        cwd=tmp_path,
-        env=_clean_env(),
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = _run([str(client_venv / "bin" / "python"), "-c", code], cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     found = json.loads(done.stdout)
     assert sorted(found) == sorted(HEAVY)
