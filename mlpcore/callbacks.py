@@ -7,6 +7,16 @@ from typing import Any
 
 from mlpcore.spec import RunSpec
 
+# The `status` of a run a callback abandoned: not a RunStatus, for the run did not end here.
+ABANDONED = "abandoned"
+
+
+class Abandon(Exception):  # noqa: N818 (a signal to let go, not an error)
+    """Raised by a callback's on_epoch_end or should_stop: the run is no longer the caller's
+    (say, another process trains it now). The trainer drops it without ending it: no on_end,
+    no status, and no later state of its group for on_checkpoint, since such a file would
+    belong to whoever trains the run now."""
+
 
 @dataclass
 class EpochMetrics:
@@ -29,7 +39,7 @@ class RunResult:
     rank a broken run) and for a run stopped before its first epoch ended."""
 
     spec: RunSpec
-    status: str  # succeeded | cancelled | diverged
+    status: str  # succeeded | cancelled | diverged, or ABANDONED: nothing of it to record
     epochs: list[EpochMetrics] = field(default_factory=list)
     result: dict[str, float] | None = None
     reason: str | None = None
@@ -51,10 +61,10 @@ class Callback:
     """Hooks for one run; every method is a no-op unless overridden."""
 
     def on_epoch_end(self, metrics: EpochMetrics) -> None:
-        """Called after each completed epoch."""
+        """Called after each completed epoch; may raise Abandon."""
 
     def should_stop(self) -> bool:
-        """Polled every few batches and at epoch ends; True cancels the run."""
+        """Polled every few batches and at epoch ends; True cancels the run, Abandon drops it."""
         return False
 
     def on_end(self, result: RunResult) -> None:

@@ -3,9 +3,11 @@
 A single run is a group of one, so "fused equals unfused" holds by construction. Runs in a
 group share `RunSpec.fusion_key()`; each keeps its own activation, init, seed (weights and
 batch order), lr, schedule, momentum and weight decay, and stops alone when it diverges or
-is cancelled while its mates go on. The loop itself is `mlpcore.trainer.GroupTrainer`; the
-types a caller meets (EpochMetrics, RunResult, Callback) live in `mlpcore.callbacks` and are
-importable from here as well.
+is cancelled while its mates go on; a run whose callback raises Abandon (the run is not the
+caller's any more) is dropped without ending, and no later state of the group is offered to
+`on_checkpoint`. The loop itself is `mlpcore.trainer.GroupTrainer`; the types a caller meets
+(EpochMetrics, RunResult, Callback, Abandon) live in `mlpcore.callbacks` and are importable
+from here as well.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Any
 
 import torch
 
-from mlpcore.callbacks import Callback, EpochMetrics, RunResult
+from mlpcore.callbacks import ABANDONED, Abandon, Callback, EpochMetrics, RunResult
 from mlpcore.data import TensorData, epoch_order, load_dataset
 from mlpcore.device import resolve_device
 from mlpcore.errors import SpecError
@@ -23,7 +25,9 @@ from mlpcore.spec import RunSpec
 from mlpcore.trainer import POLL_EVERY, GroupTrainer
 
 __all__ = [
+    "ABANDONED",
     "POLL_EVERY",
+    "Abandon",
     "Callback",
     "EpochMetrics",
     "RunResult",

@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from mlpcore.callbacks import Callback, EpochMetrics, RunResult
+from mlpcore.callbacks import ABANDONED, Abandon, Callback, EpochMetrics, RunResult
 from mlpcore.data import TensorData, epoch_order
 from mlpcore.errors import CheckpointError
 from mlpcore.memory import EVAL_CHUNK
@@ -28,6 +29,7 @@ POLL_EVERY = 16  # batches between should_stop()/divergence polls: cancel latenc
 # (measured per model-batch, 1 thread: 1 model 2.35 ms, 4 models 2.26 ms, 36 models 2.86 ms).
 CPU_MODELS_PER_PASS = 4
 CHECKPOINT_FORMAT = 1
+_SCHEDULE = {"lr", "scheduler", "step_size", "gamma", "epochs"}  # what lr_schedule takes
 
 
 def _stack_key(spec: RunSpec) -> tuple[Any, ...]:
@@ -63,16 +65,7 @@ class GroupTrainer:
             momentums=[s.momentum for s in self.specs],
             weight_decays=[s.weight_decay for s in self.specs],
         )
-        self.lrs = [
-            lr_schedule(
-                lr=s.lr,
-                scheduler=s.scheduler,
-                step_size=s.step_size,
-                gamma=s.gamma,
-                epochs=s.epochs,
-            )
-            for s in self.specs
-        ]
+        self.lrs = [lr_schedule(**s.model_dump(include=_SCHEDULE)) for s in self.specs]
         m = len(specs)
         # plain strings, not RunStatus members: they go into checkpoints (weights_only loads)
         self.status: list[str] = [RunStatus.running.value] * m
@@ -82,6 +75,7 @@ class GroupTrainer:
         per_pass = models_per_pass or (CPU_MODELS_PER_PASS if device.type == "cpu" else m)
         self.parts = [slice(a, min(a + per_pass, m)) for a in range(0, m, per_pass)]
         self.epoch = 0  # completed epochs
+        self.owned = True  # False once a run was abandoned: the group's file is not ours now
         self.runtime_before = 0.0  # seconds spent before a resume
         self.started = time.perf_counter()
 
@@ -108,7 +102,7 @@ class GroupTrainer:
             test_loss, accuracy = self._evaluate()
             self._end_epoch(epoch, train_loss, test_loss, accuracy, time.perf_counter() - start)
             self.epoch = epoch + 1
-            if on_checkpoint is not None:
+            if on_checkpoint is not None and self.owned:
                 on_checkpoint(self.state_dict())
         for i in self.active():
             self._stop(i, RunStatus.succeeded, None)
@@ -166,16 +160,18 @@ class GroupTrainer:
 
     def _poll(self, epoch: int, loss_sum: Tensor, part: slice, *, cancel: bool) -> bool:
         """Stop `part`'s runs whose loss went non-finite and (if `cancel`) any run, in any
-        part, that asks to stop; True if some run stopped."""
+        part, that asks to stop; True if some run stopped (or was abandoned)."""
         finite = torch.isfinite(loss_sum).tolist()  # one sync per poll
-        lo = part.indices(len(self.status))[0]
+        lo, running = part.indices(len(self.status))[0], len(self.active())
         stopped = [i for i in self.active(part) if not finite[i - lo]]
         for i in stopped:
             self._stop(i, RunStatus.diverged, f"loss became non-finite in epoch {epoch + 1}")
-        cancelled = [i for i in self.active() if self.callbacks[i].should_stop()] if cancel else []
-        for i in cancelled:
+        asking = [
+            i for i in self.active() if cancel and self._heed(i, self.callbacks[i].should_stop)
+        ]
+        for i in asking:
             self._stop(i, RunStatus.cancelled, f"cancelled during epoch {epoch + 1}")
-        return bool(stopped or cancelled)
+        return len(self.active()) < running
 
     @torch.no_grad()
     def _evaluate(self) -> tuple[list[float], list[float]]:
@@ -209,11 +205,21 @@ class GroupTrainer:
                 epoch + 1, train[i], test[i], accuracy[i], self.lrs[i][epoch], seconds
             )
             self.history[i].append(metrics)
-            self.callbacks[i].on_epoch_end(metrics)
+            self._heed(i, partial(self.callbacks[i].on_epoch_end, metrics))
         if epoch + 1 < self.specs[0].epochs:
             for i in self.active():
-                if self.callbacks[i].should_stop():
+                if self._heed(i, self.callbacks[i].should_stop):
                     self._stop(i, RunStatus.cancelled, f"cancelled after epoch {epoch + 1}")
+
+    def _heed(self, i: int, hook: Callable[[], bool | None]) -> bool:
+        """Call a hook of run i's callback: True if it asks to stop. One that raises Abandon
+        drops the run without ending it (no status, no on_end) and no later state is offered."""
+        try:
+            return bool(hook())
+        except Abandon:
+            self.status[i], self.owned = ABANDONED, False
+            self.opt.freeze(i)
+            return False
 
     def _stop(self, i: int, status: str, reason: str | None) -> None:
         """End run i: freeze its parameters and tell its callback at once."""
@@ -225,7 +231,7 @@ class GroupTrainer:
     def _result(self, i: int) -> RunResult:
         last = self.history[i][-1] if self.history[i] else None
         result = None
-        if last is not None and self.status[i] != RunStatus.diverged:
+        if last is not None and self.status[i] not in (RunStatus.diverged, ABANDONED):
             result = {
                 "final_train_loss": last.train_loss,
                 "final_test_loss": last.test_loss,

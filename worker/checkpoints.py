@@ -9,6 +9,7 @@ A file holds mlpcore's `train_group` state plus `run_ids`, the runs it covers in
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from mlpcore.spec import RunSpec
 from mlpcore.train import Callback, RunResult
 
 log = logging.getLogger(__name__)
+Written = Callable[[Path, dict[str, Any]], None]  # told of each file written: path, its state
 
 
 def checkpoint_path(checkpoint_dir: str | Path, key: str) -> Path:
@@ -29,22 +31,27 @@ def checkpoint_path(checkpoint_dir: str | Path, key: str) -> Path:
 
 
 class GroupCheckpoint:
-    """`on_checkpoint` for one group: writes its state atomically; `remove()` at its end."""
+    """`on_checkpoint` for one group: writes its state atomically; `remove()` at its end;
+    `written` (tools, tests) is told of each file written, before training goes on."""
 
-    def __init__(self, path: Path, run_ids: list[str]) -> None:
+    def __init__(self, path: Path, run_ids: list[str], *, written: Written | None = None) -> None:
         self.path = path
         self.run_ids = list(run_ids)
         self.writes = 0
+        self.written = written
 
     def __call__(self, state: dict[str, Any]) -> None:
         """Replace the file with this epoch's state; a disk error costs crash safety, not runs."""
+        state = {**state, "run_ids": self.run_ids}
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            checkpoint.save({**state, "run_ids": self.run_ids}, self.path)
+            checkpoint.save(state, self.path)
         except OSError as exc:
             log.warning("checkpoint %s not written: %s", self.path, exc)
             return
         self.writes += 1
+        if self.written is not None:
+            self.written(self.path, state)
 
     def remove(self) -> None:
         """Delete the file once the group has ended (nothing left to resume)."""

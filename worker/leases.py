@@ -8,6 +8,7 @@ frozen, cut off from Redis) loses its runs to the queue, and its own next write 
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import secrets
@@ -28,9 +29,12 @@ log = logging.getLogger(__name__)
 
 SHUTDOWN = threading.Event()  # set on SIGTERM: groups in training hand their runs back
 _lock = threading.Lock()
-_held_runs: set[str] = set()
+# run id -> which hold() holds it: a renewal's answer about one attempt at a run must not
+# reach the next attempt (same process, so the same holder) that started it meanwhile
+_held_runs: dict[str, int] = {}
+_holds = itertools.count(1)
 _held_claims: set[str] = set()
-_lost: set[str] = set()  # runs a renewal found requeued or taken over: training stops them
+_lost: set[str] = set()  # runs a renewal found requeued or taken over: training drops them
 _holder: dict[int, str] = {}
 _trouble = {"at": -float("inf")}  # when Redis last failed this process (monotonic seconds)
 
@@ -55,7 +59,7 @@ def ttl_s(settings: WorkerSettings) -> float:
 def hold(run_ids: Iterable[str] = (), claim: str | None = None) -> None:
     """Renew these runs' leases (and the claim's) from the heartbeat from now on."""
     with _lock:
-        _held_runs.update(run_ids)
+        _held_runs.update(dict.fromkeys(run_ids, next(_holds)))
         if claim:
             _held_claims.add(claim)
 
@@ -64,7 +68,8 @@ def let_go(run_ids: Iterable[str] = (), claim: str | None = None) -> None:
     """Stop renewing them (they ended, were handed back, or training was abandoned)."""
     run_ids = list(run_ids)
     with _lock:
-        _held_runs.difference_update(run_ids)
+        for run_id in run_ids:
+            _held_runs.pop(run_id, None)
         _lost.difference_update(run_ids)
         _held_claims.discard(claim or "")
 
@@ -87,12 +92,13 @@ def renew_and_reap(store: Store, settings: WorkerSettings, send_token: Callable[
     lease expired by Redis's clock, and live workers need a heartbeat to renew theirs first.
     """
     with _lock:
-        runs, claims = sorted(_held_runs), sorted(_held_claims)
-    lost = store.leases.renew(holder=holder(), run_ids=runs, ttl_s=ttl_s(settings))
+        held, claims = dict(_held_runs), sorted(_held_claims)
+    lost = store.leases.renew(holder=holder(), run_ids=sorted(held), ttl_s=ttl_s(settings))
+    with _lock:  # only the attempts asked about, if they still hold the runs
+        lost = [run_id for run_id in lost if _held_runs.get(run_id) == held.get(run_id)]
+        _lost.update(lost)
     if lost:
-        log.warning("lease lost on run(s) %s: requeued, taken over or ended; stopping them", lost)
-        with _lock:
-            _lost.update(lost)
+        log.warning("lease lost on run(s) %s: requeued, taken over or ended; dropping them", lost)
     for claim in claims:
         store.leases.hold_claim(claim=claim, ttl_s=ttl_s(settings))
     if time.monotonic() - _trouble["at"] < ttl_s(settings):

@@ -1,5 +1,9 @@
 """How a training group talks to the run store: one StoreReporter per run (epochs, cancel
 polls, its end), writing under this process's lease and waiting out short Redis outages.
+
+A lost lease is never a status: the run is another holder's (or the queue's) now, so the
+reporter raises mlpcore's Abandon and the trainer drops the run silently, writing nothing of
+it, not even to the group's file, which the run's next holder resumes from.
 """
 
 from __future__ import annotations
@@ -7,11 +11,12 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import TypeVar
+from typing import NoReturn, TypeVar
 
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from mlpcore.callbacks import Abandon
 from mlpcore.status import RunStatus
 from mlpcore.train import Callback, EpochMetrics, RunResult
 from runstore import LeaseLost, Store
@@ -24,7 +29,7 @@ REDIS_RETRY_S = 300.0  # how long training waits for Redis to come back before g
 
 class StoreReporter(Callback):
     """Appends each epoch to the run's stream, polls its cancel flag (throttled), ends it;
-    stops writing once its lease is lost, and hands the group back on shutdown."""
+    abandons the run once its lease is lost, and hands the group back on shutdown."""
 
     def __init__(self, store: Store, run_id: str, *, poll_s: float) -> None:
         self.store = store
@@ -36,7 +41,8 @@ class StoreReporter(Callback):
         self._stop = False
 
     def on_epoch_end(self, metrics: EpochMetrics) -> None:
-        """Publish the epoch with the wall-clock time it ended (for latency measurements)."""
+        """Publish the epoch with the wall-clock time it ended (for latency measurements);
+        Abandon when the store refuses it (the lease was lost)."""
         metrics_data = {**metrics.to_dict(), "ts": time.time()}
         try:
             _retrying(
@@ -45,29 +51,35 @@ class StoreReporter(Callback):
                 )
             )
         except LeaseLost:
-            log.warning(
-                "run %s: lease lost, another worker has it; stopping without writing", self.run_id
-            )
-            self.lost = True
+            self._abandon(f"epoch {metrics.epoch} refused")
 
     def should_stop(self) -> bool:
-        """True once a cancel was requested or the lease was lost; Redis is read at most
-        every poll_s seconds. Raises HandBack once the worker is shutting down."""
+        """True once a cancel was requested (Redis is read at most every poll_s seconds);
+        Abandon once a renewal found the lease lost; HandBack once the worker shuts down."""
         if leases.SHUTDOWN.is_set():
             raise leases.HandBack
+        if leases.is_lost(self.run_id):
+            self._abandon("its renewal refused")
         now = time.monotonic()
         if not self._stop and now >= self._next_poll:
             self._next_poll = now + self.poll_s
             self._stop = _retrying(lambda: self.store.cancel_requested(run_id=self.run_id))
-        self.lost = self.lost or leases.is_lost(self.run_id)
-        return self._stop or self.lost
+        return self._stop
 
     def on_end(self, result: RunResult) -> None:
-        """Record the end at once: in a fused group the others may train on."""
-        if not self.lost:
-            _retrying(lambda: finish(self.store, self.run_id, result))
+        """Record the end at once: in a fused group the others may train on. A refused end
+        (the lease was lost just now) counts as a lost lease: the group's file stays."""
+        if not self.lost and not _retrying(lambda: finish(self.store, self.run_id, result)):
+            log.warning("run %s: its end was refused, another worker has it", self.run_id)
+            self.lost = True
         leases.let_go([self.run_id])
         self.finished = True
+
+    def _abandon(self, why: str) -> NoReturn:
+        """Give the run up without a trace: it is not this process's any more."""
+        log.warning("run %s: lease lost (%s), another worker has it; dropped", self.run_id, why)
+        self.lost = True
+        raise Abandon(self.run_id)
 
 
 def _retrying(call: Callable[[], T]) -> T:
@@ -84,14 +96,16 @@ def _retrying(call: Callable[[], T]) -> T:
             delay = min(2 * delay, 5.0)
 
 
-def finish(store: Store, run_id: str, result: RunResult) -> None:
-    """Record a run's end: its status, final numbers and, unless it succeeded, the reason."""
+def finish(store: Store, run_id: str, result: RunResult) -> bool:
+    """Record a run's end: its status, final numbers and, unless it succeeded, the reason;
+    False when refused (this process no longer holds the run)."""
     error = None if result.status == RunStatus.succeeded else result.reason
-    store.finish_run(
+    done = store.finish_run(
         run_id=run_id,
         status=result.status,
         result=result.result,
         error=error,
         holder=leases.holder(),
     )
-    log.info("run %s: %s", run_id, result.status)
+    log.info("run %s: %s%s", run_id, result.status, "" if done else " (refused: not held)")
+    return done

@@ -35,6 +35,7 @@ from worker.checkpoints import (
     Due,
     Ended,
     GroupCheckpoint,
+    Written,
     checkpoint_path,
     remove_earlier,
     resumable,
@@ -54,11 +55,13 @@ def run_group(
     settings: WorkerSettings,
     worker: str,
     claim: str | None = None,
+    written: Written | None = None,
 ) -> dict[str, Any]:
-    """Train the runs that are still due, fused in chunks that fit, and record how each ended."""
+    """Train the runs that are still due, fused in chunks that fit, and record how each ended;
+    `written` is told of every checkpoint file written (path, state) as training goes."""
     due = [d for d in (_due(r, store, settings) for r in run_ids) if d is not None]
     if due:
-        _train_due(due, store=store, settings=settings, worker=worker, claim=claim)
+        _train_due(due, store=store, settings=settings, worker=worker, claim=claim, written=written)
     records = store.get_runs(list(run_ids), epochs=False)
     # the next stage of a staged sweep, if one of these runs ended its stage
     advance_sweeps(records, store=store, queue=queue(), max_models=settings.max_fused_models)
@@ -101,7 +104,13 @@ def _device(name: str) -> str:
 
 
 def _train_due(
-    due: list[Due], *, store: Store, settings: WorkerSettings, worker: str, claim: str | None
+    due: list[Due],
+    *,
+    store: Store,
+    settings: WorkerSettings,
+    worker: str,
+    claim: str | None,
+    written: Written | None,
 ) -> None:
     """Load the data once, split the runs to fit, then start and train each chunk in turn;
     on shutdown, hand back the chunk in training and those not started yet."""
@@ -133,7 +142,7 @@ def _train_due(
                 if _start(d, store, worker, settings, group=group, key=key, claim=claim)
             ]
             if started:
-                _train(started, data=data, key=key, store=store, settings=settings)
+                _train(started, data=data, key=key, store=store, settings=settings, written=written)
         except leases.HandBack:
             rest = [due[i].run_id for c in chunks[n:] for i in c]
             _hand_back(store, rest)
@@ -217,7 +226,13 @@ def _hand_back(store: Store, run_ids: list[str]) -> None:
 
 
 def _train(
-    started: list[Due], *, data: TensorData, key: str, store: Store, settings: WorkerSettings
+    started: list[Due],
+    *,
+    data: TensorData,
+    key: str,
+    store: Store,
+    settings: WorkerSettings,
+    written: Written | None,
 ) -> None:
     """Train one chunk as one group (resuming its checkpoint when there is one), writing a
     checkpoint every epoch; an exception fails it all, HandBack and Redis errors leave it to
@@ -234,7 +249,7 @@ def _train(
         zip(reporters, with_early_stopping(list(reporters.values()), store=store), strict=True)
     )  # plain reporters unless the sweep asks for early stopping
     callbacks = [wrapped.get(d.run_id) or Ended() for d in group]
-    saver = GroupCheckpoint(path, [d.run_id for d in group])
+    saver = GroupCheckpoint(path, [d.run_id for d in group], written=written)
     results: list[RunResult] = []
     try:
         results = train_resumable(group, callbacks, data=data, saver=saver, resume=resume)
@@ -257,7 +272,7 @@ def _train(
     log.info("runs %s: %d checkpoint(s) written to %s", run_ids, saver.writes, saver.path)
     for d, result in zip(group, results, strict=False):  # none after a failure
         reporter = reporters.get(d.run_id)
-        if reporter is not None and not reporter.finished:  # on_end normally did it already
+        if reporter is not None and not (reporter.finished or reporter.lost):  # on_end did it
             finish(store, d.run_id, result)
 
 

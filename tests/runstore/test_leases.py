@@ -177,3 +177,77 @@ def test_a_holder_whose_run_was_requeued_writes_nothing(store):
     assert store.leases.renew(holder="a", run_ids=[run_id], ttl_s=10) == [run_id]
     run = store.get_run(run_id)
     assert run["status"] == "queued" and [e["epoch"] for e in run["epochs"]] == [1]
+
+
+def taken_over(store, *, sweep: bool = False):
+    """A run that holder a started (epoch 1) and, once its lease lapsed, holder b took over
+    (epoch 2): a is the stale holder now. Its id."""
+    if sweep:
+        _, [run] = store.create_sweep(
+            owner="ann", spec={"name": "s"}, metric="final_train_loss", mode="min",
+            configs=[({}, SPEC)],
+        )  # fmt: skip
+        run_id = run["id"]
+    else:
+        run_id = store.create_run(owner="ann", spec=SPEC)["id"]
+    start(store, run_id, "a")
+    assert store.append_epoch(run_id=run_id, metrics=metrics(1), holder="a")
+    expire(store, run_id)
+    assert start(store, run_id, "b", lease_s=600) == "running"
+    assert store.append_epoch(run_id=run_id, metrics=metrics(2), holder="b")
+    return run_id
+
+
+def snapshot(store, run_id):
+    """Everything a stale holder's write could change: the run hash, its stream, its lease,
+    the stats and the sweep's terminal count."""
+    client, keys = store.client, store.keys
+    sweep_id = client.hget(keys.run(run_id), "sweep_id")
+    return {
+        "run": client.hgetall(keys.run(run_id)),
+        "stream": [(e.id, e.type, e.data) for e in store.events(keys.run_events(run_id))],
+        "lease": store.leases.expiry(run_id),
+        "stats": client.hgetall(keys.stats()),
+        "sweep": client.hget(keys.sweep(sweep_id), "n_terminal") if sweep_id else None,
+    }
+
+
+@pytest.mark.parametrize("sweep", [False, True])
+@pytest.mark.parametrize(
+    "status", ["succeeded", "failed", "cancelled", "diverged", "stopped_early"]
+)
+def test_a_stale_holders_end_is_refused_while_another_holds_the_run(store, status, sweep):
+    run_id = taken_over(store, sweep=sweep)
+    before = snapshot(store, run_id)
+
+    ended = store.finish_run(
+        run_id=run_id, status=status, result={"final_train_loss": 9.0}, error="x", holder="a"
+    )
+
+    assert ended is False
+    assert snapshot(store, run_id) == before  # nothing written, b's lease untouched
+    assert store.finish_run(run_id=run_id, status="succeeded", holder="b")
+    run = store.get_run(run_id)
+    assert run["status"] == "succeeded" and [e["epoch"] for e in run["epochs"]] == [1, 2]
+
+
+def test_a_stale_holders_renewal_leaves_the_new_holders_lease_alone(store):
+    run_id = taken_over(store)
+    before = snapshot(store, run_id)
+
+    assert store.leases.renew(holder="a", run_ids=[run_id], ttl_s=3600) == [run_id]
+
+    assert snapshot(store, run_id) == before  # b's expiry neither extended nor shortened
+    assert store.leases.renew(holder="b", run_ids=[run_id], ttl_s=3600) == []
+    assert store.leases.expiry(run_id) > before["lease"]
+
+
+def test_a_stale_holder_can_neither_hand_back_nor_retake_a_run_another_holds(store):
+    run_id = taken_over(store)
+    before = snapshot(store, run_id)
+
+    assert store.leases.hand_back(holder="a", run_ids=[run_id], reason="shutting down") == []
+    assert start(store, run_id, "a") == "held"
+
+    assert snapshot(store, run_id) == before
+    assert FairQueue(store.client, prefix=store.keys.prefix).pending("ann") == []

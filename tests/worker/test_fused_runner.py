@@ -2,8 +2,6 @@
 memory split, checkpoints."""
 
 import logging
-import threading
-import time
 
 import pytest
 
@@ -99,23 +97,19 @@ def test_a_split_group_trains_chunk_after_chunk(store, settings, caplog):
 
 def test_the_checkpoint_is_rewritten_every_epoch_then_removed(store, settings, caplog):
     ids = sweep(store, VARIED[:2], epochs=12, batch_size=32)
-    path = settings.checkpoint_dir / "g-test.pt"
-    seen = []
+    on_disk = []
 
-    def watch():
-        while len(seen) < 1 and store.get_run(ids[0])["status"] in ("queued", "running"):
-            if path.exists():
-                seen.append(checkpoint.load(path))
-            time.sleep(0.002)
+    def written(path, state):  # the hook runs before training goes on: the file is this epoch's
+        assert path == settings.checkpoint_dir / "g-test.pt"
+        on_disk.append(checkpoint.load(path))
 
-    watcher = threading.Thread(target=watch)
-    watcher.start()
     with caplog.at_level(logging.INFO, logger="worker.runner"):
-        run_group(ids, store=store, settings=settings, worker="w")
-    watcher.join()
-    [state] = seen
-    assert state["run_ids"] == ids and 1 <= state["epoch"] <= 12
-    assert len(state["specs"]) == 2 and len(state["runs"][0]["epochs"]) == state["epoch"]
+        run_group(ids, store=store, settings=settings, worker="w", written=written)
+
+    assert [state["epoch"] for state in on_disk] == list(range(1, 13))
+    for state in on_disk:
+        assert state["run_ids"] == ids and len(state["specs"]) == 2
+        assert [len(run["epochs"]) for run in state["runs"]] == [state["epoch"]] * 2
     assert "12 checkpoint(s) written" in caplog.text
     assert list(settings.checkpoint_dir.iterdir()) == []  # no file, no temp file left
 
