@@ -1,6 +1,7 @@
 """The API's repair schedule: runs whose worker vanished go back to the queue even while no
-worker is alive to notice, and, less often, what a submission cut in half left behind is
-settled. What each pass does is the orchestration's (lab/repair.py); this is only when.
+worker is alive to notice, and, less often, what a vanished process left half done is
+settled: a staged sweep's cut-off stage change, a submission cut in half. What each pass does
+is the orchestration's (lab/repair.py); this is only when.
 """
 
 from __future__ import annotations

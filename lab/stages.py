@@ -4,7 +4,9 @@ winners, record it exactly once (runstore.stages) and queue it like any sweep.
 
 Whoever ends a stage's last run moves the sweep on: the worker after each task, the API
 after a cancel (a cancelled queued run is seen by no worker), the repair pass after failing
-strays. Torch-free.
+strays. A process killed in between (the stage ended, or the next one was recorded but not
+queued) leaves it to the repair pass, which finishes the move for every running staged sweep
+(`resume`). Torch-free.
 """
 
 from __future__ import annotations
@@ -16,13 +18,13 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from lab import fusion
-from lab.queue import TaskQueue, send_group
+from lab.queue import TaskQueue
 from lab.ranking import metric_value
 from mlpcore.spec import RunSpec
 from mlpcore.staged import Candidate, next_configs, select_winners, stage_field
 from mlpcore.status import TERMINAL, RunStatus
 from mlpcore.sweep import SweepSpec, stage_bounds, varied_fields
-from runstore import Store, stages
+from runstore import Store, stages, strays
 from runstore.stages import Planner, StagePlan
 
 log = logging.getLogger(__name__)
@@ -155,23 +157,63 @@ def _next_stage(
     )
 
 
-def advance_sweep(sweep_id: str, *, store: Store, queue: TaskQueue, max_models: int) -> None:
-    """Move the sweep on as far as its ended stages allow, queuing each new stage."""
+def advance_sweep(sweep_id: str, *, store: Store, queue: TaskQueue, max_models: int) -> int:
+    """Move the sweep on as far as its ended stages allow, queuing each new stage; the moves
+    made (0: no stage had ended, or another process moved it first)."""
     planner: Planner = functools.partial(plan_stage, max_models=max_models)
+    moves = 0
     while (moved := stages.advance(store, sweep_id, planner)) is not None:
+        moves += 1
         ids = [run["id"] for run in moved.runs]
         log.info(
             "sweep %s: winners %s; %d new run(s), %d kept",
             sweep_id, moved.plan.winners, len(ids), len(moved.plan.kept),
         )  # fmt: skip
-        try:
-            for chunk in moved.plan.chunks:
-                send_group(queue, store, [ids[i] for i in chunk])
-        except Exception:  # its runs failed: the stage may have ended, so look again
-            log.exception("sweep %s: a stage could not be queued", sweep_id)
-            continue
-        if ids:  # a stage of kept runs only has ended already: look again
-            return
+        if ids:  # else a stage of kept runs only has ended already: look again
+            groups = [[ids[i] for i in chunk] for chunk in moved.plan.chunks]
+            queue_groups(groups, sweep_id=sweep_id, store=store, queue=queue)
+            return moves
+    return moves
+
+
+def queue_groups(groups: list[list[str]], *, sweep_id: str, store: Store, queue: TaskQueue) -> int:
+    """Queue each group of a stage that nobody queued yet and send its token; the groups
+    queued. Never raises, and never fails the runs (nobody was answered with an error for
+    them): what could not be queued stays for the repair pass (`resume`), a lost token for
+    its spare one."""
+    sent = 0
+    try:
+        for group in groups:
+            if strays.queue_unqueued(store, run_ids=group):  # one step: queued once
+                queue.send_token()
+                sent += 1
+    except Exception:
+        log.exception("sweep %s: a stage could not be queued; the repair pass will", sweep_id)
+    return sent
+
+
+def resume(sweep_id: str, *, store: Store, queue: TaskQueue, max_models: int) -> str | None:
+    """Finish a stage change a vanished process cut off: move on a sweep whose stage ended
+    unnoticed, queue a later stage's runs recorded but never queued. What it did, in words,
+    or None; exactly once however many processes try (both steps are atomic)."""
+    record = stages.get(store, sweep_id)
+    if record is None or record["status"] != "running":
+        return None
+    number, stage = record["current"] + 1, record["stages"][record["current"]]
+    runs = store.get_runs(stage["run_ids"], epochs=False)
+    if all(run["status"] in TERMINAL for run in runs):
+        if not advance_sweep(sweep_id, store=store, queue=queue, max_models=max_models):
+            return None  # another process moved it first
+        return f"stage {number} had ended and was not moved on (cut off, or just now): moved on"
+    if number == 1:  # the submission's own runs: the strays settle those
+        return None
+    kept = set(stage.get("kept", []))
+    groups: dict[str, list[str]] = {}  # as planned: the runs of a fused group together
+    for run in runs:
+        if run["id"] not in kept and run["status"] == RunStatus.queued:
+            groups.setdefault(run["fused_group"] or run["id"], []).append(run["id"])
+    sent = queue_groups(list(groups.values()), sweep_id=sweep_id, store=store, queue=queue)
+    return f"queued {sent} group(s) of stage {number}, recorded but never queued" if sent else None
 
 
 def advance_sweeps(

@@ -10,6 +10,9 @@ import secrets
 import time
 from typing import Any
 
+from redis.commands.core import Script
+from redis.typing import EncodableT
+
 from runstore.codec import dumps, encode
 from runstore.keys import Keys
 
@@ -75,14 +78,37 @@ def new_sweep(
     }
 
 
-def queue_run(pipe: Any, keys: Keys, run: dict[str, Any]) -> None:
+# KEYS: the creation-order counter, then the zsets to add the record to; ARGV: its creation
+# time (us), its id. The score is that time, or one more than the last score given when that
+# is not later (records made in the same microsecond, a process whose clock is behind): unique
+# and in creation order, so a newest-first listing never falls back on the random ids' order.
+CREATION_INDEX = """
+local score = math.max(tonumber(ARGV[1]), tonumber(redis.call('GET', KEYS[1]) or '0') + 1)
+local text = string.format('%d', score)
+redis.call('SET', KEYS[1], text)
+for i = 2, #KEYS do redis.call('ZADD', KEYS[i], text, ARGV[2]) end
+return text
+"""
+
+
+def index_created(
+    pipe: Any, keys: Keys, *, index: Script, zsets: list[str], record_id: str, created_at: float
+) -> None:
+    """Queue adding a new record to creation-order zsets, under one score (CREATION_INDEX,
+    registered as `index`)."""
+    args: list[EncodableT] = [int(created_at * 1_000_000), record_id]
+    index(keys=[keys.creation_order(), *zsets], args=args, client=pipe)
+
+
+def queue_run(pipe: Any, keys: Keys, run: dict[str, Any], *, index: Script) -> None:
     """Queue the commands that write a new run, its index entries and its queued event."""
     run_id, fields = run["id"], {**encode(run), "last_epoch": "0"}
     fields.pop("epochs")
     pipe.hset(keys.run(run_id), mapping=fields)
-    created_ms = int(run["created_at"] * 1000)
-    pipe.zadd(keys.owner_runs(run["owner"]), {run_id: created_ms})
-    pipe.zadd(keys.all_runs(), {run_id: created_ms})
+    zsets = [keys.owner_runs(run["owner"]), keys.all_runs()]
+    index_created(
+        pipe, keys, index=index, zsets=zsets, record_id=run_id, created_at=run["created_at"]
+    )
     pipe.sadd(keys.owner_active(run["owner"]), run_id)  # counted by the quota
     data = dumps({"status": "queued", "at": run["created_at"]})
     pipe.xadd(keys.run_events(run_id), {"type": "status", "data": data}, id="0-*")

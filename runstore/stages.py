@@ -14,6 +14,11 @@ still to come; every move out of running gives that run back.
 their running staged sweeps, counted by max_queued). Creating a stage releases its bound,
 and every move out of running releases what is left, in the same transaction as the move.
 
+While the record runs, its sweep is in Keys.staged_running, so the repair pass finds the
+stage changes a vanished process cut off without scanning (lab/stages.py `resume`); each run
+a stage move creates carries its stage number (the run hash's `stage`), so the strays leave
+it to that repair (runstore/strays.py).
+
 Which runs win and what the next stage holds is the planner's business (lab/stages.py);
 this module only applies a plan exactly once.
 """
@@ -21,6 +26,7 @@ this module only applies a plan exactly once.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -30,7 +36,7 @@ import redis
 from runstore.codec import dumps
 from runstore.events import TERMINAL
 from runstore.records import new_run, queue_run
-from runstore.replies import decoded
+from runstore.replies import decoded, members
 from runstore.store import Store
 
 
@@ -63,6 +69,11 @@ def get(store: Store, sweep_id: str) -> dict[str, Any] | None:
     """The sweep's stage record, or None for a sweep that is not staged."""
     raw = store.client.get(store.keys.sweep_stages(sweep_id))
     return json.loads(raw) if raw else None
+
+
+def running(store: Store) -> list[str]:
+    """The ids of the staged sweeps whose stage record is running, oldest first."""
+    return members(store.client.zrange(store.keys.staged_running(), 0, -1))
 
 
 def start(
@@ -102,6 +113,7 @@ def start(
     pipe.hset(store.keys.sweep(sweep_id), "varied", dumps(varied))
     pipe.hincrby(store.keys.sweep(sweep_id), "n_runs", 1)
     pipe.incrby(store.keys.owner_promised(owner), _promised(record))
+    pipe.zadd(store.keys.staged_running(), {sweep_id: int(time.time() * 1000)})
     pipe.execute()
     return record
 
@@ -130,8 +142,7 @@ def stop(store: Store, sweep_id: str, *, status: str, reason: str) -> bool:
         record.update(status=status, reason=reason)
         owner = decoded(store.client.hget(store.keys.sweep(sweep_id), "owner"))
         pipe.multi()
-        _release(store, pipe, owner, _promised(record))
-        _write(store, pipe, sweep_id, record, n_runs=-1)
+        _end(store, pipe, sweep_id, owner, record)
         pipe.execute()
         return True
 
@@ -178,8 +189,7 @@ def _apply(
     if last or not (runs or plan.kept):
         reason = None if last else plan.reason
         record.update(status="finished" if last else "ended", reason=reason)
-        _release(store, pipe, sweep["owner"], _promised(record))
-        _write(store, pipe, sweep["id"], record, n_runs=-1)
+        _end(store, pipe, sweep["id"], sweep["owner"], record)
     else:
         before = _promised(record)
         _queue_stage(store, pipe, sweep, record, runs, plan)  # current moves on by one
@@ -206,9 +216,18 @@ def _queue_stage(
         kept=plan.kept,
     )
     for run in runs:
-        queue_run(pipe, store.keys, run)
+        queue_run(pipe, store.keys, run, index=store.creation_index)
+        pipe.hset(store.keys.run(run["id"]), "stage", record["current"] + 1)
     pipe.hset(store.keys.sweep(sweep["id"]), "run_ids", dumps(sweep["run_ids"] + run_ids))
     _write(store, pipe, sweep["id"], record, n_runs=len(runs))
+
+
+def _end(store: Store, pipe: Any, sweep_id: str, owner: str | None, record: dict[str, Any]) -> None:
+    """Queue the writes of a move out of running (record already updated): what is left of
+    the promise is given back, the extra run too, and the sweep leaves the running index."""
+    _release(store, pipe, owner, _promised(record))
+    pipe.zrem(store.keys.staged_running(), sweep_id)
+    _write(store, pipe, sweep_id, record, n_runs=-1)
 
 
 def _promised(record: dict[str, Any]) -> int:

@@ -15,6 +15,12 @@ tokenless work groups waiting in a queue while no token waits in the broker and 
 A run younger than `older_than_s` is never taken for a stray, so a submission in flight is
 left alone; a spare token needs no such care, since a surplus one only ends. The API's
 repair pass runs both checks now and then (lab/repair.py, scheduled by api/reaper.py).
+
+A run a staged sweep's stage move created (its hash has `stage`) is no stray while its sweep
+runs (Keys.staged_running): nobody was answered with an error for it, so the stage repair
+queues it instead (`queue_unqueued`, lab/stages.py `resume`), in one step that finds it
+unqueued and queues it, so two repairs, or a repair and the worker that recorded the stage,
+queue it once.
 """
 
 from __future__ import annotations
@@ -29,29 +35,70 @@ STRAY_REASON = (
     "failed mid-way); submit it again"
 )
 
-# ARGV: families (_FAMILIES), cutoff (unix seconds), run ids... Returns the ids that are
-# queued, were created before the cutoff, are not dispatched (fair_running) and appear in no
-# group of their owner's queue. One step, so the scheduler cannot pop a run between the checks.
-_FIND = """
+# Lua shared by the scripts below: whether a run of `owner` is neither dispatched
+# (fair_running) nor in a group of the owner's queue; `queues` caches each owner's queue text.
+_NOWHERE = """
+local function nowhere(F, queues, id, owner)
+  if redis.call('SISMEMBER', F.fair_running .. owner, id) == 1 then return false end
+  local text = queues[owner]
+  if text == nil then
+    text = table.concat(redis.call('LRANGE', F.fair_queue .. owner, 0, -1), ' ')
+    queues[owner] = text
+  end
+  return not string.find(text, '"' .. id .. '"', 1, true)
+end
+"""
+
+# KEYS: running staged sweeps; ARGV: families (_FAMILIES), cutoff (unix seconds), run ids...
+# Returns the ids that are queued, were created before the cutoff, are in no queue and not
+# dispatched, and are not a later stage's runs of a running staged sweep. One step, so the
+# scheduler cannot pop a run between the checks.
+_FIND = (
+    _NOWHERE
+    + """
 local F, cutoff = cjson.decode(ARGV[1]), tonumber(ARGV[2])
 local queues, out = {}, {}
 for i = 3, #ARGV do
   local id = ARGV[i]
-  local f = redis.call('HMGET', F.run .. id, 'status', 'created_at', 'owner')
+  local f = redis.call('HMGET', F.run .. id, 'status', 'created_at', 'owner', 'stage', 'sweep_id')
   local created = tonumber(f[2])
-  if f[1] == 'queued' and f[3] and created and created < cutoff
-      and redis.call('SISMEMBER', F.fair_running .. f[3], id) == 0 then
-    local text = queues[f[3]]
-    if text == nil then
-      text = table.concat(redis.call('LRANGE', F.fair_queue .. f[3], 0, -1), ' ')
-      queues[f[3]] = text
-    end
-    if not string.find(text, '"' .. id .. '"', 1, true) then out[#out + 1] = id end
+  local staged = f[4] and f[4] ~= '' and f[5] and redis.call('ZSCORE', KEYS[1], f[5])
+  if f[1] == 'queued' and f[3] and created and created < cutoff and not staged
+      and nowhere(F, queues, id, f[3]) then
+    out[#out + 1] = id
   end
 end
 return out
 """
+)
 _FAMILIES = ("run", "fair_running", "fair_queue")
+
+# KEYS: owner queue, ready set, vtime hash, clock; ARGV: families (_FAMILIES), owner, run
+# ids... The runs of the owner still queued, in no queue and not dispatched are pushed as one
+# group, the owner joining the ready set as fairqueue.py's enqueue does (an owner who newly
+# has work starts at the clock); returns their ids.
+_QUEUE = (
+    _NOWHERE
+    + """
+local F, owner = cjson.decode(ARGV[1]), ARGV[2]
+local queues, ids = {}, {}
+for i = 3, #ARGV do
+  local f = redis.call('HMGET', F.run .. ARGV[i], 'status', 'owner')
+  if f[1] == 'queued' and f[2] == owner and nowhere(F, queues, ARGV[i], owner) then
+    ids[#ids + 1] = ARGV[i]
+  end
+end
+if #ids == 0 then return ids end
+if redis.call('SISMEMBER', KEYS[2], owner) == 0 then
+  local own = tonumber(redis.call('HGET', KEYS[3], owner) or '0')
+  local clock = tonumber(redis.call('GET', KEYS[4]) or '0')
+  if clock > own then redis.call('HSET', KEYS[3], owner, string.format('%.17g', clock)) end
+  redis.call('SADD', KEYS[2], owner)
+end
+redis.call('RPUSH', KEYS[1], cjson.encode(ids))
+return ids
+"""
+)
 
 _BATCH = 500  # run ids per script call: no one call holds Redis for long
 
@@ -66,7 +113,7 @@ def find_strays(store: Store, *, older_than_s: float) -> list[str]:
     strays: list[str] = []
     for start in range(0, len(candidates), _BATCH):
         batch = candidates[start : start + _BATCH]
-        strays += find(args=[families, repr(cutoff), *batch])
+        strays += find(keys=[store.keys.staged_running()], args=[families, repr(cutoff), *batch])
     return strays
 
 
@@ -77,6 +124,20 @@ def fail_strays(store: Store, *, older_than_s: float) -> list[str]:
         for run_id in find_strays(store, older_than_s=older_than_s)
         if store.fail_queued(run_id=run_id, error=STRAY_REASON)
     ]
+
+
+def queue_unqueued(store: Store, *, run_ids: list[str]) -> list[str]:
+    """Queue as one group, in one step, the runs of this group (one owner's) that are still
+    queued yet in no queue and not dispatched; the ids queued, none when someone queued them
+    first. Its token is the caller's to send."""
+    if not run_ids:
+        return []
+    owner = store.fair.owner_of(run_ids[0])
+    fair = store.keys.fair
+    keys = [store.keys.fair_queue(owner), fair("ready"), fair("vtime"), fair("clock")]
+    families = store.keys.lua_families(*_FAMILIES)
+    queued = store.client.register_script(_QUEUE)(keys=keys, args=[families, owner, *run_ids])
+    return list(queued)
 
 
 def needs_token(store: Store, *, tokens_waiting: int) -> bool:

@@ -10,6 +10,7 @@ import re
 
 import pytest
 
+from mlpcore.status import RunStatus
 from tests.support.http import bearer
 from tests.support.redis_db import TEST_PREFIX, prefix_keys
 
@@ -106,6 +107,100 @@ def test_lists_show_own_runs_admins_all_or_one_owners(auth_client, world):
     assert count("root") == 3 and count("root", owner="ann") == 3 and count("root", owner="x") == 0
     refused = auth_client.get("/v1/runs", params={"owner": "ann"}, headers=tokens["bob"])
     assert refused.status_code == 403 and refused.json()["code"] == "forbidden"
+
+
+def finish_all(store, run_ids):
+    """End the runs as a worker records them: one epoch, succeeded."""
+    for run_id in run_ids:
+        store.mark_running(run_id=run_id, worker="w", device="cpu")
+        store.append_epoch(run_id=run_id, metrics={"epoch": 1, **EPOCH})
+        store.finish_run(
+            run_id=run_id, status="succeeded", result={"final_train_loss": 0.5, "runtime_s": 1.0}
+        )
+
+
+@pytest.fixture
+def both(auth_client, world, store):
+    """world plus bob's own work: a finished sweep of two runs and a queued run."""
+    bob, ann = bearer(world["tokens"]["bob"]), bearer(world["tokens"]["ann"])
+    sweep = auth_client.post("/v1/sweeps", json=SWEEP, headers=bob).json()
+    finish_all(store, sweep["run_ids"])
+    queued = auth_client.post("/v1/runs", json=SPEC, headers=bob).json()["id"]
+    anns = {r["id"] for r in auth_client.get("/v1/runs", headers=ann).json()["data"]}
+    assert len(anns) == 3  # ann's sweep of two and her run, all succeeded
+    return {
+        **world,
+        "anns": anns,
+        "bob_sweep": sweep["id"],
+        "bob_done": set(sweep["run_ids"]),
+        "bob_runs": {*sweep["run_ids"], queued},
+    }
+
+
+def listed(auth_client, token, **params):
+    """GET /v1/runs with the params: the status code and the ids it shows (every page)."""
+    ids, offset = [], 0
+    while True:
+        response = auth_client.get(
+            "/v1/runs", params={**params, "limit": 2, "offset": offset}, headers=bearer(token)
+        )
+        if response.status_code != 200:
+            return response.status_code, set(ids)
+        page = response.json()["data"]
+        ids += [r["id"] for r in page]
+        offset += 2
+        if not page or offset >= response.json()["count"]:
+            return 200, set(ids)
+
+
+def test_the_sweep_filter_never_shows_anothers_sweep(auth_client, both):
+    tokens, ann_sweep = both["tokens"], both["ids"]["sweep_id"]
+    for extra in ({}, {"status": "succeeded"}, {"owner": "bob"}, {"owner": "ann"}):
+        theirs = auth_client.get(
+            "/v1/runs", params={"sweep_id": ann_sweep, **extra}, headers=bearer(tokens["bob"])
+        )
+        missing = auth_client.get(
+            "/v1/runs", params={"sweep_id": MISSING, **extra}, headers=bearer(tokens["bob"])
+        )
+        assert theirs.status_code == missing.status_code == 404, extra
+        assert theirs.text.replace(ann_sweep, MISSING) == missing.text, extra
+    code, mine = listed(auth_client, tokens["bob"], sweep_id=both["bob_sweep"])
+    assert code == 200 and len(mine) == 2 and mine <= both["bob_runs"]
+    code, anns = listed(auth_client, tokens["ann"], sweep_id=both["bob_sweep"])
+    assert code == 404 and not anns
+    assert listed(auth_client, tokens["root"], sweep_id=ann_sweep)[1] < both["anns"]
+
+
+def test_the_status_filter_never_shows_anothers_runs(auth_client, both):
+    tokens = both["tokens"]
+    for status in RunStatus:
+        code, bobs = listed(auth_client, tokens["bob"], status=status.value)
+        assert code == 200 and bobs <= both["bob_runs"], status
+        code, anns = listed(auth_client, tokens["ann"], status=status.value)
+        assert code == 200 and anns <= both["anns"], status
+    assert listed(auth_client, tokens["bob"], status="succeeded") == (200, both["bob_done"])
+    assert listed(auth_client, tokens["ann"], status="queued") == (200, set())
+    assert listed(auth_client, tokens["root"], status="succeeded") == (
+        200,
+        both["anns"] | both["bob_done"],
+    )
+
+
+def test_the_owner_filter_never_shows_anothers_runs(auth_client, both):
+    tokens = both["tokens"]
+    refusals = set()
+    for owner in ("ann", "root", "nobody", "ann ", "ANN"):
+        for extra in ({}, {"status": "succeeded"}):
+            response = auth_client.get(
+                "/v1/runs", params={"owner": owner, **extra}, headers=bearer(tokens["bob"])
+            )
+            assert response.status_code == 403, (owner, extra)
+            refusals.add(response.text)
+    assert len(refusals) == 1  # the same answer for any name: it tells nobody who exists
+    assert listed(auth_client, tokens["bob"], owner="bob") == (200, both["bob_runs"])
+    assert listed(auth_client, tokens["ann"], owner="ann") == (200, both["anns"])
+    assert listed(auth_client, tokens["root"], owner="bob") == (200, both["bob_runs"])
+    assert listed(auth_client, tokens["root"], owner="ann") == (200, both["anns"])
 
 
 def test_an_admin_cancels_anyones_work(auth_client, users):

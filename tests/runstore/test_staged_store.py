@@ -2,50 +2,11 @@
 
 import functools
 import threading
-import time
 
 from lab.stages import advance_sweep, plan_stage
-from mlpcore.staged import stage_sizes
 from runstore import stages
-
-SPEC = {
-    "strategy": "staged",
-    "base": {"dataset": "synthetic", "epochs": 2},
-    "stages": [{"activation": ["relu", "tanh", "sigmoid"]}, {"lr": [0.1, 0.01]}],
-    "keep_top": 2,
-}
-
-
-def new_sweep(store, spec=SPEC):
-    """A staged sweep with its first stage's runs, as the API records it."""
-    field, values = next(iter(spec["stages"][0].items()))
-    configs = [({field: v}, {**spec["base"], field: v}) for v in values]
-    record, runs = store.create_sweep(
-        owner="u", spec=spec, metric="final_train_loss", mode="min", configs=configs
-    )
-    fields = [next(iter(s.items())) for s in spec["stages"]]
-    stages.start(
-        store,
-        sweep_id=record["id"],
-        owner="u",
-        run_ids=[r["id"] for r in runs],
-        stages=fields,
-        bounds=stage_sizes([len(v) for _, v in fields], keep_top=spec["keep_top"]),
-    )
-    return record, [r["id"] for r in runs]
-
-
-def finish(store, run_ids, losses):
-    for run_id, loss in zip(run_ids, losses, strict=True):
-        if loss is None:
-            store.finish_run(run_id=run_id, status="failed", error="boom")
-        else:
-            store.finish_run(run_id=run_id, status="succeeded", result={"final_train_loss": loss})
-
-
-def promised(store, owner="u"):
-    """The owner's quota promise to the later stages of their running staged sweeps."""
-    return int(store.client.get(store.keys.owner_promised(owner)) or 0)
+from tests.support.staged import SPEC, finish, promised
+from tests.support.staged import new_staged_sweep as new_sweep
 
 
 def planner(max_models=64):
@@ -99,20 +60,25 @@ def test_an_ended_stage_queues_the_winners_times_the_next_values_once(store):
 def test_racing_processes_create_the_next_stage_exactly_once(store):
     record, ids = new_sweep(store)
     finish(store, ids, [0.3, 0.1, 0.2])
+    racers = 4
+    planned = threading.Barrier(racers, timeout=60)
 
-    def slow(*args, **kwargs):
-        time.sleep(0.05)  # both read the record before either writes
+    def together(*args, **kwargs):
+        planned.wait()  # every racer has read the record before any of them writes
         return plan_stage(*args, max_models=64, **kwargs)
 
     results = []
     threads = [
-        threading.Thread(target=lambda: results.append(stages.advance(store, record["id"], slow)))
-        for _ in range(4)
+        threading.Thread(
+            target=lambda: results.append(stages.advance(store, record["id"], together))
+        )
+        for _ in range(racers)
     ]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
+    assert len(results) == racers and not planned.broken
     assert sum(r is not None for r in results) == 1
     assert len(store.get_sweep(record["id"])["run_ids"]) == 3 + 4
 

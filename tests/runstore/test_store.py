@@ -2,13 +2,13 @@
 
 import asyncio
 import math
-import time
 
 import pytest
 
 from runstore import AsyncStore, InvalidEventId, after_position
 from tests.support.redis_db import TEST_PREFIX, UNIT_REDIS_URL
 from tests.support.runs import metrics
+from tests.support.waiting import wait_for
 
 SPEC = {"dataset": "synthetic", "hidden": [8], "epochs": 3}
 
@@ -116,10 +116,7 @@ def test_cancel_of_a_finished_run_reports_its_status(store):
 
 
 def test_list_runs_newest_first_with_status_filter_and_pages(store):
-    ids = []
-    for _ in range(5):
-        ids.append(store.create_run(owner="ann", spec=SPEC)["id"])
-        time.sleep(0.002)
+    ids = [store.create_run(owner="ann", spec=SPEC)["id"] for _ in range(5)]
     store.create_run(owner="bob", spec=SPEC)
     store.cancel_run(run_id=ids[1])
     store.cancel_run(run_id=ids[3])
@@ -131,6 +128,28 @@ def test_list_runs_newest_first_with_status_filter_and_pages(store):
     assert [r["id"] for r in page] == [ids[3], ids[1]] and count == 2
     page, count = store.list_runs(run_ids=newest_first, status="queued", limit=10, offset=5)
     assert page == [] and count == 3
+
+
+def test_runs_created_in_the_same_millisecond_list_in_creation_order(store):
+    # a sweep's runs are recorded in one step, well inside one millisecond: their order must
+    # come from the order they were created in, not from their random ids
+    configs = [({"seed": k}, {**SPEC, "seed": k}) for k in range(24)]
+    _, runs = store.create_sweep(
+        owner="ann", spec={"grid": {}}, metric="final_train_loss", mode="min", configs=configs
+    )
+    created = [r["id"] for r in runs]
+    same_ms = {int(r["created_at"] * 1000) for r in runs}
+    later = [store.create_run(owner="ann", spec=SPEC)["id"] for _ in range(24)]
+    theirs = store.create_run(owner="bob", spec=SPEC)["id"]
+    assert store.owner_run_ids(owner="ann") == (created + later)[::-1], same_ms
+    assert store.all_run_ids() == [theirs, *(created + later)[::-1]]
+
+
+def test_the_run_order_outlasts_a_clock_that_goes_back(store):
+    first = store.create_run(owner="ann", spec=SPEC)
+    store.client.set(store.keys.creation_order(), int((first["created_at"] + 3600) * 1e6))
+    second = store.create_run(owner="ann", spec=SPEC)  # its clock an hour behind the last
+    assert store.owner_run_ids(owner="ann") == [second["id"], first["id"]]
 
 
 def test_sweep_records_streams_and_completion(store):
@@ -190,11 +209,17 @@ def test_async_reader_blocks_until_an_event_and_knows_when_done(store):
 
 
 def test_heartbeats_expire(store):
-    store.heartbeat(hostname="w1@host", info={"device": "cpu"}, ttl_s=0.2)
+    store.heartbeat(hostname="w1@host", info={"device": "cpu"}, ttl_s=30)
     store.heartbeat(hostname="w2@host", info={}, ttl_s=30)
     assert {w["hostname"] for w in store.live_workers()} == {"w1@host", "w2@host"}
-    time.sleep(0.3)
-    assert [w["hostname"] for w in store.live_workers()] == ["w2@host"]
+    assert 0 < store.client.pttl(store.keys.worker("w1@host")) <= 30_000
+    store.heartbeat(hostname="w1@host", info={"device": "cpu"}, ttl_s=0.05)  # its last one
+    assert store.client.pttl(store.keys.worker("w1@host")) <= 50  # -2 once already gone
+    wait_for(
+        lambda: [w["hostname"] for w in store.live_workers()] == ["w2@host"],
+        what="w1's heartbeat to expire",
+        timeout=60,
+    )
     store.remove_worker(hostname="w2@host")
     assert store.live_workers() == []
 
