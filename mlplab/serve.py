@@ -1,9 +1,10 @@
-"""`mlplab up`, `mlplab api`, `mlplab worker`: start the server's processes and supervise them.
+"""`mlplab up`, `mlplab api`, `mlplab worker`: start the server's processes and supervise them
+(mlplab/supervisor.py: a crashed child is restarted, a signal stops them all).
 
 Workers run Celery's solo pool, one task at a time in the worker's own process: datasets stay
 cached in that process across tasks, CUDA is initialised where the task runs (no fork after
-it), and SIGTERM reaches the process that trains. `up` adds a private redis-server when nothing
-answers at MLPLAB_REDIS_URL.
+it), and SIGTERM reaches the process that trains. `up` adds a private redis-server, with a
+password kept in the state dir (mlplab/redisauth.py), when nothing answers at MLPLAB_REDIS_URL.
 
 One worker per visible GPU (CUDA_VISIBLE_DEVICES, else `nvidia-smi -L`; this process never
 imports torch), each pinned with CUDA_VISIBLE_DEVICES=<that GPU> and named gpuK@host; one
@@ -18,7 +19,6 @@ import logging
 import os
 import shutil
 import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -27,6 +27,19 @@ from urllib.parse import urlparse
 
 from mlplab.extras import needs
 from mlplab.placement import worker_plan
+from mlplab.redisauth import (
+    default_state_dir,
+    ensure_password,
+    is_local,
+    local_url,
+    password_path,
+    redacted,
+    redis_conf_path,
+    url_password,
+    with_password,
+    write_redis_conf,
+)
+from mlplab.supervisor import Supervisor
 from mlplab.users_cmd import auth_notice, default_redis_url
 
 log = logging.getLogger("mlplab.serve")
@@ -71,97 +84,75 @@ def worker_command(*, name: str) -> list[str]:
     ]
 
 
-class Supervisor:
-    """Child processes started together and stopped together."""
-
-    def __init__(self, *, stop_timeout_s: float = 10.0) -> None:
-        self.children: list[tuple[str, subprocess.Popen[bytes]]] = []
-        self.stop_timeout_s = stop_timeout_s
-
-    def start(self, name: str, argv: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
-        """Start a child in its own session, so a terminal's Ctrl-C reaches only us."""
-        proc = subprocess.Popen(argv, env=env, start_new_session=True)
-        self.children.append((name, proc))
-        log.info("started %s (pid %d): %s", name, proc.pid, " ".join(argv[1:]))
-        return proc
-
-    def wait(self, stopping: list[bool]) -> int:
-        """Block until a child exits (1) or a stop is requested (0)."""
-        while not stopping:
-            for name, proc in self.children:
-                if proc.poll() is not None:
-                    log.error("%s exited with code %s; stopping everything", name, proc.returncode)
-                    return 1
-            time.sleep(0.2)
-        return 0
-
-    def stop(self) -> None:
-        """Terminate the API and workers, then Redis (a worker hands its runs back through
-        it), each wave killed if it outlives the timeout."""
-        last = [(n, p) for n, p in self.children if n == "redis-server"]
-        first = [(n, p) for n, p in reversed(self.children) if n != "redis-server"]
-        for wave in (first, last):
-            self._stop_wave(wave)
-        log.info("all processes stopped")
-
-    def _stop_wave(self, children: list[tuple[str, subprocess.Popen[bytes]]]) -> None:
-        """SIGTERM these children together and wait for them; SIGKILL the late ones."""
-        for _, proc in children:
-            if proc.poll() is None:
-                proc.terminate()
-        deadline = time.monotonic() + self.stop_timeout_s
-        for name, proc in children:
-            try:
-                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                log.warning("%s did not stop within %.0f s; killing it", name, self.stop_timeout_s)
-                proc.kill()
-                proc.wait()
-
-
-def redis_answers(url: str) -> bool:
-    """True when a Redis server answers PING at url."""
+def redis_state(url: str) -> str:
+    """ok when PING is answered at url, auth when it is refused for want of the right
+    password, down when nothing answers."""
     import redis
 
+    client = redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1)
     try:
-        return bool(redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1).ping())
+        return "ok" if client.ping() else "down"
+    except redis.AuthenticationError:
+        return "auth"
     except (redis.RedisError, OSError):
-        return False
+        return "down"
+    finally:
+        client.close()
 
 
-def ensure_redis(url: str, *, state_dir: Path, supervisor: Supervisor) -> bool:
-    """Start a private redis-server (AOF on) for a local url nobody answers; False if we can't."""
-    if redis_answers(url):
-        log.info("using Redis at %s", url)
-        return True
-    parsed = urlparse(url)
+def ensure_redis(url: str, *, state_dir: Path, supervisor: Supervisor) -> str | None:
+    """The URL the children use: url itself (with the kept password, for a local one without
+    any) when a Redis answers there, else that of a private redis-server started here with
+    AOF and a password; None if neither can be."""
+    url = local_url(url, state_dir=state_dir)
+    state = redis_state(url)
+    if state == "ok":
+        log.info("using Redis at %s", redacted(url))
+        if url_password(url) is None:
+            log.warning(
+                "that Redis asks for no password: anyone who reaches it can change any record "
+                "(README: Protecting Redis)"
+            )
+        return url
+    if state == "auth":
+        log.error(
+            "Redis at %s refuses us: put its password in the URL "
+            "(--redis-url or MLPLAB_REDIS_URL, redis://:PASSWORD@host:port/db)",
+            redacted(url),
+        )
+        return None
     binary = shutil.which("redis-server")
-    if parsed.hostname not in ("127.0.0.1", "localhost", "::1") or binary is None:
-        log.error("nothing answers at %s and no local redis-server can be started", url)
-        return False
+    if not is_local(url) or binary is None:
+        log.error("nothing answers at %s and no local redis-server can be started", redacted(url))
+        return None
+    password = url_password(url) or ensure_password(state_dir)
+    url = with_password(url, password)
+    write_redis_conf(state_dir, password=password)
+    argv = _redis_argv(binary, port=urlparse(url).port or 6379, state_dir=state_dir)
+    supervisor.start("redis-server", argv, dict(os.environ))
+    log.info(
+        "nothing answered at %s: started redis-server with AOF in %s and a password (in %s)",
+        redacted(url),
+        state_dir / "redis",
+        password_path(state_dir),
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if redis_state(url) == "ok":
+            return url
+        time.sleep(0.1)
+    return None
+
+
+def _redis_argv(binary: str, *, port: int, state_dir: Path) -> list[str]:
+    """redis-server's command line: AOF on, localhost only, and its password read from the
+    0600 config file, never from argv (which every local user can read in ps)."""
     data_dir = state_dir / "redis"
     data_dir.mkdir(parents=True, exist_ok=True)
-    argv = [
-        binary,
-        "--port",
-        str(parsed.port or 6379),
-        "--bind",
-        "127.0.0.1",
-        "--dir",
-        str(data_dir),
-        "--appendonly",
-        "yes",
-        "--save",
-        "",
-    ]
-    supervisor.start("redis-server", argv, dict(os.environ))
-    log.info("nothing answered at %s: started redis-server with AOF in %s", url, data_dir)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        if redis_answers(url):
-            return True
-        time.sleep(0.1)
-    return False
+    data_dir.chmod(0o700)  # the AOF holds every record
+    conf = str(redis_conf_path(state_dir))
+    options = ["--port", str(port), "--bind", "127.0.0.1", "--dir", str(data_dir)]
+    return [binary, conf, *options, "--appendonly", "yes", "--save", ""]
 
 
 def child_env(args: argparse.Namespace) -> dict[str, str]:
@@ -174,8 +165,8 @@ def child_env(args: argparse.Namespace) -> dict[str, str]:
 
 
 def _serve(args: argparse.Namespace, *, api: bool, workers: int | None, redis: bool) -> int:
-    """Start the chosen parts, wait for a signal or a child's death, stop everything."""
-    args.redis_url = args.redis_url or default_redis_url()
+    """Start the chosen parts, restart any that crash, stop everything on SIGTERM/SIGINT."""
+    args.redis_url = local_url(args.redis_url or default_redis_url(), state_dir=args.state_dir)
     _setup_logging()
     supervisor = Supervisor()
     stopping: list[bool] = []
@@ -188,10 +179,11 @@ def _serve(args: argparse.Namespace, *, api: bool, workers: int | None, redis: b
     signal.signal(signal.SIGTERM, on_signal)
     code = 0
     try:
-        if redis and not ensure_redis(
-            args.redis_url, state_dir=args.state_dir, supervisor=supervisor
-        ):
-            return 1
+        if redis:
+            url = ensure_redis(args.redis_url, state_dir=args.state_dir, supervisor=supervisor)
+            if url is None:
+                return 1
+            args.redis_url = url
         env = child_env(args)
         plan = worker_plan(count=workers, env=env) if workers != 0 else []
         for name, worker_env in plan:
@@ -255,16 +247,9 @@ def _add_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--state-dir",
         type=Path,
-        default=_state_dir(),
-        help="where a private Redis keeps its AOF (default %(default)s)",
+        default=default_state_dir(),
+        help="where a private Redis keeps its AOF and password (default %(default)s)",
     )
-
-
-def _state_dir() -> Path:
-    base = os.environ.get("XDG_STATE_HOME") or os.path.join(
-        os.path.expanduser("~"), ".local", "state"
-    )
-    return Path(os.environ.get("MLPLAB_STATE_DIR") or os.path.join(base, "mlplab"))
 
 
 def _setup_logging() -> None:

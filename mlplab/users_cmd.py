@@ -1,7 +1,9 @@
 """`mlplab users add|list|revoke|token|set`: manage users and tokens, run on the server box.
 
 These talk to the server's Redis directly ($MLPLAB_REDIS_URL or --redis-url, key prefix
-$MLPLAB_KEY_PREFIX or --prefix), so whoever can run them administers the box. `add` and
+$MLPLAB_KEY_PREFIX or --prefix), so whoever can run them administers the box. A local URL
+without a password gets the one `mlplab up` keeps for its private Redis (in the state dir,
+readable only by the account that runs the server). `add` and
 `token` print the new token alone on the last line of stdout, so a script can capture it
 with `| tail -n1`; it is never shown again (Redis keeps only its SHA-256).
 Exit codes: 0 ok, 1 refused (no such user, name taken, bad value), 3 Redis unreachable.
@@ -13,10 +15,12 @@ import argparse
 import datetime as dt
 import os
 import sys
+from pathlib import Path
 from typing import Any
 
 from mlpcore.limits import LIMIT_NAMES
 from mlplab.extras import needs
+from mlplab.redisauth import default_state_dir, local_url, redacted
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -80,6 +84,13 @@ def _common() -> argparse.ArgumentParser:
         "--redis-url",
         default=os.environ.get("MLPLAB_REDIS_URL"),
         help="default: $MLPLAB_REDIS_URL, else the servers' default, Redis on 127.0.0.1:6379 db 0",
+    )
+    parent.add_argument(
+        "--state-dir",
+        type=Path,
+        default=None,
+        help="where `mlplab up` keeps its private Redis's password, used for a local URL "
+        "without one (default: $MLPLAB_STATE_DIR, else ~/.local/state/mlplab)",
     )
     parent.add_argument(
         "--prefix",
@@ -165,14 +176,16 @@ def run(func: Any, args: argparse.Namespace) -> int:
 
     from runstore import RunstoreError
 
-    args.redis_url = args.redis_url or default_redis_url()
+    state_dir = getattr(args, "state_dir", None) or default_state_dir()
+    args.redis_url = local_url(args.redis_url or default_redis_url(), state_dir=state_dir)
     try:
         return func(args)
     except (RunstoreError, ValueError) as exc:
         print(f"mlplab users: {exc}", file=sys.stderr)
         return 1
     except redis.RedisError as exc:
-        print(f"mlplab users: Redis at {args.redis_url} unreachable: {exc}", file=sys.stderr)
+        where = redacted(args.redis_url)
+        print(f"mlplab users: Redis at {where} unreachable: {exc}", file=sys.stderr)
         return 3
 
 
