@@ -11,6 +11,7 @@ settings with the caller's per-user limit overrides).
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
@@ -25,6 +26,7 @@ LOCAL_USER = "local"
 LOCAL = User(name=LOCAL_USER, admin=True)
 _QUERY_TOKENS = ("token", "access_token", "api_key", "apikey")
 _USE_HEADER = "send the token as a header: Authorization: Bearer <token>"
+RECORD_ID = re.compile(r"[0-9a-f]{16}")  # what runstore.new_id makes (tests keep them in step)
 
 
 async def _settings(request: Request) -> ApiSettings:
@@ -39,6 +41,10 @@ async def _async_store(request: Request) -> AsyncStore:
     return request.app.state.async_store
 
 
+async def _stream_store(request: Request) -> AsyncStore:
+    return request.app.state.stream_store
+
+
 async def _queue(request: Request) -> TaskQueue:
     return request.app.state.queue
 
@@ -46,6 +52,7 @@ async def _queue(request: Request) -> TaskQueue:
 SettingsDep = Annotated[ApiSettings, Depends(_settings)]
 StoreDep = Annotated[Store, Depends(_store)]
 AsyncStoreDep = Annotated[AsyncStore, Depends(_async_store)]
+StreamStoreDep = Annotated[AsyncStore, Depends(_stream_store)]  # SSE reads: a pool of its own
 QueueDep = Annotated[TaskQueue, Depends(_queue)]
 
 
@@ -91,6 +98,22 @@ async def user_settings(settings: SettingsDep, user: CurrentUser) -> ApiSettings
 UserSettingsDep = Annotated[ApiSettings, Depends(user_settings)]
 
 
+def is_record_id(text: str) -> bool:
+    """True for a string of the run and sweep id format (runstore.new_id: 16 hex digits)."""
+    return RECORD_ID.fullmatch(text) is not None
+
+
+def checked_id(record_id: str, *, kind: str) -> str:
+    """The id, if it has the id format; else NotFound before any Redis call.
+
+    An id is pasted into key names, so `<id>:events` would name the record's stream (a
+    WRONGTYPE from Redis, a 500) and other suffixes other keys.
+    """
+    if not is_record_id(record_id):
+        raise NotFound(f"no {kind} with id {record_id[:40]!r}")
+    return record_id
+
+
 def owned(
     record: dict[str, Any] | None, *, user: User, kind: str, record_id: str
 ) -> dict[str, Any]:
@@ -103,12 +126,14 @@ def owned(
 
 async def owned_run(run_id: str, store: AsyncStoreDep, user: CurrentUser) -> dict[str, Any]:
     """The caller's run with this id (with its epochs), or 404."""
-    return owned(await store.get_run(run_id), user=user, kind="run", record_id=run_id)
+    record = await store.get_run(checked_id(run_id, kind="run"))
+    return owned(record, user=user, kind="run", record_id=run_id)
 
 
 async def owned_sweep(sweep_id: str, store: AsyncStoreDep, user: CurrentUser) -> dict[str, Any]:
     """The caller's sweep with this id, or 404."""
-    return owned(await store.get_sweep(sweep_id), user=user, kind="sweep", record_id=sweep_id)
+    record = await store.get_sweep(checked_id(sweep_id, kind="sweep"))
+    return owned(record, user=user, kind="sweep", record_id=sweep_id)
 
 
 OwnedRun = Annotated[dict[str, Any], Depends(owned_run)]

@@ -2,10 +2,12 @@
 
 ApiError
 ├── AuthRequired       no valid credentials (with WWW-Authenticate)       -> 401
-└── Forbidden          an admin-only request from a non-admin             -> 403
+├── Forbidden          an admin-only request from a non-admin             -> 403
+└── PlotFailed         runs a plot cannot be drawn from (kept, not redrawn) -> 500
 lab.errors.LimitExceeded (a spec over a server limit, max_epochs, ...) -> 422,
 runstore.NotFound -> 404, runstore.Conflict -> 409, runstore.InvalidEventId -> 422,
 runstore.quota.QuotaFull (max_queued, naming the user's count) -> 429,
+runstore.streams.StreamsFull (max_streams event streams open already) -> 429,
 mlpcore.errors.SpecError -> 422, request validation -> 422, Redis or the broker
 unreachable -> 503 (api/outage.py, with Retry-After),
 anything else -> logged 500.
@@ -25,6 +27,7 @@ from lab.errors import LimitExceeded
 from mlpcore.errors import SpecError
 from runstore import Conflict, InvalidEventId, NotFound
 from runstore.quota import QuotaFull
+from runstore.streams import StreamsFull
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +44,10 @@ class Forbidden(ApiError):
     """A request only an admin may make."""
 
 
+class PlotFailed(ApiError):
+    """A picture that could not be drawn from these runs (api/plots.py keeps the failure)."""
+
+
 # exception class -> (status, code); the first matching entry in this order wins
 _MAPPING: list[tuple[type[Exception], int, str]] = [
     (LimitExceeded, 422, "limit_exceeded"),
@@ -51,6 +58,8 @@ _MAPPING: list[tuple[type[Exception], int, str]] = [
     (AuthRequired, 401, "auth_required"),
     (Forbidden, 403, "forbidden"),
     (QuotaFull, 429, "quota_exceeded"),
+    (StreamsFull, 429, "too_many_streams"),
+    (PlotFailed, 500, "plot_failed"),
 ]
 _HTTP_CODES = {
     404: "not_found",

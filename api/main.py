@@ -9,10 +9,10 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from api import errors, metrics, outage, sse
+from api import errors, logfilter, metrics, outage, sse
 from api.middleware import BodyGuard
 from api.reaper import reap_forever
-from api.routes import dashboard, health, plots, runs, sweeps, users
+from api.routes import dashboard, docs, health, plots, runs, sweeps, users
 from api.routes import metrics as metrics_routes
 from api.settings import ApiSettings, get_settings
 
@@ -30,6 +30,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         )
     app.state.store = outage.open_store(settings)
     app.state.async_store = sse.open_async_store(settings)
+    app.state.stream_store = sse.open_stream_store(settings)  # a pool of its own
     app.state.queue = outage.open_queue(settings)
     reaper = asyncio.create_task(reap_forever(app.state.store, app.state.queue, settings=settings))
     try:
@@ -37,6 +38,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     finally:
         reaper.cancel()
         app.state.queue.close()
+        await app.state.stream_store.close()
         await app.state.async_store.close()
         app.state.store.client.close()
 
@@ -48,12 +50,15 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         summary="Training-job server for MLP experiments",
         version="0.1.0",
         lifespan=lifespan,
+        docs_url=None,  # api/routes/docs.py serves /docs without a CDN
+        redoc_url=None,  # ReDoc loads its logo from its CDN, whatever it is given
     )
     app.state.settings = settings or get_settings()
+    logfilter.install()  # tokens sent in a query string stay out of the access log
     app.add_middleware(BodyGuard, max_bytes=app.state.settings.max_body_bytes)
     errors.install(app)
     outage.install(app)  # Redis or the broker away: 503
     metrics.install(app)  # after BodyGuard: outermost, so its 413/415 are timed too
-    for module in (health, runs, sweeps, plots, users, dashboard, metrics_routes):
+    for module in (health, runs, sweeps, plots, users, dashboard, metrics_routes, docs):
         app.include_router(module.router)
     return app

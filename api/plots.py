@@ -2,6 +2,8 @@
 
 `render_loss_curves` draws; `PlotCache` keeps recent PNGs keyed by what the picture shows
 (ids, statuses, epoch counts, best run), so a page polling a plot re-renders only on change.
+A picture that could not be drawn is kept too, as its failure, so retries do not redraw it.
+Every string a user chose (names, labels, titles) is drawn as plain text, never as mathtext.
 """
 
 from __future__ import annotations
@@ -9,7 +11,9 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import logging
 import math
+import textwrap
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
@@ -20,7 +24,13 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import AutoLocator, LogFormatter
 
+from api.errors import PlotFailed
+
 LEGEND_ROWS = 18  # legend entries per column before another column is added
+# User strings are long at will (a name may be 200 characters): a title wraps onto lines of
+# this many, a legend label is cut to this many, so the axes never collapse to nothing.
+TITLE_CHARS, LABEL_CHARS = 80, 60
+log = logging.getLogger(__name__)
 
 
 def run_label(run: dict[str, Any], label_fields: list[str]) -> str:
@@ -28,6 +38,11 @@ def run_label(run: dict[str, Any], label_fields: list[str]) -> str:
     varied, spec = run.get("varied") or {}, run.get("spec") or {}
     parts = [f"{f}={_fmt(varied.get(f, spec.get(f)))}" for f in label_fields]
     return " ".join(parts) or run["id"]
+
+
+def _shorten(label: str) -> str:
+    """The label, cut to LABEL_CHARS characters with an ellipsis."""
+    return label if len(label) <= LABEL_CHARS else label[: LABEL_CHARS - 1] + "…"
 
 
 def _fmt(value: Any) -> str:
@@ -99,7 +114,7 @@ def _legend(ax: Any, fig: Figure, n_runs: int) -> None:
     labels += ["train loss", "test loss"]
     ncol = max(1, math.ceil(len(labels) / LEGEND_ROWS))
     size = "small" if n_runs <= 12 else "x-small"
-    ax.legend(
+    legend = ax.legend(
         handles,
         labels,
         loc="upper left",
@@ -109,6 +124,8 @@ def _legend(ax: Any, fig: Figure, n_runs: int) -> None:
         frameon=False,
         borderaxespad=0.0,
     )
+    for text in legend.get_texts():
+        text.set_parse_math(False)  # labels hold user values: `$...$` is not mathtext here
 
 
 def render_loss_curves(
@@ -121,14 +138,18 @@ def render_loss_curves(
     ax = fig.add_subplot()
     for run, colour in zip(runs, _colours(len(runs)), strict=True):
         best = run["id"] == best_run_id
-        label = run_label(run, label_fields) + ("  ★ best" if best else "")
+        label = _shorten(run_label(run, label_fields)) + ("  ★ best" if best else "")
         _draw_run(ax, run, colour=colour, label=label, best=best)
     if _use_log_scale(runs):
         ax.set_yscale("log")
         plain = _PlainLogFormatter(labelOnlyBase=False, minor_thresholds=(1.5, 0.6))
         ax.yaxis.set_major_formatter(plain)
         ax.yaxis.set_minor_formatter(plain)
-    ax.set(title=title, xlabel="epoch", ylabel="loss")
+    # a sweep's name is in the title: `$\foo$` parsed as mathtext was a 500 (or a
+    # RecursionError for deep nesting); parse_math=False draws it character for character
+    # over the whole figure, not the axes: a long title has the legend's width too
+    fig.suptitle(textwrap.fill(title, TITLE_CHARS, max_lines=3), parse_math=False)
+    ax.set(xlabel="epoch", ylabel="loss")
     whole_epochs = AutoLocator()  # the default x locator, on whole epochs only
     whole_epochs.set_params(integer=True)
     ax.xaxis.set_major_locator(whole_epochs)
@@ -154,16 +175,16 @@ def _epoch_count(run: dict[str, Any]) -> int:
 
 
 class PlotCache:
-    """A bounded, thread-safe LRU of PNG bytes by plot key."""
+    """A bounded, thread-safe LRU of PNG bytes (or the failure to draw them) by plot key."""
 
     def __init__(self, maxsize: int = 128) -> None:
         self.maxsize = maxsize
         self.hits = self.misses = 0
-        self._items: OrderedDict[str, bytes] = OrderedDict()
+        self._items: OrderedDict[str, bytes | PlotFailed] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, key: str) -> bytes | None:
-        """The cached PNG, marked recently used, or None."""
+    def get(self, key: str) -> bytes | PlotFailed | None:
+        """The cached PNG or failure, marked recently used, or None."""
         with self._lock:
             png = self._items.get(key)
             if png is None:
@@ -173,8 +194,8 @@ class PlotCache:
             self._items.move_to_end(key)
             return png
 
-    def put(self, key: str, png: bytes) -> None:
-        """Store a PNG, evicting the least recently used beyond maxsize."""
+    def put(self, key: str, png: bytes | PlotFailed) -> None:
+        """Store a PNG or a failure, evicting the least recently used beyond maxsize."""
         with self._lock:
             self._items[key] = png
             self._items.move_to_end(key)
@@ -197,13 +218,30 @@ def cached_loss_curves(
     with_epochs: Callable[[], list[dict[str, Any]]] | None = None,
     cache: PlotCache = CACHE,
 ) -> bytes:
-    """The PNG for these runs from the cache, else rendered (epochs loaded by with_epochs)."""
+    """The PNG for these runs from the cache, else rendered (epochs loaded by with_epochs);
+    PlotFailed, from the cache too, when these runs cannot be drawn."""
     key = plot_key(runs, title=title, label_fields=label_fields, best_run_id=best_run_id)
     png = cache.get(key)
     if png is None:
+        # Loading is outside the try: a Redis error is passing and must not be kept.
         full = with_epochs() if with_epochs is not None else runs
-        png = render_loss_curves(
+        png = _render_or_failure(
             full, title=title, label_fields=label_fields, best_run_id=best_run_id
         )
         cache.put(key, png)
+    if isinstance(png, PlotFailed):
+        raise PlotFailed(str(png))  # a fresh one: a kept exception would grow its traceback
     return png
+
+
+def _render_or_failure(
+    runs: list[dict[str, Any]], *, title: str, label_fields: list[str], best_run_id: str | None
+) -> bytes | PlotFailed:
+    """The PNG, or the failure to keep: the same runs fail the same way every time."""
+    try:
+        return render_loss_curves(
+            runs, title=title, label_fields=label_fields, best_run_id=best_run_id
+        )
+    except Exception as exc:  # any drawing error: logged once, then answered from the cache
+        log.exception("plot of runs %s could not be drawn", [r.get("id") for r in runs])
+        return PlotFailed(f"the plot could not be drawn ({type(exc).__name__})")

@@ -2,15 +2,38 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi import Header
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from mlpcore.limits import LimitName
 from mlpcore.spec import NoBool, Number, RunSpec
 from mlpcore.status import RunStatus
 from mlpcore.sweep import Metric, Mode
+
+_KEY = re.compile(r"[!-~]{1,255}")  # printable ASCII, no spaces
+
+
+def _idempotency_key(value: str | None) -> str | None:
+    """The key as sent, if it is 1-255 printable ASCII characters without spaces."""
+    if value is not None and not _KEY.fullmatch(value):
+        raise ValueError("must be 1 to 255 printable ASCII characters without spaces (a UUID)")
+    return value
+
+
+# The Idempotency-Key request header of POST /v1/runs and /v1/sweeps; it names the first
+# submission made with it for 24 h (lab/idempotency.py).
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        description="a key of your own per submission (a UUID): a retry with the same key "
+        "(after a dropped connection) answers the first submission instead of making a second",
+    ),
+    AfterValidator(_idempotency_key),
+]
 
 
 class EpochPublic(BaseModel):
@@ -159,6 +182,8 @@ class UsagePublic(BaseModel):
     queued: int
     running: int
     promised: int = 0  # runs the later stages of their running staged sweeps may still create
+    param_epochs: int = 0  # parameters x epochs of the queued and running runs (the budget's)
+    streams: int = 0  # event streams open now (max_streams)
 
 
 class LimitsPublic(BaseModel):

@@ -29,16 +29,46 @@ class ApiSettings(BaseSettings):
     max_running: int | None = Field(
         default=None, ge=1, description="runs dispatched at once per user; None: no cap"
     )
+    # 10**11 param-epochs: the study's MLP (567 k parameters) for 200 epochs 880 times over,
+    # or 4 runs at every spec limit (120.7 M parameters, 200 epochs), but not 256 of them
+    max_param_epochs: int = Field(
+        default=10**11,
+        ge=1,
+        description="compute budget per user: parameters x epochs summed over "
+        "their queued and running runs",
+    )
     max_fused_models: int = Field(
         default=64, ge=1, description="most runs of a sweep sent as one fused task"
     )
+    idempotency_wait_s: float = Field(
+        default=10.0,
+        ge=0,
+        description="how long a request waits for the first submission made "
+        "with its Idempotency-Key to be written before answering 409",
+    )
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     sse_keepalive_s: float = Field(default=15.0, gt=0)
+    max_streams: int = Field(
+        default=50,
+        ge=1,
+        description="event streams (SSE) one user may hold open at once, "
+        "counted across API processes; past it 429",
+    )
+    # Two pools, so that streams can never take the connections requests need: a blocked
+    # XREAD holds its connection for up to a second, and one user's thousand streams once
+    # made everyone's lookups wait 5 s and fail (503).
     redis_max_connections: int = Field(
+        default=200,
+        ge=10,
+        description="async Redis connections for requests (tokens, record "
+        "lookups); past it a request waits up to 5 s for one (then 503)",
+    )
+    redis_stream_connections: int = Field(
         default=1000,
         ge=10,
-        description="async Redis connections: one per open SSE stream plus "
-        "lookups; past it a request waits up to 5 s for one (then 503)",
+        description="async Redis connections for SSE streams, one per open "
+        "stream's blocked read: size it max_streams x the users streaming at once; past it "
+        "a stream's next read waits for one",
     )
     redis_timeout_s: float = Field(
         default=5.0,

@@ -1,6 +1,9 @@
 """lab: what runs and sweeps do over time, for the API and the worker alike; torch-free.
 
 submit.py   check limits, admit under quotas, record, plan fused groups, dispatch
+idempotency.py  an Idempotency-Key's first submission, answered again to a retry
+budget.py   what a submission costs against max_param_epochs (parameters x epochs)
+capability.py  whether the live workers have a submission's datasets and devices
 cancel.py   cancel a run or a sweep (moving a staged sweep on when that ends a stage)
 stages.py   staged sweeps: the stage record, each next stage planned from the winners
 ranking.py  the one metric function, leaderboards, the best run, a sweep's view

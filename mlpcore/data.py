@@ -24,6 +24,7 @@ import numpy as np
 import torch
 import torchvision
 
+from mlpcore.catalog import resolve_data_dir
 from mlpcore.device import canonical_device, current_cuda_index
 from mlpcore.errors import DatasetError
 from mlpcore.spec import DATASETS
@@ -83,16 +84,6 @@ class TensorData:
         if n < 1:
             raise DatasetError(f"train subset must be at least 1 sample, not {n}")
         return dataclasses.replace(self, x_train=self.x_train[:n], y_train=self.y_train[:n])
-
-
-def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> Path:
-    """The argument, else $MLPLAB_DATA_DIR, else <XDG cache or ~/.cache>/mlplab/data."""
-    if data_dir is None:
-        data_dir = os.environ.get("MLPLAB_DATA_DIR") or None
-    if data_dir is None:
-        cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-        data_dir = Path(cache) / "mlplab" / "data"
-    return Path(data_dir).expanduser().resolve()
 
 
 def clear_cache() -> None:

@@ -39,7 +39,10 @@ def not_bool(value: Any) -> Any:
 NoBool = BeforeValidator(not_bool)
 PositiveInt = Annotated[int, NoBool, Field(ge=1, lt=2**63)]
 Number = Annotated[float, NoBool]
-_DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
+# Matched whole (fullmatch: `$` would let "cpu\n" through), ASCII digits only, and a GPU
+# index a machine can have: 0-63 without leading zeros (CUDA numbers devices from 0).
+MAX_CUDA_INDEX = 63
+_DEVICE = re.compile(r"auto|cpu|mps|cuda(?::(0|[1-9][0-9]?))?")
 
 
 class RunSpec(BaseModel):
@@ -77,8 +80,11 @@ class RunSpec(BaseModel):
     @field_validator("device")
     @classmethod
     def _device(cls, value: str) -> str:
-        if not _DEVICE.match(value):
-            raise ValueError("must be auto, cpu, mps, cuda or cuda:N")
+        match = _DEVICE.fullmatch(value)
+        if not match or (match[1] is not None and int(match[1]) > MAX_CUDA_INDEX):
+            raise ValueError(
+                f"must be auto, cpu, mps, cuda or cuda:N (N from 0 to {MAX_CUDA_INDEX})"
+            )
         return value
 
     def fusion_key(self) -> tuple[Any, ...]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import time
 import tomllib
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,9 @@ __all__ = [
 ]
 
 DEFAULT_URL = "http://127.0.0.1:8000"
+# What the API's 409 says while the first request with a key is still writing its submission
+# (lab/idempotency.py): the retry asks again a little later.
+_IN_PROGRESS = "is still in progress"
 
 
 def config_path() -> Path:
@@ -59,9 +63,18 @@ class Client:
     """Talks to one mlplab server as one user."""
 
     def __init__(
-        self, url: str | None = None, token: str | None = None, *, timeout: float = 30.0
+        self,
+        url: str | None = None,
+        token: str | None = None,
+        *,
+        timeout: float = 30.0,
+        submit_tries: int = 4,
+        retry_backoff_s: float = 0.5,
     ) -> None:
         self.url = url or os.environ.get("MLPLAB_URL") or _from_config("url") or DEFAULT_URL
+        # a submission cut off (a dropped connection, a timeout) is sent again with the same
+        # Idempotency-Key up to submit_tries times in all, waiting backoff, 2x, 4x... between
+        self.submit_tries, self.retry_backoff_s = max(1, submit_tries), retry_backoff_s
         self.token = token or os.environ.get("MLPLAB_TOKEN") or _from_config("token")
         headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
         self._http = httpx.Client(base_url=self.url.rstrip("/"), headers=headers, timeout=timeout)
@@ -90,15 +103,43 @@ class Client:
     def _json(self, method: str, path: str, **kwargs: Any) -> Any:
         return self._request(method, path, **kwargs).json()
 
+    def _submit(self, path: str, body: dict[str, Any], key: str | None) -> dict[str, Any]:
+        """POST a submission with an Idempotency-Key (a fresh uuid4 unless given), sent again
+        with the same key while the connection drops or times out: the server answers a
+        repeat with the first submission, so a retry never makes a second one."""
+        headers = {"Idempotency-Key": key or str(uuid.uuid4())}
+        for attempt in range(1, self.submit_tries + 1):
+            try:
+                return self._json("POST", path, json=body, headers=headers)
+            except (ConnectionFailed, Conflict) as exc:
+                # a Conflict other than "still in progress" (a key reused for another body)
+                # is the caller's; so is the last failure
+                if attempt == self.submit_tries or (
+                    isinstance(exc, Conflict) and _IN_PROGRESS not in exc.detail
+                ):
+                    raise
+                time.sleep(self.retry_backoff_s * 2 ** (attempt - 1))
+        raise AssertionError("unreachable")  # the loop returns or raises
+
     # -- runs and sweeps --------------------------------------------------------------------
 
-    def submit_run(self, spec: dict[str, Any] | None = None, **fields: Any) -> dict[str, Any]:
-        """Queue one run; `spec` and keyword fields merge into the RunSpec body."""
-        return self._json("POST", "/v1/runs", json={**(spec or {}), **fields})
+    def submit_run(
+        self,
+        spec: dict[str, Any] | None = None,
+        *,
+        idempotency_key: str | None = None,
+        **fields: Any,
+    ) -> dict[str, Any]:
+        """Queue one run; `spec` and keyword fields merge into the RunSpec body. A dropped
+        connection is retried safely (idempotency_key: your own, e.g. to rerun a script)."""
+        return self._submit("/v1/runs", {**(spec or {}), **fields}, idempotency_key)
 
-    def submit_sweep(self, sweep: dict[str, Any]) -> dict[str, Any]:
-        """Queue a sweep; answers the sweep record with its run ids."""
-        return self._json("POST", "/v1/sweeps", json=sweep)
+    def submit_sweep(
+        self, sweep: dict[str, Any], *, idempotency_key: str | None = None
+    ) -> dict[str, Any]:
+        """Queue a sweep; answers the sweep record with its run ids. A dropped connection is
+        retried safely (idempotency_key: your own, e.g. to rerun a script)."""
+        return self._submit("/v1/sweeps", sweep, idempotency_key)
 
     def run(self, run_id: str) -> dict[str, Any]:
         """The run record with its epochs so far."""

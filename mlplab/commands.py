@@ -59,6 +59,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--sweep", action="store_true", help="treat the file as a sweep")
     p.add_argument("--watch", action="store_true", help="follow it live until it ends")
+    p.add_argument(
+        "--idempotency-key",
+        metavar="KEY",
+        help="a key of your own for this submission (default: a fresh one); the same key "
+        "again within 24 h answers the first submission, so rerunning a script is safe",
+    )
     p = add("watch", cmd_watch, "follow a run or sweep live until every run has ended")
     p.add_argument("id", help="run or sweep id")
     p = add("ls", cmd_ls, "list your runs, newest first")
@@ -169,11 +175,14 @@ def _validate(model: str, body: dict[str, Any]) -> None:
 
 
 def cmd_submit(client: Any, args: argparse.Namespace) -> int:
-    """Submit; print the new id (or the record with --json); with --watch follow it."""
+    """Submit (with an Idempotency-Key); print the new id (or the record with --json); with
+    --watch follow it."""
     import json
 
     body, is_sweep = build_submission(args.spec, args.overrides, sweep=args.sweep)
-    record = client.submit_sweep(body) if is_sweep else client.submit_run(body)
+    # the client retries a dropped connection with the same key: never a second submission
+    submit = client.submit_sweep if is_sweep else client.submit_run
+    record = submit(body, idempotency_key=args.idempotency_key)
     kind = "sweep" if is_sweep else "run"
     if args.json:
         print(json.dumps(record) if args.watch else json.dumps(record, indent=2), flush=True)

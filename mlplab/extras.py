@@ -24,6 +24,7 @@ PARTS: dict[str, tuple[str, ...]] = {
         "pydantic_settings",
         "prometheus_client",
         "matplotlib",
+        "fastapi_offline",
     ),
     "worker": (
         "torch",

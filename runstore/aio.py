@@ -1,7 +1,9 @@
-"""Asynchronous reads for the API's async routes: record lookups and the SSE stream reads.
+"""Asynchronous reads for the API's async routes: record lookups and the SSE stream reads,
+and the leases that count each user's open streams (runstore/streams.py).
 
 Writes stay in the synchronous Store (Lua scripts, called from plain `def` routes and the
-worker); these reads let a lookup or a blocked XREAD wait without holding a thread.
+worker); these reads let a lookup or a blocked XREAD wait without holding a thread. The one
+write here is a stream's own lease, taken and dropped by the async stream that holds it.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from runstore.codec import decode_runs, decode_sweep
 from runstore.events import TERMINAL, Event, parse_entry
 from runstore.keys import Keys
 from runstore.replies import decoded
+from runstore.streams import StreamLeases
 
 
 class AsyncStore:
@@ -23,6 +26,7 @@ class AsyncStore:
     def __init__(self, client: aioredis.Redis, *, prefix: str = "mlplab") -> None:
         self.client = client
         self.keys = Keys(prefix)
+        self.streams = StreamLeases(client, self.keys)  # the owners' open SSE streams
 
     @classmethod
     def from_url(cls, url: str, *, prefix: str = "mlplab") -> AsyncStore:

@@ -9,7 +9,11 @@ from dataclasses import dataclass
 from mlpcore.status import TERMINAL
 from runstore.errors import InvalidEventId
 
-_POSITION = re.compile(r"^(\d+)(?:-(\d+))?$")
+# ASCII digits only (a regex \d takes any script's digits, Redis does not), matched whole.
+_POSITION = re.compile(r"([0-9]+)(?:-([0-9]+))?")
+# Each part of a Redis stream id is an unsigned 64-bit integer; Redis refuses anything past it.
+MAX_PART = 2**64 - 1
+_MAX_DIGITS = len(str(MAX_PART))
 
 
 @dataclass(frozen=True)
@@ -38,12 +42,19 @@ def parse_entry(entry_id: str, fields: dict[str, str]) -> Event:
 
 
 def after_position(last_event_id: str | None) -> str:
-    """The stream id to read after: `k` means after epoch k (k-0); `a-b` is taken as is."""
+    """The stream id to read after: `k` means after epoch k (k-0); `a-b` is that stream id."""
     if last_event_id is None or not last_event_id.strip():
         return "0-0"
-    match = _POSITION.match(last_event_id.strip())
+    match = _POSITION.fullmatch(last_event_id.strip())
     if not match:
         raise InvalidEventId(
-            f"Last-Event-ID {last_event_id!r} must be an epoch number or a stream id like 3-1"
+            f"Last-Event-ID {last_event_id[:40]!r} must be an epoch number or a stream id like 3-1"
         )
-    return f"{match[1]}-{match[2] or 0}"
+    # Checked here, before the stream starts: past 64 bits the first XREAD fails after the 200.
+    # The length test comes first, so int() never reads thousands of digits.
+    parts = [match[1], match[2] or "0"]
+    if any(len(part.lstrip("0")) > _MAX_DIGITS or int(part) > MAX_PART for part in parts):
+        raise InvalidEventId(
+            f"Last-Event-ID {last_event_id[:40]!r}: each part of a stream id is at most {MAX_PART}"
+        )
+    return "-".join(str(int(part)) for part in parts)

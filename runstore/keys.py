@@ -3,15 +3,25 @@
 {p}:run:{id}               hash    the run record (JSON fields: spec, varied, result);
                                    fused_group: the id its fused group's runs share (the API
                                    plans it, the worker records the group it trained in);
-                                   checkpoint: the key of the file holding its group's state
+                                   checkpoint: the key of the file holding its group's state;
+                                   stage: the stage number (2, 3, ...) of a run a staged
+                                   sweep's stage move created (runstore/stages.py)
 {p}:run:{id}:events        stream  epoch k at id k-0; status events at {last_epoch}-n
 {p}:sweep:{id}             hash    the sweep record (JSON fields: spec, varied, run_ids)
 {p}:sweep:{id}:events      stream  every event of the sweep's runs, with run_id, auto ids;
                                    `stage` events (no run_id) as a staged sweep moves on
 {p}:sweep:{id}:stages      string  a staged sweep's stage record, JSON (runstore/stages.py);
                                    while it runs, the sweep's n_runs counts one extra run
-{p}:owner:{owner}:runs     zset    run ids by creation time (ms)
-{p}:owner:{owner}:sweeps   zset    sweep ids by creation time (ms)
+{p}:owner:{owner}:runs     zset    run ids in creation order (score: {p}:created's, below)
+{p}:owner:{owner}:sweeps   zset    sweep ids in creation order (score: {p}:created's)
+{p}:created                string  the last score the creation-order zsets gave: a record's
+                                   creation time in us, or one more than the last score when
+                                   that is not later (runstore/records.py), so scores are unique
+                                   and in creation order (records indexed before this key
+                                   existed have their creation ms, all lower)
+{p}:sweeps:staging         zset    running staged sweeps (score: start, ms): added when the
+                                   stage record starts, removed in each move out of running;
+                                   the repair pass finishes their interrupted stage changes
 {p}:workers                zset    worker hostname -> last heartbeat (unix seconds)
 {p}:worker:{hostname}      string  the worker's heartbeat JSON, expires with its TTL
 {p}:leases                 zset    running run id -> lease expiry (Redis clock, ms); the run
@@ -19,7 +29,7 @@
                                    the token task that took it, `requeues` how often it was
                                    handed back or reaped, `reaped` how often its worker
                                    vanished (runstore/leases.py)
-{p}:runs                   zset    every run id by creation time (ms): the admin's listing
+{p}:runs                   zset    every run id in creation order: the admin's listing
 {p}:owner:{owner}:active   set     the owner's queued and running run ids (finished ones are
                                    pruned when counted): the max_queued quota's count
 {p}:owner:{owner}:reserved string  runs being written by submissions in flight (quota lease,
@@ -27,6 +37,17 @@
 {p}:owner:{owner}:promised string  runs the owner's running staged sweeps may still create (each
                                    later stage's most runs), counted by the quota like queued
                                    ones; released as stages are created or the sweep ends
+{p}:owner:{owner}:streams  zset    the owner's open SSE streams: lease token -> expiry (Redis ms),
+                                   renewed while the stream runs (runstore/streams.py)
+{p}:owner:{owner}:reserved_cost
+                           string  param-epochs (parameters x epochs) of the runs submissions
+                                   in flight are writing (the quota lease's, same TTL): the
+                                   max_param_epochs budget's share of `reserved`
+{p}:idem:{owner}:{sha256}  string  an Idempotency-Key the owner sent (its sha256 hex, so any
+                                   header makes a safe name), JSON: state pending (being
+                                   written; short TTL) or created (with the record's id; 24 h),
+                                   kind (run, sweep), fingerprint of the body (runstore/
+                                   idempotency.py)
 {p}:stats                  hash    running totals for GET /metrics, kept by the worker's Lua:
                                    epochs (epochs appended), runs:<status> (runs reaching each
                                    terminal status), duration_count, duration_sum (seconds),
@@ -73,6 +94,7 @@ events         :events, a suffix: a run's or sweep's key + it is its stream (`ev
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 
@@ -119,12 +141,20 @@ class Keys:
         return f"{self.prefix}:sweep:{sweep_id}:stages"
 
     def owner_runs(self, owner: str) -> str:
-        """The owner's runs, newest last (score: creation time in ms)."""
+        """The owner's runs, newest last (score: creation order)."""
         return f"{self.prefix}:owner:{owner}:runs"
 
     def owner_sweeps(self, owner: str) -> str:
-        """The owner's sweeps (score: creation time in ms)."""
+        """The owner's sweeps, newest last (score: creation order)."""
         return f"{self.prefix}:owner:{owner}:sweeps"
+
+    def creation_order(self) -> str:
+        """The last score the creation-order zsets gave (us)."""
+        return f"{self.prefix}:created"
+
+    def staged_running(self) -> str:
+        """Running staged sweeps (score: start time in ms)."""
+        return f"{self.prefix}:sweeps:staging"
 
     def workers(self) -> str:
         """Worker hostnames scored by their last heartbeat."""
@@ -139,7 +169,7 @@ class Keys:
         return f"{self.prefix}:leases"
 
     def all_runs(self) -> str:
-        """Every run id (score: creation time in ms)."""
+        """Every run id, newest last (score: creation order)."""
         return f"{self.prefix}:runs"
 
     def owner_active(self, owner: str) -> str:
@@ -153,6 +183,19 @@ class Keys:
     def owner_promised(self, owner: str) -> str:
         """How many runs the owner's running staged sweeps may still create."""
         return f"{self.prefix}:owner:{owner}:promised"
+
+    def owner_streams(self, owner: str) -> str:
+        """The owner's open event streams: a zset of stream leases by expiry (Redis ms)."""
+        return f"{self.prefix}:owner:{owner}:streams"
+
+    def owner_reserved_cost(self, owner: str) -> str:
+        """The param-epochs of the runs the owner's submissions in flight are writing."""
+        return f"{self.prefix}:owner:{owner}:reserved_cost"
+
+    def idempotency(self, owner: str, key: str) -> str:
+        """The owner's claim on an Idempotency-Key (named by its sha256: any header is safe)."""
+        digest = hashlib.sha256(key.encode()).hexdigest()
+        return f"{self.prefix}:idem:{owner}:{digest}"
 
     def stats(self) -> str:
         """Running totals the worker keeps for /metrics (epochs, finished runs, durations)."""

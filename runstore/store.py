@@ -17,7 +17,7 @@ from runstore.fairqueue import FairQueue
 from runstore.keys import Keys
 from runstore.leases import Leases
 from runstore.quota import Quota
-from runstore.records import new_id, new_run, new_sweep, queue_run
+from runstore.records import CREATION_INDEX, index_created, new_id, new_run, new_sweep, queue_run
 from runstore.replies import decoded, entries, hash_fields, members
 from runstore.users import UserStore
 
@@ -32,6 +32,8 @@ class Store:
         self._transition = client.register_script(scripts.TRANSITION)
         self._cancel = client.register_script(scripts.CANCEL)
         self._append_epoch = client.register_script(scripts.APPEND_EPOCH)
+        # every new run and sweep is indexed through it (records.py), the stage moves' too
+        self.creation_index = client.register_script(CREATION_INDEX)
         self.leases = Leases(client, prefix=prefix)
         self.fair = FairQueue(client, prefix=prefix)
         self.quota = Quota(client, prefix=prefix)
@@ -52,7 +54,7 @@ class Store:
         """Record one queued run and return it."""
         run = new_run(owner=owner, spec=spec, sweep_id=None, varied=None)
         pipe = self.client.pipeline(transaction=True)
-        queue_run(pipe, self.keys, run)
+        queue_run(pipe, self.keys, run, index=self.creation_index)
         pipe.execute()
         return run
 
@@ -88,9 +90,16 @@ class Store:
         )
         pipe = self.client.pipeline(transaction=True)
         pipe.hset(self.keys.sweep(sweep_id), mapping=hash_fields(encode(sweep)))
-        pipe.zadd(self.keys.owner_sweeps(owner), {sweep_id: int(now * 1000)})
+        index_created(
+            pipe,
+            self.keys,
+            index=self.creation_index,
+            zsets=[self.keys.owner_sweeps(owner)],
+            record_id=sweep_id,
+            created_at=now,
+        )
         for run in runs:
-            queue_run(pipe, self.keys, run)
+            queue_run(pipe, self.keys, run, index=self.creation_index)
         pipe.execute()
         return sweep, runs
 

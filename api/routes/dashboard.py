@@ -18,7 +18,27 @@ ASSETS = {
     "dashboard.css": "text/css",
 }
 # The page is public (it holds no data); every request it makes carries the user's token.
-_HEADERS = {"Cache-Control": "no-cache"}
+# Only its own files run and style it and it talks only to this server (no inline script or
+# style, no CDN), so an injected string cannot run or send the token elsewhere; no site may
+# frame it (clickjacking a cancel button).
+CSP = "; ".join(
+    [
+        "default-src 'none'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' data:",
+        "connect-src 'self'",
+        "base-uri 'none'",
+        "form-action 'none'",
+        "frame-ancestors 'none'",
+    ]
+)
+_HEADERS = {
+    "Cache-Control": "no-cache",
+    "Content-Security-Policy": CSP,
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+}
 
 
 @router.get("/", response_class=FileResponse)

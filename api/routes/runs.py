@@ -8,17 +8,19 @@ from fastapi import APIRouter, Header, Query
 from fastapi.responses import StreamingResponse
 
 from api.deps import (
-    AsyncStoreDep,
     CurrentUser,
     OwnedRun,
     QueueDep,
     SettingsDep,
     StoreDep,
+    StreamStoreDep,
     UserSettingsDep,
+    checked_id,
     owned,
 )
 from api.listing import visible_run_ids, with_queue_positions
-from api.schemas import RunPublic, RunsPublic
+from api.redact import runs_for
+from api.schemas import IdempotencyKey, RunPublic, RunsPublic
 from api.sse import run_events, sse_response
 from lab import cancel, submit
 from mlpcore.spec import RunSpec
@@ -30,10 +32,25 @@ router = APIRouter(prefix="/v1/runs", tags=["runs"])
 
 @router.post("", response_model=RunPublic, status_code=202)
 def submit_run(
-    spec: RunSpec, store: StoreDep, queue: QueueDep, settings: UserSettingsDep, user: CurrentUser
+    spec: RunSpec,
+    store: StoreDep,
+    queue: QueueDep,
+    settings: UserSettingsDep,
+    user: CurrentUser,
+    idempotency_key: IdempotencyKey = None,
 ) -> dict[str, Any]:
-    """Submit one run spec; it is queued for a worker (429 when max_queued is full)."""
-    run = submit.submit_run(spec=spec, owner=user.name, store=store, queue=queue, limits=settings)
+    """Submit one run spec; it is queued for a worker (429 when max_queued or the compute
+    budget is full, 422 when no live worker has its dataset or device). With an
+    Idempotency-Key used before: the run that key made, as it is now."""
+    run = submit.submit_run(
+        spec=spec,
+        owner=user.name,
+        store=store,
+        queue=queue,
+        limits=settings,
+        key=idempotency_key,
+        key_wait_s=settings.idempotency_wait_s,
+    )
     return with_queue_positions([run], store=store)[0]
 
 
@@ -52,20 +69,21 @@ def list_runs(
     Admins see everyone's runs, or one user's with `owner`; others may name only themselves.
     """
     if sweep_id is not None:
-        sweep = owned(store.get_sweep(sweep_id), user=user, kind="sweep", record_id=sweep_id)
+        record = store.get_sweep(checked_id(sweep_id, kind="sweep"))
+        sweep = owned(record, user=user, kind="sweep", record_id=sweep_id)
         run_ids = sweep["run_ids"]
     else:
         run_ids = visible_run_ids(store=store, user=user, owner=owner)
     wanted = status.value if status is not None else None
     runs, count = store.list_runs(run_ids=run_ids, status=wanted, limit=limit, offset=offset)
-    return {"data": with_queue_positions(runs, store=store), "count": count}
+    return {"data": runs_for(user, with_queue_positions(runs, store=store)), "count": count}
 
 
 @router.get("/{run_id}", response_model=RunPublic, status_code=200)
-def get_run(run: OwnedRun, store: StoreDep) -> dict[str, Any]:
+def get_run(run: OwnedRun, store: StoreDep, user: CurrentUser) -> dict[str, Any]:
     """The run record with its epochs so far, its queue_position while queued and, once
-    finished, its result."""
-    return with_queue_positions([run], store=store)[0]
+    finished, its result (its error without server paths, except for admins)."""
+    return runs_for(user, with_queue_positions([run], store=store))[0]
 
 
 @router.get(
@@ -76,14 +94,18 @@ def get_run(run: OwnedRun, store: StoreDep) -> dict[str, Any]:
 )
 async def stream_run(
     run: OwnedRun,
-    reader: AsyncStoreDep,
-    settings: SettingsDep,
+    reader: StreamStoreDep,
+    settings: UserSettingsDep,
+    user: CurrentUser,
     last_event_id: Annotated[str | None, Header()] = None,
 ) -> StreamingResponse:
-    """SSE: `epoch` events (id = epoch number) and `status` events, ending after the last."""
+    """SSE: `epoch` events (id = epoch number) and `status` events, ending after the last.
+    429 while the caller holds max_streams streams already."""
     after = after_position(last_event_id)
-    return sse_response(
-        run_events(reader, run["id"], after=after, keepalive_s=settings.sse_keepalive_s)
+    keepalive_s = settings.sse_keepalive_s
+    events = run_events(reader, run["id"], after=after, keepalive_s=keepalive_s, user=user)
+    return await sse_response(
+        events, store=reader, owner=user.name, limit=settings.max_streams, keepalive_s=keepalive_s
     )
 
 

@@ -8,15 +8,14 @@ from fastapi import APIRouter, Header
 from fastapi.responses import StreamingResponse
 
 from api.deps import (
-    AsyncStoreDep,
     CurrentUser,
     OwnedSweep,
     QueueDep,
-    SettingsDep,
     StoreDep,
+    StreamStoreDep,
     UserSettingsDep,
 )
-from api.schemas import BestPublic, LeaderboardPublic, SweepPublic
+from api.schemas import BestPublic, IdempotencyKey, LeaderboardPublic, SweepPublic
 from api.sse import sse_response, sweep_events
 from lab import cancel, ranking, submit
 from lab.views import sweep_runs, sweep_view
@@ -33,11 +32,20 @@ def submit_sweep(
     queue: QueueDep,
     settings: UserSettingsDep,
     user: CurrentUser,
+    idempotency_key: IdempotencyKey = None,
 ) -> dict[str, Any]:
-    """Submit a sweep; every configuration is validated, and the whole sweep must fit the
-    caller's max_queued quota (else 429), before any run is queued."""
+    """Submit a sweep; every configuration is validated and checked against the live
+    workers, and the whole sweep must fit the caller's max_queued quota and compute budget
+    (else 429), before any run is queued. With an Idempotency-Key used before: the sweep
+    that key made, as it is now."""
     return submit.submit_sweep(
-        sweep=sweep, owner=user.name, store=store, queue=queue, limits=settings
+        sweep=sweep,
+        owner=user.name,
+        store=store,
+        queue=queue,
+        limits=settings,
+        key=idempotency_key,
+        key_wait_s=settings.idempotency_wait_s,
     )
 
 
@@ -79,14 +87,18 @@ def get_leaderboard(sweep: OwnedSweep, store: StoreDep) -> dict[str, Any]:
 )
 async def stream_sweep(
     sweep: OwnedSweep,
-    reader: AsyncStoreDep,
-    settings: SettingsDep,
+    reader: StreamStoreDep,
+    settings: UserSettingsDep,
+    user: CurrentUser,
     last_event_id: Annotated[str | None, Header()] = None,
 ) -> StreamingResponse:
-    """SSE over all the sweep's runs (each event carries run_id); ends when all are done."""
+    """SSE over all the sweep's runs (each event carries run_id); ends when all are done.
+    429 while the caller holds max_streams streams already."""
     after = after_position(last_event_id)
-    return sse_response(
-        sweep_events(reader, sweep["id"], after=after, keepalive_s=settings.sse_keepalive_s)
+    keepalive_s = settings.sse_keepalive_s
+    events = sweep_events(reader, sweep["id"], after=after, keepalive_s=keepalive_s, user=user)
+    return await sse_response(
+        events, store=reader, owner=user.name, limit=settings.max_streams, keepalive_s=keepalive_s
     )
 
 

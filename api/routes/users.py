@@ -12,6 +12,7 @@ from fastapi import APIRouter
 
 from api.deps import AdminUser, CurrentUser, SettingsDep, StoreDep, UserSettingsDep
 from api.schemas import LimitsPublic, UserPublic, UsersPublic, UserUpdate
+from runstore.streams import open_streams
 from runstore.users import LIMIT_NAMES
 
 router = APIRouter(prefix="/v1", tags=["users"])
@@ -20,8 +21,13 @@ router = APIRouter(prefix="/v1", tags=["users"])
 @router.get("/limits", response_model=LimitsPublic, status_code=200)
 def get_limits(user: CurrentUser, settings: UserSettingsDep, store: StoreDep) -> dict[str, Any]:
     """The caller's effective limits and quotas (server settings with their overrides) and
-    how many of their runs count against the quotas now."""
-    usage = store.quota.usage(owner=user.name)
+    how many of their runs, and how many param-epochs of them, count against the quotas now
+    (and how many event streams they hold open)."""
+    usage = {
+        **store.quota.usage(owner=user.name),
+        "param_epochs": store.quota.param_epochs(owner=user.name),
+        "streams": open_streams(store.client, store.keys, owner=user.name),
+    }
     return {
         "user": user.name,
         "admin": user.admin,

@@ -16,6 +16,8 @@ function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
   for (const [key, value] of Object.entries(attrs)) {
     if (key === "class") node.className = value;
+    // through the CSSOM: the page's Content-Security-Policy refuses style="" attributes
+    else if (key === "style") Object.assign(node.style, value);
     else node.setAttribute(key, value);
   }
   for (const child of children) node.append(child ?? "");
@@ -297,7 +299,7 @@ function drawLegend(view, runs) {
     const best = run.id === view.best;
     const label = `${fields.join(" ") || run.id}${best ? " ★" : ""} · ${run.status}`;
     return el("li", { class: best ? "best" : "" },
-      el("span", { class: "swatch", style: `background:${palette[i]}` }), label);
+      el("span", { class: "swatch", style: { background: palette[i] } }), label);
   }));
 }
 

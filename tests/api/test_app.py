@@ -72,5 +72,5 @@ def test_requests_are_503_with_detail_when_redis_is_unreachable(api_settings):
 
     settings = api_settings.model_copy(update={"redis_url": "redis://127.0.0.1:1/0"})
     with starlette_test_client()(create_app(settings)) as client:
-        response = client.get("/v1/runs/abc")
+        response = client.get("/v1/runs/0123456789abcdef")  # a malformed id: 404 first
     assert response.status_code == 503 and response.json()["code"] == "unavailable"

@@ -58,6 +58,11 @@ def test_max_queued_is_a_429_naming_quota_and_count_and_a_sweep_is_refused_whole
     assert auth_client.post("/v1/sweeps", json=sweep, headers=ann).status_code == 202
 
 
+def counts(usage: dict) -> dict:
+    """The run counts of /v1/limits' usage (it shows the budget's and the streams' too)."""
+    return {key: usage[key] for key in ("queued", "running", "promised")}
+
+
 def test_a_staged_sweep_holds_room_for_its_later_stages_until_it_ends(
     auth_client, users, ann, store
 ):
@@ -72,12 +77,12 @@ def test_a_staged_sweep_holds_room_for_its_later_stages_until_it_ends(
     assert response.status_code == 429 and "adds 7" in response.json()["detail"]
     users.update("ann", limits={"max_queued": 7})
     sweep = auth_client.post("/v1/sweeps", json=staged, headers=ann).json()
-    usage = auth_client.get("/v1/limits", headers=ann).json()["usage"]
+    usage = counts(auth_client.get("/v1/limits", headers=ann).json()["usage"])
     assert usage == {"queued": 3, "running": 0, "promised": 4}
     refused = auth_client.post("/v1/runs", json=SPEC, headers=ann)
     assert refused.status_code == 429 and "ann has 7 queued or running" in refused.text
     assert auth_client.delete(f"/v1/sweeps/{sweep['id']}", headers=ann).status_code == 202
-    usage = auth_client.get("/v1/limits", headers=ann).json()["usage"]
+    usage = counts(auth_client.get("/v1/limits", headers=ann).json()["usage"])
     assert usage == {"queued": 0, "running": 0, "promised": 0}
     assert auth_client.post("/v1/runs", json=SPEC, headers=ann).status_code == 202
 
@@ -96,9 +101,12 @@ def test_limits_show_effective_values_overrides_and_usage(auth_client, users, an
         "max_runs_per_sweep": 16,
         "max_queued": 7,
         "max_running": 2,
+        "max_param_epochs": auth_client.app.state.settings.max_param_epochs,
+        "max_streams": 50,
     }
     assert body["overrides"] == {"max_queued": 7, "max_running": 2}
-    assert body["usage"] == {"queued": 2, "running": 1, "promised": 0}
+    assert counts(body["usage"]) == {"queued": 2, "running": 1, "promised": 0}
+    assert body["usage"]["streams"] == 0
 
 
 def test_admins_set_priority_and_overrides_others_may_not(auth_client, users, ann, redis_client):

@@ -4,8 +4,6 @@ The worker's Lua keeps the `{p}:stats` hash; the in-process tests write its fiel
 to stand in for the worker, which is what the collector reads.
 """
 
-import time
-
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from pydantic import SecretStr
@@ -14,6 +12,7 @@ from runstore import TERMINAL, Keys
 from tests.support.http import bearer, starlette_test_client
 from tests.support.redis_db import TEST_PREFIX
 from tests.support.servers import free_port
+from tests.support.waiting import wait_for_run
 
 SPEC = {"dataset": "synthetic", "hidden": [8], "epochs": 2}
 KEYS = Keys(TEST_PREFIX)
@@ -208,10 +207,7 @@ def test_without_per_user_labels_metrics_are_open(api_settings, redis_client):
 @pytest.mark.integration
 def test_a_finished_run_shows_in_the_servers_metrics(http, server_redis):
     run_id = submit(http, 1)[0]
-    deadline = time.monotonic() + 120
-    while (run := http.get(f"/v1/runs/{run_id}").json())["status"] in ("queued", "running"):
-        assert time.monotonic() < deadline, f"run never finished: {run}"
-        time.sleep(0.1)
+    run = wait_for_run(http, run_id, lambda r: r["status"] not in ("queued", "running"))
     assert run["status"] == "succeeded", run
     samples = scrape(http)
     assert value(samples, "mlplab_workers") >= 1
@@ -225,8 +221,9 @@ def test_a_finished_run_shows_in_the_servers_metrics(http, server_redis):
         )
         >= 1
     )
-    if not server_redis.exists(KEYS.stats()):
-        pytest.skip("waiting for the stats hash: the worker's Lua does not keep {p}:stats yet")
+    # The worker's Lua keeps {p}:stats: without it, a regression in the worker's stats would
+    # read as all-zero totals (or a skip), so its absence fails the test.
+    assert server_redis.exists(KEYS.stats()), "the worker kept no stats hash for a finished run"
     assert value(samples, "mlplab_epochs_trained_total") >= 2
     assert value(samples, "mlplab_runs_finished_total", status="succeeded") >= 1
     assert value(samples, "mlplab_run_duration_seconds_count") >= 1

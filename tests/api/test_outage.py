@@ -21,19 +21,20 @@ from tests.support.http import starlette_test_client
 from tests.support.servers import free_port
 
 TINY = {"dataset": "synthetic", "hidden": [8], "epochs": 2}
+ID = "0123456789abcdef"  # of the id format: a malformed one is a 404 before Redis is asked
 ROUTES = [
     ("POST", "/v1/runs", TINY),
     ("GET", "/v1/runs", None),
-    ("GET", "/v1/runs/abc", None),
-    ("GET", "/v1/runs/abc/events", None),
-    ("GET", "/v1/runs/abc/plot.png", None),
-    ("DELETE", "/v1/runs/abc", None),
+    ("GET", f"/v1/runs/{ID}", None),
+    ("GET", f"/v1/runs/{ID}/events", None),
+    ("GET", f"/v1/runs/{ID}/plot.png", None),
+    ("DELETE", f"/v1/runs/{ID}", None),
     ("POST", "/v1/sweeps", {"base": TINY, "grid": {"lr": [0.1, 0.01]}}),
-    ("GET", "/v1/sweeps/abc", None),
-    ("GET", "/v1/sweeps/abc/best", None),
-    ("GET", "/v1/sweeps/abc/leaderboard", None),
-    ("GET", "/v1/sweeps/abc/events", None),
-    ("DELETE", "/v1/sweeps/abc", None),
+    ("GET", f"/v1/sweeps/{ID}", None),
+    ("GET", f"/v1/sweeps/{ID}/best", None),
+    ("GET", f"/v1/sweeps/{ID}/leaderboard", None),
+    ("GET", f"/v1/sweeps/{ID}/events", None),
+    ("DELETE", f"/v1/sweeps/{ID}", None),
     ("GET", "/v1/limits", None),
 ]
 

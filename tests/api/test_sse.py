@@ -1,6 +1,5 @@
 """SSE over the real Redis streams: format, end, Last-Event-ID, keep-alives, sweep streams."""
 
-import threading
 import time
 
 from tests.support.http import parse_sse
@@ -62,20 +61,19 @@ def test_last_event_id_resumes_after_that_epoch(client, store):
 
 
 def test_live_stream_gets_keepalives_then_events_as_they_happen(client, store):
+    """Events are written only once a keep-alive has arrived: no sleep to get past one."""
     run_id = client.post("/v1/runs", json=SPEC).json()["id"]
-
-    def work():
-        time.sleep(0.8)  # past one keep-alive (0.5 s in the test settings)
-        store.mark_running(run_id=run_id, worker="w", device="cpu")
-        store.append_epoch(run_id=run_id, metrics=epoch(1))
-        store.finish_run(run_id=run_id, status="cancelled")
-
-    worker = threading.Thread(target=work)
-    worker.start()
+    lines = []
     with client.stream("GET", f"/v1/runs/{run_id}/events") as response:
-        lines = list(response.iter_lines())
-    worker.join()
-    assert ": keep-alive" in lines
+        for line in response.iter_lines():
+            lines.append(line)
+            if line == ": keep-alive" and lines.count(line) == 1:
+                store.mark_running(run_id=run_id, worker="w", device="cpu")
+                store.append_epoch(run_id=run_id, metrics=epoch(1))
+                store.finish_run(run_id=run_id, status="cancelled")
+    assert lines.count(": keep-alive") >= 1
+    before_keepalive = parse_sse(lines[: lines.index(": keep-alive")])
+    assert [m["data"]["status"] for m in before_keepalive] == ["queued"]
     assert [m["event"] for m in parse_sse(lines)] == ["status", "status", "epoch", "status"]
 
 

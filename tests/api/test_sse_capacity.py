@@ -2,15 +2,15 @@
 
 import asyncio
 
-from api.sse import open_async_store
+from api.sse import open_stream_store
 
 
 def blocked_reads(api_settings, *, pool: int, reads: int, block_ms: int) -> list:
     """What `reads` concurrent blocked XREADs on idle streams return, through a pool of `pool`."""
-    settings = api_settings.model_copy(update={"redis_max_connections": pool})
+    settings = api_settings.model_copy(update={"redis_stream_connections": pool})
 
     async def read_all() -> list:
-        store = open_async_store(settings)
+        store = open_stream_store(settings)
         try:
             keys = [store.keys.run_events(f"idle{i}") for i in range(reads)]
             return await asyncio.gather(

@@ -73,3 +73,27 @@ def test_errors_are_one_line_with_distinct_exit_codes(mlplab, tmp_path):
     down = mlplab("ls", "--url", "http://127.0.0.1:9", code=3)
     assert "cannot reach" in error_line(down, "ls")
     mlplab("ls", "--status", "bogus", code=2)
+
+
+def test_submit_with_an_idempotency_key_twice_is_one_submission(mlplab):
+    """A script that reruns the same `mlplab submit --idempotency-key K` after a crash gets
+    the first run back instead of a second one; another key makes a new one."""
+    args = ("submit", "run.yaml", "--json", "--idempotency-key")
+    first = json.loads(mlplab(*args, "cli-key-1").stdout)
+    again = json.loads(mlplab(*args, "cli-key-1").stdout)
+    assert again["id"] == first["id"]
+    other = json.loads(mlplab(*args, "cli-key-2").stdout)
+    assert other["id"] != first["id"]
+    changed = mlplab(
+        "submit", "run.yaml", "--set", "lr=0.5", "--idempotency-key", "cli-key-1", code=1
+    )
+    assert "Idempotency-Key" in error_line(changed, "submit")
+    sweep = json.loads(
+        mlplab("submit", "sweep.yaml", "--json", "--idempotency-key", "cli-s").stdout
+    )
+    assert (
+        json.loads(mlplab("submit", "sweep.yaml", "--json", "--idempotency-key", "cli-s").stdout)[
+            "id"
+        ]
+        == sweep["id"]
+    )

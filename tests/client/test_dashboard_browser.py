@@ -16,6 +16,8 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.support.waiting import wait_for
+
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "artifacts"
 # Flags that work as root in a container with no GPU and no network beyond the test server.
@@ -38,9 +40,18 @@ SLOW = {
     "scheduler": "none",
     "device": "cpu",
 }
+# How long to wait for each thing the page should show: a bound against hangs only (the page
+# waits on events, SSE and polls; a busy machine makes them slow, never wrong).
+HANG_MS = 180_000
 # Total points on the train-loss curves: one "M" or "L" per epoch drawn.
 TRAIN_POINTS = """() => [...document.querySelectorAll('#chart path.curve:not(.test)')]
   .reduce((n, p) => n + (p.getAttribute('d').match(/[ML]/g) || []).length, 0)"""
+
+
+def wait_until(page: Any, expression: str) -> None:
+    """Poll a JS expression until it is true. page.evaluate runs it from outside the page;
+    wait_for_function would eval it inside, which the page's CSP (rightly) refuses."""
+    wait_for(lambda: page.evaluate(expression), what=expression, timeout=HANG_MS / 1000)
 
 
 def find_chromium() -> str | None:
@@ -105,21 +116,21 @@ def test_dashboard_follows_a_sweep_live(server, browser):
     run_ids = sweep["run_ids"]
     try:
         page.goto(f"{server.base_url}/#sweep={sweep['id']}")
-        page.wait_for_selector("#legend li:has-text('running')", timeout=60_000)
-        page.wait_for_function(f"({TRAIN_POINTS})() >= 2", timeout=10_000)
+        page.wait_for_selector("#legend li:has-text('running')", timeout=HANG_MS)
+        wait_until(page, f"({TRAIN_POINTS})() >= 2")
         first = page.evaluate(TRAIN_POINTS)
         # More epochs arrive over SSE and the curve is redrawn with them, no reload.
-        page.wait_for_function(f"({TRAIN_POINTS})() >= {first + 3}", timeout=10_000)
+        wait_until(page, f"({TRAIN_POINTS})() >= {first + 3}")
         assert page.text_content("#conn") == "live"
         assert page.is_hidden("#token-form")  # this server needs no token
         for run_id in run_ids:
-            expect(page.locator(f"#runs a[href='#run={run_id}']")).to_have_count(1)
+            expect(page.locator(f"#runs a[href='#run={run_id}']")).to_have_count(1, timeout=HANG_MS)
 
         # The sweep ends: both runs succeed, both curves are complete, the board ranks them.
-        page.wait_for_function(f"({TRAIN_POINTS})() === {2 * SLOW['epochs']}", timeout=30_000)
-        page.wait_for_selector("#view-summary:has-text('2 succeeded')", timeout=10_000)
-        page.wait_for_function(
-            "document.querySelectorAll('#leaderboard td.status-succeeded').length === 2"
+        wait_until(page, f"({TRAIN_POINTS})() === {2 * SLOW['epochs']}")
+        page.wait_for_selector("#view-summary:has-text('2 succeeded')", timeout=HANG_MS)
+        wait_until(
+            page, "document.querySelectorAll('#leaderboard td.status-succeeded').length === 2"
         )
         board = page.locator("#leaderboard tbody tr")
         assert board.count() == 2 and page.is_visible("#leaderboard")
@@ -132,9 +143,31 @@ def test_dashboard_follows_a_sweep_live(server, browser):
         for run_id in run_ids:
             expect(
                 page.locator(f"#runs tr:has(a[href='#run={run_id}']) td:nth-child(3)")
-            ).to_have_text("succeeded", timeout=10_000)
+            ).to_have_text("succeeded", timeout=HANG_MS)
     finally:
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=ARTIFACTS / "dashboard-browser.png", full_page=True)
         httpx.delete(f"{server.base_url}/v1/sweeps/{sweep['id']}", timeout=10)  # no-op if done
     assert problems == []
+
+
+def test_the_api_docs_render_with_no_network_beyond_the_server(server, browser):
+    """Swagger UI from the app's own copy (a CDN is unreachable from here), rendering
+    FastAPI's OpenAPI 3.1 (Swagger UI 4 cannot)."""
+    page, problems = browser
+    elsewhere: list[str] = []
+    page.on(
+        "request",
+        lambda request: (
+            (request.url.startswith(("http", "ws")) and not request.url.startswith(server.base_url))
+            and elsewhere.append(request.url)
+        ),
+    )
+    page.goto(f"{server.base_url}/docs")
+    page.wait_for_selector(
+        ".swagger-ui .opblock-summary-path[data-path='/v1/runs']", timeout=HANG_MS
+    )
+    assert "mlplab" in page.title()
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=ARTIFACTS / "docs.png")
+    assert elsewhere == [] and problems == []

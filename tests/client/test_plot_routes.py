@@ -85,5 +85,28 @@ def test_dashboard_page_and_its_assets(app_client):
         asset = app_client.get(f"/static/{name}")
         assert asset.status_code == 200 and asset.headers["content-type"].startswith(kind)
     assert "://" not in page.text.replace("http://www.w3.org", "")  # nothing from a CDN
+    for response in [page] + [
+        app_client.get(f"/static/{name}") for name in dashboard_routes.ASSETS
+    ]:
+        # the page and its assets: only its own scripts and styles run, never in a frame
+        policy = response.headers["content-security-policy"]
+        assert "default-src 'none'" in policy and "script-src 'self'" in policy
+        assert "frame-ancestors 'none'" in policy and "unsafe" not in policy
+        assert response.headers["x-frame-options"] == "DENY"
+        assert response.headers["x-content-type-options"] == "nosniff"
     for bad in ("/static/dashboard.html", "/static/nope.js", "/static/..%2Fplots.py"):
         assert app_client.get(bad).status_code == 404
+
+
+def test_a_sweep_named_in_mathtext_plots_its_name_as_plain_text(app_client, store):
+    """`$\\foo$` as a name was a 500 on every request (mathtext, and failures not cached)."""
+    name = "$" + "x^{" * 45 + "x" + "}" * 45 + "$ " + r"$\foo$"
+    body = {"name": name, "base": SPEC, "grid": {"lr": [0.1, 0.01]}}
+    sweep = app_client.post("/v1/sweeps", json=body).json()
+    train(store, sweep["run_ids"][0], [1.0, 0.5], status="succeeded")
+    url = f"/v1/sweeps/{sweep['id']}/plot.png"
+    before = (plots.CACHE.hits, plots.CACHE.misses)
+    for _ in range(2):
+        response = app_client.get(url)
+        assert response.status_code == 200 and response.content.startswith(PNG)
+    assert (plots.CACHE.hits - before[0], plots.CACHE.misses - before[1]) == (1, 1)

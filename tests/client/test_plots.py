@@ -4,7 +4,16 @@ import math
 import subprocess
 import sys
 
-from api.plots import PlotCache, cached_loss_curves, plot_key, render_loss_curves, run_label
+import pytest
+
+from api.plots import (
+    PlotCache,
+    PlotFailed,
+    cached_loss_curves,
+    plot_key,
+    render_loss_curves,
+    run_label,
+)
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -83,6 +92,44 @@ def test_cache_hits_on_unchanged_state_and_misses_on_any_change():
     draw(finished)
     draw(finished, best="run01")
     assert (cache.hits, cache.misses, len(calls)) == (1, 4, 4)
+
+
+# Each was a 500: matplotlib read them as mathtext (a parse error, a RecursionError).
+HOSTILE = [
+    r"$\foo$",
+    "$" + "x^{" * 45 + "x" + "}" * 45 + "$",
+    r"costs $5 and $6",
+    r"$\frac{1}{$",
+    "50% \\ _under_ ^caret^ {braces}",
+]
+
+
+@pytest.mark.parametrize("text", HOSTILE)
+def test_user_strings_are_drawn_as_plain_text(text):
+    runs = [make_run(0, 3, varied={"note": text}), make_run(1, 3, varied={"note": text + "!"})]
+    png = render_loss_curves(runs, title=text, label_fields=["note"], best_run_id="run00")
+    assert png.startswith(PNG)
+
+
+def test_a_plot_that_cannot_be_drawn_is_not_drawn_again_until_its_runs_change():
+    cache, loads = PlotCache(maxsize=8), []
+    broken = {**make_run(0, 2), "epochs": [{"epoch": "one", "train_loss": 1.0}]}
+
+    def draw(runs):
+        def loader():
+            loads.append(1)
+            return runs
+
+        return cached_loss_curves(
+            runs, title="t", label_fields=[], best_run_id=None, with_epochs=loader, cache=cache
+        )
+
+    for _ in range(3):
+        with pytest.raises(PlotFailed):
+            draw([broken])
+    assert (cache.misses, cache.hits, len(loads)) == (1, 2, 1)
+    fixed = {**make_run(0, 3), "id": broken["id"]}  # one epoch more: another picture
+    assert draw([fixed]).startswith(PNG) and cache.misses == 2
 
 
 def test_the_key_reads_epoch_counts_from_light_records_too():

@@ -59,9 +59,31 @@ def test_unknown_fields_are_rejected():
         RunSpec(learning_rate=0.1)
 
 
-@pytest.mark.parametrize("device", ["auto", "cpu", "cuda", "cuda:1", "mps"])
+@pytest.mark.parametrize("device", ["auto", "cpu", "cuda", "cuda:0", "cuda:1", "cuda:63", "mps"])
 def test_devices(device):
     assert RunSpec(device=device).device == device
+
+
+@pytest.mark.parametrize(
+    "device",
+    [
+        "cpu\n",  # `$` matches before a trailing newline: the worker got "cpu\n"
+        "cuda:1\n",
+        " cpu",
+        "cuda:" + "9" * 30,  # no GPU index is 30 digits long
+        "cuda:64",
+        "cuda:001",
+        "cuda:",
+        "cuda:-1",
+        "cuda:\u0663",  # an Arabic-Indic digit: a regex \d takes it, torch does not
+        "CPU",
+    ],
+)
+def test_devices_are_matched_whole_and_gpu_indexes_bounded(device):
+    with pytest.raises(ValidationError) as info:
+        RunSpec(device=device)
+    assert info.value.errors()[0]["loc"] == ("device",)
+    assert "cuda:N" in str(info.value)
 
 
 def test_status_terminal():
