@@ -39,17 +39,28 @@ import redis
 from runstore.keys import Keys
 from runstore.replies import decoded
 
-# KEYS: owner queue, ready set, vtime hash, clock; ARGV: owner, groups (JSON run id lists)...
-_ENQUEUE = """
-if redis.call('SISMEMBER', KEYS[2], ARGV[1]) == 0 then
-  local own = tonumber(redis.call('HGET', KEYS[3], ARGV[1]) or '0')
-  local clock = tonumber(redis.call('GET', KEYS[4]) or '0')
-  if clock > own then redis.call('HSET', KEYS[3], ARGV[1], string.format('%.17g', clock)) end
-  redis.call('SADD', KEYS[2], ARGV[1])
+# Lua for every script that gives an owner pending work (enqueue here, the reaper's push_front
+# in runstore/leases.py, strays.queue_unqueued): an owner who joins the ready set starts at the
+# scheduler's clock, so time spent idle earns no credit over those who waited.
+ENTER_READY = """
+local function enter_ready(ready, vtime, clock, owner)
+  if redis.call('SISMEMBER', ready, owner) == 1 then return end
+  local own = tonumber(redis.call('HGET', vtime, owner) or '0')
+  local now = tonumber(redis.call('GET', clock) or '0')
+  if now > own then redis.call('HSET', vtime, owner, string.format('%.17g', now)) end
+  redis.call('SADD', ready, owner)
 end
+"""
+
+# KEYS: owner queue, ready set, vtime hash, clock; ARGV: owner, groups (JSON run id lists)...
+_ENQUEUE = (
+    ENTER_READY
+    + """
+enter_ready(KEYS[2], KEYS[3], KEYS[4], ARGV[1])
 for i = 2, #ARGV do redis.call('RPUSH', KEYS[1], ARGV[i]) end
 return #ARGV - 1
 """
+)
 
 # KEYS: claim, ready set, vtime hash, clock, parked, caps; ARGV: families (_POP_FAMILIES),
 # claim TTL (s). Returns {state, group JSON}: claimed, group, parked (only capped work waits)

@@ -31,11 +31,14 @@ from redis.commands.core import Script
 from redis.typing import EncodableT
 
 from runstore.codec import dumps
+from runstore.fairqueue import ENTER_READY
 from runstore.keys import Keys
 
 # KEYS (every script): leases, fair ready, fair vtime, fair clock, fair claims.
 # ARGV[1]: the families the scripts build key names in (_FAMILIES, see Keys.lua_families).
-_LIB = """
+_LIB = (
+    ENTER_READY
+    + """
 local leases, ready, vtime, clock, claims = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local F = cjson.decode(ARGV[1])
 local function now_ms()
@@ -64,17 +67,11 @@ local function requeue(id, data, counter)
   return owner
 end
 local function push_front(owner, ids)
-  if redis.call('SISMEMBER', ready, owner) == 0 then
-    local own = tonumber(redis.call('HGET', vtime, owner) or '0')
-    local latest = tonumber(redis.call('GET', clock) or '0')
-    if latest > own then
-      redis.call('HSET', vtime, owner, string.format('%.17g', latest))
-    end
-    redis.call('SADD', ready, owner)
-  end
+  enter_ready(ready, vtime, clock, owner)
   redis.call('LPUSH', F.fair_queue .. owner, cjson.encode(ids))
 end
 """
+)
 _FAMILIES = ("run", "events", "sweep", "fair_running", "fair_queue", "fair_claim")
 
 # ARGV: families, run id, holder, ttl ms, status event data, started_at, field/value pairs...

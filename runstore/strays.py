@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import time
 
+from runstore.fairqueue import ENTER_READY
 from runstore.replies import decoded
 from runstore.store import Store
 
@@ -79,6 +80,7 @@ _FAMILIES = ("run", "fair_running", "fair_queue")
 # has work starts at the clock); returns their ids.
 _QUEUE = (
     _NOWHERE
+    + ENTER_READY
     + """
 local F, owner = cjson.decode(ARGV[1]), ARGV[2]
 local queues, ids = {}, {}
@@ -89,12 +91,7 @@ for i = 3, #ARGV do
   end
 end
 if #ids == 0 then return ids end
-if redis.call('SISMEMBER', KEYS[2], owner) == 0 then
-  local own = tonumber(redis.call('HGET', KEYS[3], owner) or '0')
-  local clock = tonumber(redis.call('GET', KEYS[4]) or '0')
-  if clock > own then redis.call('HSET', KEYS[3], owner, string.format('%.17g', clock)) end
-  redis.call('SADD', KEYS[2], owner)
-end
+enter_ready(KEYS[2], KEYS[3], KEYS[4], owner)
 redis.call('RPUSH', KEYS[1], cjson.encode(ids))
 return ids
 """
