@@ -40,7 +40,7 @@ from mlplab.redisauth import (
     write_redis_conf,
 )
 from mlplab.supervisor import Supervisor
-from mlplab.users_cmd import auth_notice, default_redis_url
+from mlplab.users_cmd import add_redis_url, auth_notice, default_redis_url
 
 log = logging.getLogger("mlplab.serve")
 
@@ -239,11 +239,7 @@ def _add_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--no-auth", action="store_true", help="single-user local mode")
     parser.add_argument("--device", default=None, help="worker device for `auto` specs")
-    parser.add_argument(
-        "--redis-url",
-        default=os.environ.get("MLPLAB_REDIS_URL"),
-        help="default: $MLPLAB_REDIS_URL, else the servers' default, Redis on 127.0.0.1:6379 db 0",
-    )
+    add_redis_url(parser)
     parser.add_argument(
         "--state-dir",
         type=Path,

@@ -77,14 +77,19 @@ def _wrapped(func: Any) -> Any:
     return needs("server")(lambda args: run(func, args))
 
 
-def _common() -> argparse.ArgumentParser:
-    """Where the server's Redis is."""
-    parent = argparse.ArgumentParser(add_help=False)
-    parent.add_argument(
+def add_redis_url(parser: argparse.ArgumentParser) -> None:
+    """The --redis-url option every server-side command takes (None: resolved when it runs)."""
+    parser.add_argument(
         "--redis-url",
         default=os.environ.get("MLPLAB_REDIS_URL"),
         help="default: $MLPLAB_REDIS_URL, else the servers' default, Redis on 127.0.0.1:6379 db 0",
     )
+
+
+def _common() -> argparse.ArgumentParser:
+    """Where the server's Redis is."""
+    parent = argparse.ArgumentParser(add_help=False)
+    add_redis_url(parent)
     parent.add_argument(
         "--state-dir",
         type=Path,
