@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlpcore.spec import RunSpec
+
+if TYPE_CHECKING:
+    from torch import Tensor
 
 # The `status` of a run a callback abandoned: not a RunStatus, for the run did not end here.
 ABANDONED = "abandoned"
@@ -28,22 +31,33 @@ class EpochMetrics:
     test_accuracy: float  # fraction in [0, 1]
     lr: float
     seconds: float
+    val_loss: float | None = None  # with a val split (RunSpec.val_fraction > 0)
+    val_accuracy: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """Its fields; the val ones only with a val split (so records keep their old shape)."""
+        data = asdict(self)
+        return {k: v for k, v in data.items() if v is not None or not k.startswith("val_")}
 
 
 @dataclass
 class RunResult:
     """How one run ended. `result` is None for a diverged run (its last finite losses would
-    rank a broken run) and for a run stopped before its first epoch ended."""
+    rank a broken run) and for a run stopped before its first epoch ended.
+
+    With a result, `weights` are the run's final weights as an `nn.Sequential` state dict (CPU
+    tensors; `model_config` says how to rebuild it, see mlpcore.export), and `best_weights`
+    its weights at `result["best_epoch"]` when it trained with a val split."""
 
     spec: RunSpec
     status: str  # succeeded | cancelled | diverged, or ABANDONED: nothing of it to record
     epochs: list[EpochMetrics] = field(default_factory=list)
-    result: dict[str, float] | None = None
+    result: dict[str, Any] | None = None
     reason: str | None = None
     device: str = "cpu"
+    weights: dict[str, Tensor] | None = field(default=None, repr=False, compare=False)
+    best_weights: dict[str, Tensor] | None = field(default=None, repr=False, compare=False)
+    model_config: dict[str, Any] | None = None
 
     def to_record(self) -> dict[str, Any]:
         """The shape of the server's run record."""

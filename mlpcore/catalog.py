@@ -25,6 +25,28 @@ SHAPES: dict[str, tuple[int, int]] = {
     "synthetic": (32, 4),
 }
 
+_DIGITS = tuple(str(d) for d in range(10))
+# name -> what each output class is, in label order (plots and exported models name them)
+CLASS_NAMES: dict[str, tuple[str, ...]] = {
+    "fashion-mnist": (
+        "T-shirt/top",
+        "Trouser",
+        "Pullover",
+        "Dress",
+        "Coat",
+        "Sandal",
+        "Shirt",
+        "Sneaker",
+        "Bag",
+        "Ankle boot",
+    ),
+    "mnist": _DIGITS,
+    "kmnist": ("o", "ki", "su", "tsu", "na", "ha", "ma", "ya", "re", "wo"),
+    "mnist-5k": _DIGITS,
+    "digits": _DIGITS,
+    "synthetic": ("class 0", "class 1", "class 2", "class 3"),
+}
+
 # The IDX datasets: torchvision's folder under the data dir, and the files its
 # `_check_exists` looks for in <folder>/raw (uncompressed).
 IDX_FOLDERS = {"fashion-mnist": "FashionMNIST", "mnist": "MNIST", "kmnist": "KMNIST"}

@@ -38,6 +38,9 @@ _TORCHVISION = {
     "kmnist": torchvision.datasets.KMNIST,
 }
 _SYNTHETIC_SEED = 20240101  # fixed: synthetic is a dataset, identical in every process
+# fixed and apart from every run's seed: all runs of a dataset and fraction hold out the same
+# samples, so configurations (and seeds) are compared on the same validation data
+VAL_SPLIT_SEED = 20261201
 
 _cache: dict[tuple[str, str, Path | None], TensorData] = {}
 _lock = threading.Lock()
@@ -54,6 +57,8 @@ class TensorData:
     y_test: torch.Tensor  # (N_test,) int64
     divisor: float
     num_classes: int
+    x_val: torch.Tensor | None = None  # (N_val, D) held out of the training set, or None
+    y_val: torch.Tensor | None = None  # (N_val,)
 
     @property
     def num_features(self) -> int:
@@ -76,6 +81,41 @@ class TensorData:
             cached = self.features(self.x_test)  # (N_test, D)
             object.__setattr__(self, "_test_features", cached)  # frozen: bypass on purpose
         return cached
+
+    def val_features(self) -> torch.Tensor | None:
+        """The validation set as float32 inputs (None without one), computed once."""
+        if self.x_val is None:
+            return None
+        cached = self.__dict__.get("_val_features")
+        if cached is None:
+            cached = self.features(self.x_val)  # (N_val, D)
+            object.__setattr__(self, "_val_features", cached)
+        return cached
+
+    def split_val(self, fraction: float) -> TensorData:
+        """Hold out round(fraction * N) training samples, drawn with VAL_SPLIT_SEED; the rest
+        keep their order. Self for fraction 0; DatasetError if either side would be empty."""
+        if fraction == 0:
+            return self
+        n = len(self.y_train)
+        n_val = round(fraction * n)
+        if not 0 < n_val < n:
+            raise DatasetError(
+                f"val_fraction {fraction} of {n} training samples leaves {n_val} for "
+                f"validation and {n - n_val} for training; both need at least one"
+            )
+        perm = torch.randperm(n, generator=torch.Generator().manual_seed(VAL_SPLIT_SEED))
+        held = torch.zeros(n, dtype=torch.bool)
+        held[perm[:n_val]] = True
+        val, train = held.nonzero().squeeze(1), (~held).nonzero().squeeze(1)  # sorted
+        val, train = val.to(self.device), train.to(self.device)
+        return dataclasses.replace(
+            self,
+            x_train=self.x_train.index_select(0, train),
+            y_train=self.y_train.index_select(0, train),
+            x_val=self.x_train.index_select(0, val),
+            y_val=self.y_train.index_select(0, val),
+        )
 
     def subset(self, n: int | None) -> TensorData:
         """The first n training samples with the same test set; self when n covers all."""

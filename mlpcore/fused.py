@@ -21,6 +21,7 @@ from mlpcore.callbacks import ABANDONED, Abandon, Callback, EpochMetrics, RunRes
 from mlpcore.data import TensorData, epoch_order, load_dataset
 from mlpcore.device import resolve_device
 from mlpcore.errors import SpecError
+from mlpcore.outcome import Criterion
 from mlpcore.spec import RunSpec
 from mlpcore.trainer import POLL_EVERY, GroupTrainer
 
@@ -47,6 +48,7 @@ def train_group(
     data_dir: str | None = None,
     poll_every: int = POLL_EVERY,
     models_per_pass: int | None = None,
+    best_by: Sequence[Criterion | None] | None = None,
 ) -> list[RunResult]:
     """Train runs sharing a fusion key as one stacked model; results in the caller's order.
 
@@ -57,6 +59,9 @@ def train_group(
     flushes denormals for the calling thread (as `mlpcore.device.configure_process()` does at
     a worker's start-up): many times faster, and part of what "the same losses" means, so a
     notebook calling this gets the worker's numbers and speed.
+
+    `best_by` names, per run, the (epoch field, mode) its best epoch is chosen by (a sweep's
+    metric; default: val loss with a val split, else train loss).
     """
     specs = list(specs)
     if not specs or len({s.fusion_key() for s in specs}) != 1:
@@ -74,8 +79,11 @@ def train_group(
         data = load_dataset(specs[0].dataset, device=device, data_dir=data_dir)
     elif data.device != device:
         raise SpecError(f"data is on {data.device} but the runs ask for {device}")
+    if best_by is not None and len(best_by) != len(specs):
+        raise SpecError(f"{len(best_by)} best_by criteria for {len(specs)} specs")
+    data = data.subset(specs[0].train_subset).split_val(specs[0].val_fraction)
     trainer = GroupTrainer(
-        specs, callbacks, data.subset(specs[0].train_subset), device, models_per_pass
+        specs, callbacks, data, device, models_per_pass, list(best_by) if best_by else None
     )
     if resume is not None:
         trainer.restore(resume)

@@ -68,9 +68,16 @@ class RunSpec(BaseModel):
     batch_size: PositiveInt = 64
     seed: Annotated[int, NoBool] = Field(default=0, ge=0, lt=2**63)
     train_subset: PositiveInt | None = None
+    val_fraction: Number = Field(
+        default=0.0,
+        ge=0,
+        le=0.5,
+        description="share of the training set held out for validation (the same samples "
+        "for every run of a dataset, train_subset and fraction)",
+    )
     device: str = "auto"
 
-    @field_validator("lr", "gamma", "weight_decay", "momentum")
+    @field_validator("lr", "gamma", "weight_decay", "momentum", "val_fraction")
     @classmethod
     def _finite(cls, value: float) -> float:
         if not math.isfinite(value):
@@ -96,6 +103,7 @@ class RunSpec(BaseModel):
             self.epochs,
             self.optimizer,
             self.train_subset,
+            self.val_fraction,
             self.device,
         )
 

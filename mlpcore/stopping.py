@@ -28,6 +28,10 @@ EPOCH_METRIC = {
     "final_train_loss": "train_loss",
     "final_test_loss": "test_loss",
     "final_test_accuracy": "test_accuracy",
+    "final_val_loss": "val_loss",
+    "final_val_accuracy": "val_accuracy",
+    "best_val_loss": "val_loss",
+    "best_val_accuracy": "val_accuracy",
 }
 
 

@@ -11,15 +11,16 @@ from functools import partial
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
+from mlpcore import trainer_state
 from mlpcore.callbacks import ABANDONED, Abandon, Callback, EpochMetrics, RunResult
 from mlpcore.data import TensorData, epoch_order
-from mlpcore.errors import CheckpointError
-from mlpcore.memory import EVAL_CHUNK
+from mlpcore.evaluate import evaluate
+from mlpcore.export import model_config, sequential_state
 from mlpcore.model import StackedMLP
 from mlpcore.optim import StackedOptimizer, lr_schedule
+from mlpcore.outcome import Best, Criterion, default_criterion, result_dict
 from mlpcore.spec import RunSpec
 from mlpcore.status import RunStatus
 
@@ -28,7 +29,6 @@ POLL_EVERY = 16  # batches between should_stop()/divergence polls: cancel latenc
 # (310 MB) from DRAM every batch; 4 at a time stay in cache and still share per-batch overhead
 # (measured per model-batch, 1 thread: 1 model 2.35 ms, 4 models 2.26 ms, 36 models 2.86 ms).
 CPU_MODELS_PER_PASS = 4
-CHECKPOINT_FORMAT = 1
 _SCHEDULE = {"lr", "scheduler", "step_size", "gamma", "epochs"}  # what lr_schedule takes
 
 
@@ -48,6 +48,7 @@ class GroupTrainer:
         data: TensorData,
         device: torch.device,
         models_per_pass: int | None = None,
+        best_by: list[Criterion | None] | None = None,
     ) -> None:
         self.caller_specs, self.data, self.device = specs, data, device
         self.order = sorted(range(len(specs)), key=lambda i: _stack_key(specs[i]))
@@ -71,6 +72,9 @@ class GroupTrainer:
         self.status: list[str] = [RunStatus.running.value] * m
         self.reasons: list[str | None] = [None] * m
         self.history: list[list[EpochMetrics]] = [[] for _ in range(m)]
+        criteria = best_by or [None] * m
+        self.best = [Best(*(criteria[i] or default_criterion(specs[i]))) for i in self.order]
+        self.confusion: list[Tensor | None] = [None] * m  # (C, C) of each run's last epoch
         self.runtimes = [0.0] * m  # seconds each run trained, frozen when it stops
         per_pass = models_per_pass or (CPU_MODELS_PER_PASS if device.type == "cpu" else m)
         self.parts = [slice(a, min(a + per_pass, m)) for a in range(0, m, per_pass)]
@@ -99,8 +103,7 @@ class GroupTrainer:
             if not self.active():
                 break
             train_loss = (torch.cat(sums) / len(self.data.y_train)).tolist()
-            test_loss, accuracy = self._evaluate()
-            self._end_epoch(epoch, train_loss, test_loss, accuracy, time.perf_counter() - start)
+            self._end_epoch(epoch, train_loss, start)
             self.epoch = epoch + 1
             if on_checkpoint is not None and self.owned:
                 on_checkpoint(self.state_dict())
@@ -173,43 +176,45 @@ class GroupTrainer:
             self._stop(i, RunStatus.cancelled, f"cancelled during epoch {epoch + 1}")
         return len(self.active()) < running
 
-    @torch.no_grad()
-    def _evaluate(self) -> tuple[list[float], list[float]]:
-        """Mean test cross-entropy and accuracy per run, in chunks to bound memory."""
-        self.model.eval()
-        x_all, y_all = self.data.test_features(), self.data.y_test  # (N_test, D), (N_test,)
-        m, n = len(self.specs), len(y_all)
-        loss_sum = torch.zeros(m, device=self.device)
-        correct = torch.zeros(m, device=self.device)
-        for part in self.parts:
-            for a in range(0, n, EVAL_CHUNK):
-                logits = self.model(x_all[a : a + EVAL_CHUNK], models=part)  # (m, b, C)
-                y = y_all[a : a + EVAL_CHUNK].expand(*logits.shape[:2])  # (m, b)
-                ce = F.cross_entropy(logits.transpose(1, 2), y, reduction="none")  # (m, b)
-                loss_sum[part] += ce.sum(dim=1)
-                correct[part] += (logits.argmax(dim=-1) == y).sum(dim=1)
-        self.model.train()
-        return (loss_sum / n).tolist(), (correct / n).tolist()
-
-    def _end_epoch(
-        self,
-        epoch: int,
-        train: list[float],
-        test: list[float],
-        accuracy: list[float],
-        seconds: float,
-    ) -> None:
-        """Record the epoch for each running model, then poll cancels (not after the last)."""
+    def _end_epoch(self, epoch: int, train: list[float], start: float) -> None:
+        """Evaluate, record the epoch for each running model, keep its best epoch, then poll
+        cancels (not after the last epoch)."""
+        data, c = self.data, self.data.num_classes
+        x_test = data.test_features()
+        test = evaluate(self.model, self.parts, x_test, data.y_test, c, confusion=True)
+        x_val, y_val = data.val_features(), data.y_val
+        val = (
+            None
+            if x_val is None or y_val is None
+            else evaluate(self.model, self.parts, x_val, y_val, c)
+        )
+        assert test.confusion is not None
+        seconds = time.perf_counter() - start  # the epoch's training and evaluation
         for i in self.active():
             metrics = EpochMetrics(
-                epoch + 1, train[i], test[i], accuracy[i], self.lrs[i][epoch], seconds
+                epoch + 1,
+                train[i],
+                test.loss[i],
+                test.accuracy[i],
+                self.lrs[i][epoch],
+                seconds,
+                None if val is None else val.loss[i],
+                None if val is None else val.accuracy[i],
             )
             self.history[i].append(metrics)
+            self.confusion[i] = test.confusion[i]
+            weights = partial(self._layers, i, clone=True) if val is not None else None
+            self.best[i].offer(metrics, test.confusion[i], weights)
             self._heed(i, partial(self.callbacks[i].on_epoch_end, metrics))
         if epoch + 1 < self.specs[0].epochs:
             for i in self.active():
                 if self._heed(i, self.callbacks[i].should_stop):
                     self._stop(i, RunStatus.cancelled, f"cancelled after epoch {epoch + 1}")
+
+    def _layers(self, i: int, *, clone: bool = False) -> list[tuple[Tensor, Tensor]]:
+        """Model i's (W (in, out), b (1, out)) pairs: views of the stack, or copies."""
+        pairs = [(w[i].detach(), b[i].detach()) for w, b in self.model.layers]
+        return [(w.clone(), b.clone()) for w, b in pairs] if clone else pairs
 
     def _heed(self, i: int, hook: Callable[[], bool | None]) -> bool:
         """Call a hook of run i's callback: True if it asks to stop. One that raises Abandon
@@ -229,50 +234,27 @@ class GroupTrainer:
         self.callbacks[i].on_end(self._result(i))
 
     def _result(self, i: int) -> RunResult:
-        last = self.history[i][-1] if self.history[i] else None
-        result = None
-        if last is not None and self.status[i] not in (RunStatus.diverged, ABANDONED):
-            result = {
-                "final_train_loss": last.train_loss,
-                "final_test_loss": last.test_loss,
-                "final_test_accuracy": last.test_accuracy,
-                "runtime_s": self.runtimes[i],
-            }
-        return RunResult(
-            self.specs[i],
-            self.status[i],
-            list(self.history[i]),
-            result,
-            self.reasons[i],
-            str(self.device),
+        spec, status, best = self.specs[i], self.status[i], self.best[i]
+        history = list(self.history[i])
+        run = RunResult(spec, status, history, None, self.reasons[i], str(self.device))
+        if not self.history[i] or status in (RunStatus.diverged, ABANDONED):
+            return run
+        run.result = result_dict(spec, self.history[i], best, self.confusion[i], self.runtimes[i])
+        run.weights = sequential_state(self._layers(i))
+        run.best_weights = None if best.weights is None else sequential_state(best.weights)
+        data = self.data
+        run.model_config = model_config(
+            spec, num_features=data.num_features, num_classes=data.num_classes, divisor=data.divisor
         )
+        return run
 
     def results(self) -> list[RunResult]:
         """Every run's result in the caller's order."""
         return [self._result(j) for j in self._caller()]
 
     def state_dict(self) -> dict[str, Any]:
-        """Everything a resume needs, on the CPU; per-run lists in the caller's order. No RNG
-        or scheduler state: batch orders and lrs are pure functions of (spec, epoch)."""
-        runs = [
-            {
-                "status": self.status[j],
-                "reason": self.reasons[j],
-                "runtime_s": self.runtimes[j],
-                "epochs": [m.to_dict() for m in self.history[j]],
-            }
-            for j in self._caller()
-        ]
-        return {
-            "format": CHECKPOINT_FORMAT,
-            "epoch": self.epoch,
-            "specs": [s.model_dump(mode="json") for s in self.caller_specs],
-            "stack_order": list(self.order),
-            "runs": runs,
-            "runtime_s": self.runtime(),
-            "model": {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()},
-            "optimizer": self.opt.state_dict(),
-        }
+        """Everything a resume needs, on the CPU (see mlpcore.trainer_state)."""
+        return trainer_state.state_of(self)
 
     def _caller(self) -> list[int]:
         """Stack positions in the caller's order."""
@@ -281,19 +263,4 @@ class GroupTrainer:
 
     def restore(self, state: dict[str, Any]) -> None:
         """Continue from a `state_dict()`; CheckpointError when it belongs to other runs."""
-        if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
-            raise CheckpointError("not an mlpcore checkpoint of a supported format")
-        if state.get("specs") != [s.model_dump(mode="json") for s in self.caller_specs]:
-            raise CheckpointError("the checkpoint was written for different run specs")
-        if state.get("stack_order") != self.order:
-            raise CheckpointError("the checkpoint stacks its runs in another order")
-        try:
-            self.model.load_state_dict(state["model"])
-            self.opt.load_state_dict(state["optimizer"])
-        except (KeyError, RuntimeError, ValueError) as exc:
-            raise CheckpointError(f"the checkpoint does not fit these runs: {exc}") from exc
-        for j, run in zip(self._caller(), state["runs"], strict=True):
-            self.status[j], self.reasons[j] = run["status"], run["reason"]
-            self.runtimes[j] = run["runtime_s"]
-            self.history[j] = [EpochMetrics(**m) for m in run["epochs"]]
-        self.epoch, self.runtime_before = state["epoch"], state["runtime_s"]
+        trainer_state.restore(self, state)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from mlpcore import checkpoint
 from mlpcore.data import TensorData
 from mlpcore.errors import CheckpointError
 from mlpcore.fused import train_group
+from mlpcore.outcome import Criterion
 from mlpcore.spec import RunSpec
 from mlpcore.train import Callback, RunResult
 
@@ -117,18 +119,19 @@ def train_resumable(
     data: TensorData,
     saver: GroupCheckpoint,
     resume: dict[str, Any] | None,
+    best_by: list[Criterion | None] | None = None,
 ) -> list[RunResult]:
-    """train_group, from the checkpoint when given; one that does not fit starts over."""
+    """train_group, from the checkpoint when given; one that does not fit starts over.
+    `best_by`: each run's best-epoch criterion (its sweep's metric), see train_group."""
     specs = [d.spec for d in started]
+    train = partial(train_group, specs, callbacks=callbacks, data=data, best_by=best_by)
     try:
-        return train_group(
-            specs, callbacks=callbacks, data=data, on_checkpoint=saver, resume=resume
-        )
+        return train(on_checkpoint=saver, resume=resume)
     except CheckpointError as exc:  # raised before any training: safe to start over
         if resume is None:
             raise
         log.warning("checkpoint %s does not fit, starting over: %s", saver.path, exc)
-        return train_group(specs, callbacks=callbacks, data=data, on_checkpoint=saver)
+        return train(on_checkpoint=saver)
 
 
 def remove_earlier(started: list[Due], key: str, checkpoint_dir: Path) -> None:

@@ -41,6 +41,7 @@ from worker.checkpoints import (
     resumable,
     train_resumable,
 )
+from worker.criteria import best_by
 from worker.early_stop import with_early_stopping
 from worker.reporter import StoreReporter, finish
 from worker.settings import WorkerSettings
@@ -252,7 +253,10 @@ def _train(
     saver = GroupCheckpoint(path, [d.run_id for d in group], written=written)
     results: list[RunResult] = []
     try:
-        results = train_resumable(group, callbacks, data=data, saver=saver, resume=resume)
+        criteria = best_by(store, [d.run_id for d in group])
+        results = train_resumable(
+            group, callbacks, data=data, saver=saver, resume=resume, best_by=criteria
+        )
     except leases.HandBack:
         raise  # the caller hands the runs back; the file stays to resume from
     except RedisError as exc:  # Redis gone for good: the leases lapse, the reaper requeues
