@@ -25,6 +25,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from lab.errors import LimitExceeded
 from mlpcore.errors import SpecError
+from mlpcore.spec import RUN_FIELDS, did_you_mean
+from mlpcore.sweep import SweepSpec
 from runstore import Conflict, InvalidEventId, NotFound
 from runstore.quota import QuotaFull
 from runstore.streams import StreamsFull
@@ -78,6 +80,10 @@ def error_response(status: int, detail: str, code: str) -> JSONResponse:
     return JSONResponse({"detail": detail, "code": code}, status_code=status, headers=headers)
 
 
+# what an unknown field may have meant: a run spec's fields and a sweep's own
+KNOWN_FIELDS = RUN_FIELDS | frozenset(SweepSpec.model_fields)
+
+
 def describe_validation(errors: list[dict]) -> str:
     """A readable `where: what` line per problem, naming fields without the `body.` prefix."""
     parts = []
@@ -91,7 +97,9 @@ def describe_validation(errors: list[dict]) -> str:
             where = ".".join(loc[1:]) or "body"
         else:
             where = f"{loc[0]} parameter {'.'.join(loc[1:])}" if loc else "request"
-        message = "unknown field" if err.get("type") == "extra_forbidden" else err.get("msg")
+        message = err.get("msg")
+        if err.get("type") == "extra_forbidden":
+            message = "unknown field" + did_you_mean(loc[-1], KNOWN_FIELDS)
         parts.append(f"{where}: {message}")
     return "; ".join(parts)
 

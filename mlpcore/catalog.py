@@ -25,6 +25,16 @@ SHAPES: dict[str, tuple[int, int]] = {
     "synthetic": (32, 4),
 }
 
+# name -> training samples (before train_subset and a val split): what an epoch costs
+TRAIN_SIZES: dict[str, int] = {
+    "fashion-mnist": 60000,
+    "mnist": 60000,
+    "kmnist": 60000,
+    "mnist-5k": 4000,
+    "digits": 1500,
+    "synthetic": 2048,
+}
+
 _DIGITS = tuple(str(d) for d in range(10))
 # name -> what each output class is, in label order (plots and exported models name them)
 CLASS_NAMES: dict[str, tuple[str, ...]] = {
@@ -124,3 +134,9 @@ def parameter_count(*, dataset: str, hidden: Sequence[int]) -> int:
 def param_epochs(*, dataset: str, hidden: Sequence[int], epochs: int) -> int:
     """A run's compute budget cost: its parameters times its epochs."""
     return parameter_count(dataset=dataset, hidden=hidden) * epochs
+
+
+def train_samples(*, dataset: str, train_subset: int | None, val_fraction: float) -> int:
+    """Samples one epoch of a run trains on: its subset, less its val split."""
+    n = min(TRAIN_SIZES[dataset], train_subset or TRAIN_SIZES[dataset])
+    return n - round(val_fraction * n)

@@ -213,11 +213,16 @@ def _missing_message(
 ) -> str:
     """One message that says what was looked for, where, and how to fix it."""
     tried = f" (download failed: {str(exc).strip().splitlines()[0]})" if download else ""
+    debian = (
+        "install Debian's package (apt install dataset-fashion-mnist), "
+        if name == "fashion-mnist"
+        else ""
+    )
     return (
         f"dataset {name!r} not found in {raw}{tried}: expected the files {', '.join(files)}. "
-        f"Put them there, point MLPLAB_DATA_DIR (or data_dir) at the folder that holds "
-        f"{raw.parent.name}/raw, or use download=True where the network allows; "
-        f"the offline dataset 'mnist-5k' needs no files."
+        f"To fix: {debian}put the files there, or point the worker's MLPLAB_DATA_DIR "
+        f"(mlplab train --data-dir) at a folder that holds {raw.parent.name}/raw; "
+        f"the datasets 'mnist-5k' and 'digits' ship with Python packages and need no files."
     )
 
 

@@ -5,9 +5,11 @@ Torch-free on purpose: the API validates with it and must start without torch.
 
 from __future__ import annotations
 
+import difflib
 import json
 import math
 import re
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -120,13 +122,24 @@ def load_spec_file(path: str | Path) -> dict[str, Any]:
         raise SpecError(f"cannot read spec file {path}: {exc.strerror}") from exc
     try:
         data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-    except (json.JSONDecodeError, yaml.YAMLError) as exc:
-        raise SpecError(f"{path} is not valid {path.suffix.lstrip('.') or 'YAML'}: {exc}") from exc
+    except json.JSONDecodeError as exc:
+        raise SpecError(f"{path}:{exc.lineno}:{exc.colno}: not valid JSON: {exc.msg}") from exc
+    except yaml.YAMLError as exc:
+        raise SpecError(_yaml_error(path, exc)) from exc
     if data is None:
         data = {}
     if not isinstance(data, dict):
         raise SpecError(f"{path} must hold a mapping of spec fields, not {type(data).__name__}")
     return data
+
+
+def _yaml_error(path: Path, exc: yaml.YAMLError) -> str:
+    """One line: file:line:column (1-based) and what the parser expected."""
+    mark = getattr(exc, "problem_mark", None)
+    where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark is not None else str(path)
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    context = getattr(exc, "context", None)
+    return f"{where}: not valid YAML: {problem}" + (f" ({context})" if context else "")
 
 
 def parse_override(text: str) -> tuple[str, Any]:
@@ -141,9 +154,19 @@ def parse_override(text: str) -> tuple[str, Any]:
 
 
 def format_validation_error(exc: Any) -> str:
-    """One line per problem, `field: message`, from a pydantic ValidationError."""
+    """One line per problem, `field: message`, from a pydantic ValidationError; an unknown
+    field names the known one it is closest to."""
     lines = []
     for err in exc.errors():
         loc = ".".join(str(p) for p in err["loc"]) or "spec"
-        lines.append(f"{loc}: {err['msg']}")
+        hint = ""
+        if err["type"] == "extra_forbidden" and err["loc"]:
+            hint = did_you_mean(str(err["loc"][-1]), RUN_FIELDS)
+        lines.append(f"{loc}: {err['msg']}{hint}")
     return "; ".join(lines)
+
+
+def did_you_mean(name: str, known: Iterable[str]) -> str:
+    """' (did you mean X?)' when a known name is close to `name`, else ''."""
+    close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""

@@ -28,6 +28,14 @@ class MlplabError(Exception):
 class ConnectionFailed(MlplabError):
     """The server could not be reached."""
 
+    @classmethod
+    def reaching(cls, url: str, exc: Exception) -> ConnectionFailed:
+        """The error for a failed request to `url`; a local URL suggests starting a server."""
+        host = httpx.URL(url).host
+        local = host in ("127.0.0.1", "localhost", "::1", "0.0.0.0")
+        hint = "; is the server up? start one with `mlplab up`" if local else ""
+        return cls(f"cannot reach mlplab at {url}: {exc}{hint}")
+
 
 class BadRequest(MlplabError):
     """The server refused the request as invalid (4xx other than the ones below)."""

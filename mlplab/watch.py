@@ -69,25 +69,40 @@ def _loss(value: float | None) -> str:
     return "–" if value is None else f"{value:.4f}"
 
 
+def _columns(width: int) -> list[Any]:
+    """The progress table's columns for a terminal this wide: the configuration (wrapped, never
+    cut), progress, losses and status always; the run id, the bar and the test loss only where
+    they fit, dropped in that order as the terminal narrows."""
+    from rich.progress import BarColumn, TextColumn
+    from rich.table import Column
+
+    def text(template: str, **kwargs: Any) -> Any:
+        return TextColumn(template, table_column=Column(no_wrap=True, **kwargs))
+
+    label = TextColumn("{task.description}", table_column=Column(ratio=1, overflow="fold"))
+    losses = "train {task.fields[train]}" + ("  test {task.fields[test]}" if width >= 64 else "")
+    progress, eta = text("{task.completed}/{task.total}"), text("{task.fields[eta]}")
+    columns = [label, progress, text(losses), eta]
+    if width >= 110:
+        columns.insert(1, BarColumn(bar_width=20))
+    if width >= 130:
+        columns.insert(0, text("{task.fields[run]}", style="dim"))
+    return columns
+
+
 class Display:
     """The rich renderable: a progress table plus, for sweeps, a best-so-far line."""
 
-    def __init__(self, runs: list[dict[str, Any]], *, sweep: dict[str, Any] | None) -> None:
-        from rich.progress import BarColumn, Progress, TextColumn
+    def __init__(
+        self, runs: list[dict[str, Any]], *, sweep: dict[str, Any] | None, width: int = 160
+    ) -> None:
+        from rich.progress import Progress
 
         self.fields = list(sweep.get("varied") or []) if sweep else None
         self.sweep, self.best_line = sweep, ""
         self.states: dict[str, RunState] = {}
         self.tasks: dict[str, Any] = {}
-        self.progress = Progress(
-            TextColumn("{task.fields[run]}", style="dim"),
-            TextColumn("{task.description}"),
-            BarColumn(),
-            TextColumn("{task.completed}/{task.total}"),
-            TextColumn("train {task.fields[train]}  test {task.fields[test]}"),
-            TextColumn("{task.fields[eta]}"),
-            auto_refresh=False,
-        )
+        self.progress = Progress(*_columns(width), auto_refresh=False, expand=True)
         self.add(runs)
 
     def add(self, runs: list[dict[str, Any]]) -> None:
@@ -137,15 +152,33 @@ class Display:
         """True when every run is terminal."""
         return all(s.status in TERMINAL for s in self.states.values())
 
+    def summary(self) -> str:
+        """`sweep ID: n/N finished · best so far ...` (empty for a single run)."""
+        if self.sweep is None:
+            return ""
+        finished = sum(s.status in TERMINAL for s in self.states.values())
+        head = f"sweep {self.sweep['id']}: {finished}/{len(self.states)} finished"
+        return head + (f" · {self.best_line}" if self.best_line else "")
+
+    def line(self, event: Event) -> str | None:
+        """One plain line for an epoch or status event (for output that is not a terminal)."""
+        data = event.data if isinstance(event.data, dict) else {}
+        state = self.states.get(data.get("run_id") or next(iter(self.states)))
+        if state is None or event.event not in ("epoch", "status"):
+            return None
+        head = f"{state.id}  {state.label}"
+        if event.event == "status":
+            return f"{head}  {state.status}"
+        losses = f"train {_loss(state.train_loss)}  test {_loss(state.test_loss)}"
+        return f"{head}  epoch {state.epoch}/{state.total}  {losses}"
+
     def __rich__(self) -> Any:
         from rich.console import Group
         from rich.text import Text
 
         if self.sweep is None:
             return self.progress
-        finished = sum(s.status in TERMINAL for s in self.states.values())
-        head = f"sweep {self.sweep['id']}: {finished}/{len(self.states)} finished"
-        return Group(self.progress, Text(head + (f" · {self.best_line}" if self.best_line else "")))
+        return Group(self.progress, Text(self.summary()))
 
 
 def best_line(client: Client, sweep_id: str) -> str:
@@ -165,23 +198,48 @@ def watch(client: Client, kind: str, record: dict[str, Any], *, as_json: bool) -
     events = client.stream(record["id"], sweep=sweep is not None)
     if as_json:
         return _watch_json(client, kind, record["id"], events)
-    return _watch_live(client, Display(runs, sweep=sweep), events)
-
-
-def _watch_live(client: Client, display: Display, events: Any) -> int:
     from rich.console import Console
-    from rich.live import Live
 
     console = Console(stderr=True)
+    display = Display(runs, sweep=sweep, width=console.width)
+    if console.is_terminal:
+        return _watch_live(client, display, events, console)
+    return _watch_plain(client, display, events, console)
+
+
+def _follow(client: Client, display: Display, event: Event) -> None:
+    """Take one event in: a new stage's runs join, and a status may change the best."""
+    if event.event == "stage" and display.sweep is not None:
+        display.add(client.sweep_runs(display.sweep["id"]))
+    display.apply(event)
+    if display.sweep is not None and event.event == "status":
+        display.best_line = best_line(client, display.sweep["id"])
+
+
+def _watch_live(client: Client, display: Display, events: Any, console: Any) -> int:
+    from rich.live import Live
+
     with Live(display, console=console, refresh_per_second=4):
         if display.sweep is not None:
             display.best_line = best_line(client, display.sweep["id"])
         for event in events:
-            if event.event == "stage" and display.sweep is not None:
-                display.add(client.sweep_runs(display.sweep["id"]))
-            display.apply(event)
-            if display.sweep is not None and event.event == "status":
-                display.best_line = best_line(client, display.sweep["id"])
+            _follow(client, display, event)
+    return _exit_code(display)
+
+
+def _watch_plain(client: Client, display: Display, events: Any, console: Any) -> int:
+    """Piped or logged: a plain line per epoch and status change, then the summary."""
+    for event in events:
+        _follow(client, display, event)
+        line = display.line(event)
+        if line is not None:
+            console.print(line, markup=False, highlight=False, soft_wrap=True)
+    if display.summary():
+        console.print(display.summary(), markup=False, highlight=False, soft_wrap=True)
+    return _exit_code(display)
+
+
+def _exit_code(display: Display) -> int:
     statuses = [s.status for s in display.states.values()]
     return 0 if all(s == RunStatus.succeeded for s in statuses) else EXIT_NOT_ALL_SUCCEEDED
 

@@ -20,6 +20,20 @@ BIG = {"name": "x" * 100, "base": SPEC, "grid": {"seed": list(range(200_000))}}
         ),
         ("/v1/runs", {"json": {"epochs": "ten"}}, 422, "validation_error", "epochs"),
         ("/v1/runs", {"json": {"hiddden": [4]}}, 422, "validation_error", "hiddden: unknown"),
+        (
+            "/v1/runs",
+            {"json": {"epcohs": 3}},
+            422,
+            "validation_error",
+            "epcohs: unknown field (did you mean 'epochs'?)",
+        ),
+        (
+            "/v1/sweeps",
+            {"json": {"base": SPEC, "grid": {"lr": [0.1]}, "metrc": "final_test_loss"}},
+            422,
+            "validation_error",
+            "metrc: unknown field (did you mean 'metric'?)",
+        ),
         ("/v1/runs", {"json": {"lr": 0}}, 422, "validation_error", "lr"),
         ("/v1/runs", {"json": {"lr": -1}}, 422, "validation_error", "lr"),
         (

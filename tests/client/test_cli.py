@@ -71,7 +71,7 @@ def test_errors_are_one_line_with_distinct_exit_codes(mlplab, tmp_path):
     no_grid = mlplab("submit", "flat.yaml", "--sweep", code=2)
     assert "grid" in error_line(no_grid, "submit")
     down = mlplab("ls", "--url", "http://127.0.0.1:9", code=3)
-    assert "cannot reach" in error_line(down, "ls")
+    assert "cannot reach" in error_line(down, "ls") and "mlplab up" in error_line(down, "ls")
     mlplab("ls", "--status", "bogus", code=2)
 
 

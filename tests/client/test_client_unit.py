@@ -140,3 +140,12 @@ def test_a_submission_still_in_progress_on_the_server_is_asked_again(flaky):
     with Client(url, retry_backoff_s=0) as client:
         assert client.submit_run({"epochs": 1})["id"] == "r3"
     assert len({k for _, k in handler.seen}) == 1
+
+
+def test_cannot_reach_suggests_mlplab_up_only_for_a_local_url():
+    from mlplab.errors import ConnectionFailed
+
+    local = ConnectionFailed.reaching("http://127.0.0.1:8000", OSError("refused"))
+    remote = ConnectionFailed.reaching("https://lab.example.org", OSError("refused"))
+    assert str(local).startswith("cannot reach mlplab at http://127.0.0.1:8000: refused")
+    assert "mlplab up" in str(local) and "mlplab up" not in str(remote)

@@ -16,14 +16,23 @@ from mlpcore.spec import DATASETS
 def test_the_shapes_are_those_of_the_loaded_datasets(name):
     loaded = data.load_dataset(name)
     assert catalog.SHAPES[name] == (loaded.num_features, loaded.num_classes)
+    assert catalog.TRAIN_SIZES[name] == len(loaded.y_train)
+    assert len(catalog.CLASS_NAMES[name]) == loaded.num_classes
+    split = loaded.subset(1000).split_val(0.1)
+    assert catalog.train_samples(dataset=name, train_subset=1000, val_fraction=0.1) == len(
+        split.y_train
+    )
 
 
 def test_the_idx_datasets_are_described_as_torchvision_reads_them():
-    assert set(catalog.SHAPES) == set(DATASETS)
+    assert set(catalog.SHAPES) == set(DATASETS) == set(catalog.TRAIN_SIZES)
+    assert set(catalog.CLASS_NAMES) == set(DATASETS)
     for name, cls in data._TORCHVISION.items():
         assert catalog.IDX_FOLDERS[name] == cls.__name__
         assert catalog.IDX_FILES == data._raw_files(cls)
         assert catalog.SHAPES[name] == (784, len(cls.classes))
+        assert len(catalog.CLASS_NAMES[name]) == len(cls.classes)
+    assert catalog.CLASS_NAMES["fashion-mnist"] == tuple(data._TORCHVISION["fashion-mnist"].classes)
 
 
 @pytest.mark.parametrize("hidden", [[], [16], [512, 256, 128]])

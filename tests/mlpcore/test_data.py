@@ -95,7 +95,9 @@ def test_missing_files_raise_one_clear_error(tmp_path, name):
     message = str(info.value)
     assert str(tmp_path / RAW_NAMES[name] / "raw") in message
     assert all(f in message for f in FILES)
-    assert "mnist-5k" in message and "MLPLAB_DATA_DIR" in message and "download=True" in message
+    assert "mnist-5k" in message and "MLPLAB_DATA_DIR" in message and "--data-dir" in message
+    assert "download=True" not in message  # the CLI and the server have no such switch
+    assert ("apt install dataset-fashion-mnist" in message) == (name == "fashion-mnist")
 
 
 def test_only_gz_files_are_not_enough_for_torchvision(tmp_path):

@@ -7,7 +7,7 @@ import pytest
 from pydantic import ValidationError
 
 from mlpcore.errors import SpecError
-from mlpcore.spec import RunSpec, load_spec_file, parse_override
+from mlpcore.spec import RunSpec, format_validation_error, load_spec_file, parse_override
 from mlpcore.status import ACTIVE, TERMINAL, RunStatus
 
 
@@ -103,14 +103,34 @@ def test_json_and_yaml_files_load(tmp_path):
     ("name", "text", "message"),
     [
         ("list.yaml", "- 1\n- 2\n", "mapping"),
-        ("bad.json", "{lr: ", "not valid json"),
-        ("bad.yaml", "lr: [1,\n", "not valid yaml"),
+        ("bad.json", "{lr: ", "bad.json:1:2: not valid JSON"),
+        ("bad.yaml", "lr: [1,\n", "not valid YAML"),
     ],
 )
 def test_bad_files_give_spec_errors(tmp_path, name, text, message):
     (tmp_path / name).write_text(text)
     with pytest.raises(SpecError, match=message):
         load_spec_file(tmp_path / name)
+
+
+def test_a_yaml_syntax_error_is_one_line_naming_the_file_line_and_column(tmp_path):
+    (tmp_path / "study.yaml").write_text("epochs: 3\nhidden: [64, 32\nlr: 0.01\n")
+    with pytest.raises(SpecError) as info:
+        load_spec_file(tmp_path / "study.yaml")
+    message = str(info.value)
+    assert "\n" not in message and "<unicode string>" not in message
+    assert message.startswith(f"{tmp_path / 'study.yaml'}:3:3: not valid YAML: expected ','")
+
+
+def test_an_unknown_field_says_what_it_may_have_meant():
+    with pytest.raises(ValidationError) as info:
+        RunSpec(epcohs=3)
+    assert format_validation_error(info.value) == (
+        "epcohs: Extra inputs are not permitted (did you mean 'epochs'?)"
+    )
+    with pytest.raises(ValidationError) as info:
+        RunSpec(zzz=3)
+    assert "did you mean" not in format_validation_error(info.value)
 
 
 def test_missing_file(tmp_path):
