@@ -1,7 +1,8 @@
 """Loss-curve PNGs with matplotlib's Agg canvas (no pyplot state, so safe across threads).
 
-`render_loss_curves` draws; `PlotCache` keeps recent PNGs keyed by what the picture shows
-(ids, statuses, epoch counts, best run), so a page polling a plot re-renders only on change.
+`render_loss_curves` draws (api/curves.py holds the drawing); `PlotCache` keeps recent PNGs
+keyed by what the picture shows (ids, statuses, epoch counts, best run), so a page polling a
+plot re-renders only on change.
 A picture that could not be drawn is kept too, as its failure, so retries do not redraw it.
 Every string a user chose (names, labels, titles) is drawn as plain text, never as mathtext.
 """
@@ -12,149 +13,34 @@ import hashlib
 import io
 import json
 import logging
-import math
 import textwrap
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
-from matplotlib.lines import Line2D
-from matplotlib.ticker import AutoLocator, LogFormatter
-
+from api.curves import panel_figure, per_run_figure
 from api.errors import PlotFailed
 
-LEGEND_ROWS = 18  # legend entries per column before another column is added
 # User strings are long at will (a name may be 200 characters): a title wraps onto lines of
 # this many, a legend label is cut to this many, so the axes never collapse to nothing.
-TITLE_CHARS, LABEL_CHARS = 80, 60
+TITLE_CHARS = 80
 log = logging.getLogger(__name__)
-
-
-def run_label(run: dict[str, Any], label_fields: list[str]) -> str:
-    """`field=value ...` from the run's varied values (else its spec), or its id."""
-    varied, spec = run.get("varied") or {}, run.get("spec") or {}
-    parts = [f"{f}={_fmt(varied.get(f, spec.get(f)))}" for f in label_fields]
-    return " ".join(parts) or run["id"]
-
-
-def _shorten(label: str) -> str:
-    """The label, cut to LABEL_CHARS characters with an ellipsis."""
-    return label if len(label) <= LABEL_CHARS else label[: LABEL_CHARS - 1] + "…"
-
-
-def _fmt(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:g}"
-    if isinstance(value, list):
-        return "x".join(str(v) for v in value)
-    return str(value)
-
-
-def _series(run: dict[str, Any], field: str) -> tuple[list[int], list[float]]:
-    """Epoch numbers and values; missing or non-finite values become NaN (a gap)."""
-    xs, ys = [], []
-    for epoch in run.get("epochs") or []:
-        value = epoch.get(field)
-        xs.append(int(epoch["epoch"]))
-        ys.append(float(value) if value is not None and math.isfinite(value) else math.nan)
-    return xs, ys
-
-
-def _colours(n: int) -> list[Any]:
-    """Distinct colours: tab10 / tab20 while they last, else an evenly sampled turbo map."""
-    from matplotlib import colormaps
-
-    if n <= 10:
-        return [colormaps["tab10"](i) for i in range(n)]
-    if n <= 20:
-        return [colormaps["tab20"](i) for i in range(n)]
-    return [colormaps["turbo"](0.05 + 0.9 * i / (n - 1)) for i in range(n)]
-
-
-def _draw_run(ax: Any, run: dict[str, Any], *, colour: Any, label: str, best: bool) -> None:
-    """Train loss solid, test loss dashed, in the run's colour; the best run drawn thicker."""
-    width = 3.0 if best else 1.4
-    style = {"color": colour, "linewidth": width, "zorder": 3 if best else 2}
-    marker = {"marker": "o", "markersize": 4} if best else {}
-    xs, ys = _series(run, "train_loss")
-    ax.plot(xs, ys, linestyle="-", label=label, **style, **marker)
-    xs, ys = _series(run, "test_loss")
-    ax.plot(xs, ys, linestyle="--", alpha=0.75, **style)
-
-
-class _PlainLogFormatter(LogFormatter):
-    """Labels the ticks LogFormatter would, as plain numbers (0.2, not 2e-01)."""
-
-    def __call__(self, x: float, pos: int | None = None) -> str:
-        return f"{x:g}" if super().__call__(x, pos) else ""
-
-
-def _use_log_scale(runs: list[dict[str, Any]]) -> bool:
-    """Log y when all losses are positive and span more than a decade."""
-    values = [
-        y
-        for run in runs
-        for f in ("train_loss", "test_loss")
-        for y in _series(run, f)[1]
-        if not math.isnan(y)
-    ]
-    return bool(values) and min(values) > 0 and max(values) / min(values) > 10
-
-
-def _legend(ax: Any, fig: Figure, n_runs: int) -> None:
-    """Runs first, then what solid and dashed mean; outside the axes, in columns."""
-    handles, labels = ax.get_legend_handles_labels()
-    handles += [
-        Line2D([], [], color="grey", linestyle="-"),
-        Line2D([], [], color="grey", linestyle="--"),
-    ]
-    labels += ["train loss", "test loss"]
-    ncol = max(1, math.ceil(len(labels) / LEGEND_ROWS))
-    size = "small" if n_runs <= 12 else "x-small"
-    legend = ax.legend(
-        handles,
-        labels,
-        loc="upper left",
-        bbox_to_anchor=(1.01, 1.0),
-        ncol=ncol,
-        fontsize=size,
-        frameon=False,
-        borderaxespad=0.0,
-    )
-    for text in legend.get_texts():
-        text.set_parse_math(False)  # labels hold user values: `$...$` is not mathtext here
 
 
 def render_loss_curves(
     runs: list[dict[str, Any]], *, title: str, label_fields: list[str], best_run_id: str | None
 ) -> bytes:
-    """A PNG of every run's train (solid) and test (dashed) loss per epoch."""
-    ncol = max(1, math.ceil((len(runs) + 2) / LEGEND_ROWS))
-    fig = Figure(figsize=(8 + 3.2 * ncol, 5), dpi=100, layout="constrained")
-    FigureCanvasAgg(fig)
-    ax = fig.add_subplot()
-    for run, colour in zip(runs, _colours(len(runs)), strict=True):
-        best = run["id"] == best_run_id
-        label = _shorten(run_label(run, label_fields)) + ("  ★ best" if best else "")
-        _draw_run(ax, run, colour=colour, label=label, best=best)
-    if _use_log_scale(runs):
-        ax.set_yscale("log")
-        plain = _PlainLogFormatter(labelOnlyBase=False, minor_thresholds=(1.5, 0.6))
-        ax.yaxis.set_major_formatter(plain)
-        ax.yaxis.set_minor_formatter(plain)
+    """A PNG of every run's train (solid) and test (dashed) loss per epoch; runs whose curves
+    are identical are drawn once with their count. Up to PER_RUN_LEGEND curves, one axes with
+    a legend naming each run; more, panels by the first varied field (api/plot_panels.py)."""
+    fig = per_run_figure(runs, label_fields, best_run_id)
+    if fig is None:  # too many distinct curves to name one by one
+        fig = panel_figure(runs, label_fields, best_run_id)
     # a sweep's name is in the title: `$\foo$` parsed as mathtext was a 500 (or a
     # RecursionError for deep nesting); parse_math=False draws it character for character
     # over the whole figure, not the axes: a long title has the legend's width too
     fig.suptitle(textwrap.fill(title, TITLE_CHARS, max_lines=3), parse_math=False)
-    ax.set(xlabel="epoch", ylabel="loss")
-    whole_epochs = AutoLocator()  # the default x locator, on whole epochs only
-    whole_epochs.set_params(integer=True)
-    ax.xaxis.set_major_locator(whole_epochs)
-    ax.grid(True, alpha=0.3)
-    _legend(ax, fig, len(runs))
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png")
     return buffer.getvalue()

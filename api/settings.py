@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from pathlib import Path
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from artifacts import default_artifact_dir
 from runstore.keys import DEFAULT_REDIS_URL
 
 
@@ -39,6 +41,16 @@ class ApiSettings(BaseSettings):
     )
     max_fused_models: int = Field(
         default=64, ge=1, description="most runs of a sweep sent as one fused task"
+    )
+    # 1 GiB: about 450 of the study's models (567 k float32 parameters, 2.3 MB each)
+    max_artifact_bytes: int = Field(
+        default=2**30,
+        ge=1,
+        description="bytes of stored models per user; past it their oldest models are evicted",
+    )
+    artifact_dir: Path = Field(
+        default_factory=default_artifact_dir,
+        description="the model files the workers store (the same directory as theirs)",
     )
     idempotency_wait_s: float = Field(
         default=10.0,

@@ -4,12 +4,14 @@ Grid: sigmoid/relu/tanh/leaky_relu x lr 1e-4/1e-3/1e-2 x step_size 20/30/40, hid
 512-256-128, batch 64, Adam, seed 0, on a fixed train subset.
 
     python benchmarks/fused_sweep.py [--epochs 2] [--subset 6400] [--device cpu|cuda]
+    python benchmarks/fused_sweep.py --matrix [--subset 2048] [--repeat 2]   # CPU size matrix
 
 Fashion-MNIST is read from --data-dir or $MLPLAB_DATA_DIR; without it, mnist-5k stands in.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import os
 import threading
@@ -18,6 +20,7 @@ from typing import Any
 
 import _common as bench  # benchmarks/ is on sys.path when this runs as a script
 import torch
+from _matrix import print_matrix
 
 from mlpcore.data import load_dataset
 from mlpcore.device import configure_process, resolve_device
@@ -110,11 +113,20 @@ def main() -> None:
     parser.add_argument("--subset", type=int, default=6400, help="training samples per run")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--models-per-pass", type=int, help="train_group's models_per_pass")
+    parser.add_argument(
+        "--matrix", action="store_true", help="CPU: fused vs one by one over a size matrix"
+    )
     args = parser.parse_args()
     configure_process()  # as a worker starts: denormals flushed
     device = resolve_device(args.device)
     dataset, root = bench.pick_dataset(args.data_dir)
     data = load_dataset(dataset, device=device, data_dir=root)
+    if args.matrix:  # 1000 test samples: evaluation costs both sides alike and dilutes ratios
+        small = dataclasses.replace(data, x_test=data.x_test[:1000], y_test=data.y_test[:1000])
+        print(f"{dataset}, device {device}, {bench.torch_line()}")
+        print_matrix(small, samples=min(args.subset, len(data.y_train)), repeat=args.repeat)
+        bench.print_machine_load()
+        return
     subset = min(args.subset, len(data.y_train))
     specs = grid_specs(dataset, args.epochs, subset, args.device)
     print(

@@ -5,6 +5,7 @@ docs/seed-study.md (between the results markers) and docs/img/seed-study-stage<N
     python docs/run_seed_study.py --url http://127.0.0.1:8000  # a server already running
     python docs/run_seed_study.py --set dataset=mnist-5k       # any spec override
     python docs/run_seed_study.py --sweep ID                   # re-render a finished study
+    python docs/run_seed_study.py --rerun                      # examples/seed_study_val.yaml
 
 DIR holds FashionMNIST/raw/*-ubyte. A server this script starts listens on a free port, keeps
 its keys under the prefix `seedstudy` in --redis-url's DB, and is stopped at the end.
@@ -27,6 +28,8 @@ import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+import seed_rerun  # noqa: E402
 
 from api.plots import render_loss_curves  # noqa: E402
 from mlplab.client import Client  # noqa: E402
@@ -56,6 +59,11 @@ def parse_args() -> argparse.Namespace:
         help="override a spec field (repeatable)",
     )
     p.add_argument("--sweep", help="render this finished study instead of running one")
+    p.add_argument(
+        "--rerun",
+        action="store_true",
+        help="run (or, with --sweep, render) the rerun with a val split and repeats",
+    )
     p.add_argument("--timeout-h", type=float, default=24.0, help="give up after (hours)")
     return p.parse_args()
 
@@ -92,9 +100,9 @@ def start_server(redis_url: str) -> tuple[subprocess.Popen[bytes], str]:
     raise SystemExit("the server did not get ready in 5 minutes")
 
 
-def run_study(client: Client, overrides: list[str], timeout_s: float) -> str:
+def run_study(client: Client, overrides: list[str], timeout_s: float, spec: Path = SPEC) -> str:
     """Submit the study and follow it to its end, printing each stage as it moves on."""
-    body, _ = build_submission(str(SPEC), overrides, sweep=True)
+    body, _ = build_submission(str(spec), overrides, sweep=True)
     record = client.submit_sweep(body)
     print(
         f"study {record['id']}: {body['base'].get('dataset')}, {body['base'].get('epochs')} epochs",
@@ -210,10 +218,10 @@ def render(client: Client, sweep_id: str) -> str:
     return "\n".join([*lines, "", END])
 
 
-def write_doc(section: str) -> None:
-    """Replace the results section of docs/seed-study.md."""
+def write_doc(section: str, start: str = START, end: str = END) -> None:
+    """Replace a results section of docs/seed-study.md."""
     text = DOC.read_text()
-    pattern = re.compile(re.escape(START) + ".*?" + re.escape(END), re.S)
+    pattern = re.compile(re.escape(start) + ".*?" + re.escape(end), re.S)
     DOC.write_text(pattern.sub(lambda _: section, text))
 
 
@@ -224,9 +232,18 @@ def main() -> int:
         proc, url = start_server(args.redis_url)
     try:
         with Client(url, timeout=60) as client:
-            sweep_id = args.sweep or run_study(client, args.overrides, args.timeout_h * 3600)
-            write_doc(render(client, sweep_id))
-        print(f"wrote {DOC.relative_to(ROOT)} and {IMG.relative_to(ROOT)}/seed-study-stage*.png")
+            spec = SPEC.with_name(seed_rerun.SPEC_NAME) if args.rerun else SPEC
+            timeout_s = args.timeout_h * 3600
+            sweep_id = args.sweep or run_study(client, args.overrides, timeout_s, spec)
+            if args.rerun:
+                runs = client.sweep_runs(sweep_id)
+                section = seed_rerun.render(
+                    client.sweep(sweep_id), runs, wall_clock(client.sweep(sweep_id), runs)
+                )
+                write_doc(section, seed_rerun.START, seed_rerun.END)
+            else:
+                write_doc(render(client, sweep_id))
+        print(f"wrote {DOC.relative_to(ROOT)}")
     finally:
         if proc is not None:
             proc.send_signal(signal.SIGTERM)

@@ -6,7 +6,10 @@ budget.py   what a submission costs against max_param_epochs (parameters x epoch
 capability.py  whether the live workers have a submission's datasets and devices
 cancel.py   cancel a run or a sweep (moving a staged sweep on when that ends a stage)
 stages.py   staged sweeps: the stage record, each next stage planned from the winners
-ranking.py  the one metric function, leaderboards, the best run, a sweep's view
+ranking.py  leaderboards (by run or by configuration), the best run or configuration
+configs.py  the one metric function; runs grouped by configuration: mean, std, n
+verdict.py  does the best configuration beat the runner-up beyond seed noise
+views.py    a sweep as its owner sees it: counts, best, warnings, verdict, stages
 repair.py   runs whose worker vanished (leases), strays of a submission cut in half
 fusion.py   which runs train as one stacked model, and the names of their groups
 fairshare.py  a token task's side of fair share: take the group the scheduler picks

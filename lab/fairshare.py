@@ -25,12 +25,15 @@ def train_next(
     send_token: Callable[[], None],
     visibility_timeout_s: int,
     hold_claim: Callable[[str], AbstractContextManager[object]],
+    max_models: int = 1,
 ) -> dict[str, Any]:
-    """Pop (or resume) this token's group and train it while `hold_claim(claim)` leases the
-    claim like its runs (a vanished worker's unstarted runs are queued again); parked tokens
-    go back when it ends."""
+    """Pop (or resume) this token's group, grown to `max_models` runs by same-shaped groups
+    fair share serves next (of any sweep and owner), and train it while `hold_claim(claim)`
+    leases the claim like its runs (a vanished worker's unstarted runs are queued again);
+    parked tokens go back when it ends."""
     fair = store.fair
-    popped = fair.pop(claim=claim, claim_ttl_s=visibility_timeout_s + CLAIM_MARGIN_S)
+    ttl = visibility_timeout_s + CLAIM_MARGIN_S
+    popped = fair.pop(claim=claim, claim_ttl_s=ttl, max_models=max_models)
     if popped.owner is None:
         log.info("token %s: %s", claim, popped.state)
         return {"dispatched": False, "state": popped.state}

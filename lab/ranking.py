@@ -4,26 +4,43 @@ Succeeded runs rank first; early-stopped runs rank after all of them, by the val
 last epoch (it is not a final value, so never beats a finished run, and is never `best`);
 runs with no value (queued, running, failed, cancelled, diverged) come last, unranked.
 A staged sweep's winners are chosen by the same function, among succeeded runs only.
+
+A sweep with repeats > 1 ranks configurations instead (lab/configs.py): one row per
+configuration with the mean, std and n of its runs, and `best` is the best configuration.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Collection
-from typing import Any
+from typing import Any, Literal
 
+from lab.configs import Configuration, configurations, metric_value
 from mlpcore.status import RANKED, RunStatus
 
+__all__ = ["metric_value"]  # the one metric function, defined with the configurations
+By = Literal["run", "config"]
 
-def metric_value(
-    run: dict[str, Any], metric: str, *, statuses: Collection[str] = RANKED
-) -> float | None:
-    """The run's metric when its status is one of `statuses` and the value is finite, else
-    None (unranked; never a stage winner)."""
-    value = (run.get("result") or {}).get(metric)
-    if run["status"] not in statuses or value is None or not math.isfinite(value):
-        return None
-    return float(value)
+
+def grouped(sweep: dict[str, Any]) -> bool:
+    """Whether the sweep ranks configurations: it runs each one several times."""
+    return int((sweep.get("spec") or {}).get("repeats") or 1) > 1
+
+
+def sweep_leaderboard(
+    sweep: dict[str, Any], runs: list[dict[str, Any]], *, by: By | None = None
+) -> list[dict[str, Any]]:
+    """The sweep's leaderboard, by run or by configuration (default: by configuration when
+    the sweep has repeats)."""
+    metric, mode = sweep["metric"], sweep["mode"]
+    if (by or ("config" if grouped(sweep) else "run")) == "config":
+        return config_leaderboard(runs, metric=metric, mode=mode)
+    return leaderboard(runs, metric=metric, mode=mode)
+
+
+def sweep_best(sweep: dict[str, Any], runs: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The sweep's `best`: its best run, or with repeats its best configuration."""
+    if grouped(sweep):
+        return config_best(runs, metric=sweep["metric"], mode=sweep["mode"])
+    return best(runs, metric=sweep["metric"], mode=sweep["mode"])
 
 
 def leaderboard(runs: list[dict[str, Any]], *, metric: str, mode: str) -> list[dict[str, Any]]:
@@ -59,6 +76,51 @@ def best(runs: list[dict[str, Any]], *, metric: str, mode: str) -> dict[str, Any
         "mode": mode,
         "value": rows[0]["value"],
         "config": {"varied": run.get("varied") or {}, "spec": run["spec"]},
+    }
+
+
+def config_leaderboard(
+    runs: list[dict[str, Any]], *, metric: str, mode: str
+) -> list[dict[str, Any]]:
+    """One row per configuration, best first by mean: a run row's fields (run_id: its best
+    run, value: the mean) plus mean, std, n and run_ids."""
+    return [
+        _config_row(c, rank + 1 if c.tier is not None else None)
+        for rank, c in enumerate(configurations(runs, metric=metric, mode=mode))
+    ]
+
+
+def _config_row(config: Configuration, rank: int | None) -> dict[str, Any]:
+    return {
+        "rank": rank,
+        "run_id": config.best_run["id"],
+        "status": config.best_run["status"],
+        "value": config.mean,
+        "varied": config.varied,
+        "mean": config.mean,
+        "std": config.std,
+        "n": config.n,
+        "run_ids": config.run_ids,
+    }
+
+
+def config_best(runs: list[dict[str, Any]], *, metric: str, mode: str) -> dict[str, Any] | None:
+    """The best configuration with succeeded runs as the `best` answer (run_id: its best run,
+    value: its mean, runs: all its run ids), or None while none has."""
+    ranked = configurations(runs, metric=metric, mode=mode)
+    if not ranked or ranked[0].tier != RANKED.index(RunStatus.succeeded):
+        return None
+    top = ranked[0]
+    return {
+        "run_id": top.best_run["id"],
+        "metric": metric,
+        "mode": mode,
+        "value": top.mean,
+        "config": {"varied": top.varied, "spec": top.best_run["spec"]},
+        "runs": top.run_ids,
+        "mean": top.mean,
+        "std": top.std,
+        "n": top.n,
     }
 
 

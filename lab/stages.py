@@ -18,12 +18,13 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from lab import fusion
+from lab.configs import Configuration, configuration, configurations, group_runs
 from lab.queue import TaskQueue
-from lab.ranking import metric_value
+from lab.verdict import verdict
 from mlpcore.spec import RunSpec
 from mlpcore.staged import Candidate, next_configs, select_winners, stage_field
-from mlpcore.status import TERMINAL, RunStatus
-from mlpcore.sweep import SweepSpec, stage_bounds, varied_fields
+from mlpcore.status import RANKED, TERMINAL, RunStatus
+from mlpcore.sweep import SweepSpec, repeat_specs, stage_bounds
 from runstore import Store, stages, strays
 from runstore.stages import Planner, StagePlan
 
@@ -46,7 +47,6 @@ def start(
         stages=[stage_field(stage) for stage in sweep.stages],
         bounds=stage_bounds(sweep),
     )
-    record["varied"] = varied_fields(sweep)
 
 
 def stage_specs(sweep: SweepSpec) -> Iterator[tuple[str, RunSpec]]:
@@ -71,11 +71,23 @@ def view(*, sweep: dict[str, Any], store: Store, runs: list[dict[str, Any]]) -> 
     }
     if record is not None:
         fields.update(
-            stages=stages.public_stages(record),
+            stages=_with_verdicts(stages.public_stages(record), sweep, runs),
             end_reason=record["reason"],
             staging=record["status"] == "running",
         )
     return fields
+
+
+def _with_verdicts(
+    public: list[dict[str, Any]], sweep: dict[str, Any], runs: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Each stage with the verdict on its own best configuration against its runner-up."""
+    by_id = {run["id"]: run for run in runs}
+    for stage in public:
+        mine = [by_id[r] for r in stage["run_ids"] if r in by_id]
+        configs = configurations(mine, metric=sweep["metric"], mode=sweep["mode"])
+        stage["verdict"] = verdict(configs, metric=sweep["metric"])
+    return public
 
 
 def epochs_saved(runs: list[dict[str, Any]]) -> int:
@@ -95,14 +107,19 @@ def cancel(*, sweep: dict[str, Any], store: Store) -> bool:
 def plan_stage(
     sweep: dict[str, Any], record: dict[str, Any], runs: list[dict[str, Any]], *, max_models: int
 ) -> StagePlan:
-    """The winners of the ended stage and, unless it was the last, the next stage's runs."""
+    """The winners of the ended stage and, unless it was the last, the next stage's runs.
+
+    The stage's runs are cut into configurations (their repeats); a configuration competes
+    with the mean of its succeeded runs and is carried as its best run."""
     spec = SweepSpec(**sweep["spec"])
     index = record["current"]
     stage = record["stages"][index]
     parents = dict(zip(stage["run_ids"], stage["parents"], strict=True))
-    candidates = [
-        Candidate(r["id"], _winning_value(r, sweep["metric"]), parents.get(r["id"])) for r in runs
+    previous = set(record["stages"][index - 1]["winners"]) if index else set()
+    configs = [
+        configuration(g, metric=sweep["metric"], mode=sweep["mode"]) for g in group_runs(runs)
     ]
+    candidates = [_candidate(c, parents, previous) for c in configs]
     winners = select_winners(
         candidates, keep_top=spec.keep_top or 1, carry=spec.carry, mode=sweep["mode"]
     )
@@ -114,28 +131,41 @@ def plan_stage(
             "later stages were not created"
         )
         return StagePlan([], reason=reason)
-    return _next_stage(spec, index + 1, winners, {r["id"]: r for r in runs}, max_models)
+    carried = {c.best_run["id"]: c for c in configs}
+    return _next_stage(spec, index + 1, winners, carried, max_models)
 
 
-def _winning_value(run: dict[str, Any], metric: str) -> float | None:
-    """A stage winner is chosen among succeeded runs only (an early-stopped one never wins)."""
-    return metric_value(run, metric, statuses=(RunStatus.succeeded,))
+def _candidate(config: Configuration, parents: dict[str, Any], previous: set[str]) -> Candidate:
+    """The configuration as a candidate: its best run, the mean of its succeeded runs (an
+    early-stopped run never wins), and its parent: the previous stage's winner it was built
+    from (a kept configuration's runs are their own parents: the winner among them)."""
+    mine = [parents.get(run["id"]) for run in config.runs]
+    parent = next((p for p in mine if p in previous), mine[0])
+    value = config.mean if config.tier == RANKED.index(RunStatus.succeeded) else None
+    return Candidate(config.best_run["id"], value, parent)
+
+
+def _config_spec(run: dict[str, Any]) -> RunSpec:
+    """The configuration's spec, from one of its runs: the seed its repeat 0 has."""
+    spec = RunSpec(**run["spec"])
+    return spec.model_copy(update={"seed": spec.seed - int(run.get("repeat") or 0)})
 
 
 def _next_stage(
     spec: SweepSpec,
     index: int,
     winners: list[str],
-    runs: dict[str, dict[str, Any]],
+    carried: dict[str, Configuration],
     max_models: int,
 ) -> StagePlan:
-    """Every winner combined with every value of stage `index`, cut into fused groups; a
-    combination that is the winner itself (the value it already has) keeps the winner."""
+    """Every winner combined with every value of stage `index`, each `repeats` times, cut
+    into fused groups; a combination that is the winner itself (the value it already has)
+    keeps the winner's runs."""
     field, values = stage_field(spec.stages[index])
     # each winner's values of the stages so far, from its spec: a winner kept from an earlier
     # stage has only that stage's fields in its own `varied`
     earlier = list(dict.fromkeys(stage_field(stage)[0] for stage in spec.stages[:index]))
-    specs = [RunSpec(**runs[w]["spec"]) for w in winners]
+    specs = [_config_spec(carried[w].best_run) for w in winners]
     dumped = [s.model_dump(mode="json") for s in specs]
     configs = next_configs([({f: d[f] for f in earlier}, d) for d in dumped], field=field,
                            values=values)  # fmt: skip
@@ -143,17 +173,19 @@ def _next_stage(
     new = []
     for varied, run_spec, parent in configs:
         if run_spec == specs[parent]:
-            kept[winners[parent]] = None
-        else:
-            new.append((varied, run_spec, parent))
+            kept.update(dict.fromkeys(carried[winners[parent]].run_ids))
+            continue
+        for repeat, seeded in enumerate(repeat_specs(run_spec, spec.repeats)):
+            new.append((varied, seeded, parent, repeat))
     planned = fusion.plan([c[1] for c in new], fuse=spec.fuse, max_models=max_models)
     return StagePlan(
         winners,
-        configs=[(varied, s.model_dump(mode="json")) for varied, s, _ in new],
-        parents=[winners[parent] for _, _, parent in new],
+        configs=[(varied, s.model_dump(mode="json")) for varied, s, _, _ in new],
+        parents=[winners[parent] for _, _, parent, _ in new],
         groups=planned.groups,
         chunks=planned.chunks,
         kept=list(kept),
+        repeats=[repeat for *_, repeat in new],
     )
 
 

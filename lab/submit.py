@@ -9,14 +9,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, Protocol
 
-from lab import fusion, idempotency, stages
+from lab import dryrun, fusion, idempotency, stages
 from lab.budget import run_cost, sweep_cost
 from lab.capability import check_servable
 from lab.errors import LimitExceeded
 from lab.queue import TaskQueue, send_group
 from lab.views import sweep_view
 from mlpcore.spec import RunSpec
-from mlpcore.sweep import SweepSpec, expand_sweep, sweep_size
+from mlpcore.sweep import SweepConfig, SweepSpec, expand_sweep, sweep_size, varied_fields
 from runstore import NotFound, Store
 
 
@@ -33,6 +33,7 @@ class Limits(Protocol):
     max_running: int | None
     max_param_epochs: int
     max_fused_models: int
+    max_artifact_bytes: int
 
 
 def check_limits(spec: RunSpec, *, limits: Limits, where: str = "") -> None:
@@ -56,13 +57,14 @@ def admitted(*, store: Store, owner: str, runs: int, cost: int, limits: Limits) 
 
     Raises runstore.quota.QuotaFull or BudgetFull (429, naming the quota and the owner's
     count) before anything is written. The owner's max_running is recorded for the
-    fair-share scheduler.
+    fair-share scheduler, their max_artifact_bytes for the workers' model evictions.
     """
     budget = limits.max_param_epochs
     with store.quota.lease(
         owner=owner, runs=runs, limit=limits.max_queued, cost=cost, budget=budget
     ):
         store.fair.set_cap(owner=owner, cap=limits.max_running)
+        store.models.set_limit(owner=owner, limit=limits.max_artifact_bytes)
         yield
 
 
@@ -112,15 +114,8 @@ def submit_sweep(
         if claim.first_id is not None:
             first = _first(store.get_sweep(claim.first_id), "sweep", claim.first_id)
             return sweep_view(sweep=first, store=store)
-        configs = expand_sweep(sweep, max_runs=limits.max_runs_per_sweep)
+        configs, planned = checked_sweep(sweep, store=store, limits=limits)
         specs = [c.spec for c in configs]
-        for index, config in enumerate(configs):
-            where = f"configuration {index} {config.varied}: "
-            check_limits(config.spec, limits=limits, where=where)
-        for where, spec in stages.stage_specs(sweep):  # a later stage's values, before any run
-            check_limits(spec, limits=limits, where=where)
-        check_servable(specs + [spec for _, spec in stages.stage_specs(sweep)], store=store)
-        planned = fusion.plan(specs, fuse=sweep.fuse, max_models=limits.max_fused_models)
         # sweep_size: every run of a grid or random sweep; a staged one's most over all
         # stages, so its later stages have room too (and its cost, their costliest runs)
         runs_at_most, cost = sweep_size(sweep), sweep_cost(sweep, specs)
@@ -132,12 +127,36 @@ def submit_sweep(
                 mode=sweep.resolved_mode(),
                 configs=[(c.varied, c.spec.model_dump(mode="json")) for c in configs],
                 groups=planned.groups,
+                repeats=[c.repeat for c in configs],
+                varied=varied_fields(sweep),
             )
             claim.created(record["id"])  # a retry finds it from here on, queued or not
             stages.start(sweep=sweep, record=record, runs=runs, store=store)
             for chunk in planned.chunks:
                 send_group(queue, store, [runs[i]["id"] for i in chunk])
     return sweep_view(sweep=record, store=store, runs=runs)
+
+
+def checked_sweep(
+    sweep: SweepSpec, *, store: Store, limits: Limits
+) -> tuple[list[SweepConfig], fusion.Plan]:
+    """Expand the sweep, check every configuration (a later stage's values too) against the
+    limits and the live workers, and plan its fused groups; writes nothing."""
+    configs = expand_sweep(sweep, max_runs=limits.max_runs_per_sweep)
+    specs = [c.spec for c in configs]
+    for index, config in enumerate(configs):
+        where = f"configuration {index} {config.varied}: "
+        check_limits(config.spec, limits=limits, where=where)
+    for where, spec in stages.stage_specs(sweep):  # a later stage's values, before any run
+        check_limits(spec, limits=limits, where=where)
+    check_servable(specs + [spec for _, spec in stages.stage_specs(sweep)], store=store)
+    return configs, fusion.plan(specs, fuse=sweep.fuse, max_models=limits.max_fused_models)
+
+
+def dry_run(*, sweep: SweepSpec, store: Store, limits: Limits) -> dict[str, Any]:
+    """How the sweep would train (lab/dryrun.py), checked as a submission is; nothing written."""
+    configs, planned = checked_sweep(sweep, store=store, limits=limits)
+    return dryrun.describe(sweep, configs, planned, store.live_workers())
 
 
 def _first(record: dict[str, Any] | None, kind: str, record_id: str) -> dict[str, Any]:

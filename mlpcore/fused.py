@@ -49,6 +49,7 @@ def train_group(
     poll_every: int = POLL_EVERY,
     models_per_pass: int | None = None,
     best_by: Sequence[Criterion | None] | None = None,
+    batched: bool = False,
 ) -> list[RunResult]:
     """Train runs sharing a fusion key as one stacked model; results in the caller's order.
 
@@ -62,6 +63,10 @@ def train_group(
 
     `best_by` names, per run, the (epoch field, mode) its best epoch is chosen by (a sweep's
     metric; default: val loss with a val split, else train loss).
+
+    `batched` makes a CPU compute each layer of a pass as one bmm over its models, the
+    arithmetic a GPU does (so CI runs the GPU's code path); results then agree with solo
+    runs to float32 rounding instead of bit for bit. It changes nothing on a GPU.
     """
     specs = list(specs)
     if not specs or len({s.fusion_key() for s in specs}) != 1:
@@ -82,9 +87,8 @@ def train_group(
     if best_by is not None and len(best_by) != len(specs):
         raise SpecError(f"{len(best_by)} best_by criteria for {len(specs)} specs")
     data = data.subset(specs[0].train_subset).split_val(specs[0].val_fraction)
-    trainer = GroupTrainer(
-        specs, callbacks, data, device, models_per_pass, list(best_by) if best_by else None
-    )
+    criteria = list(best_by) if best_by else None
+    trainer = GroupTrainer(specs, callbacks, data, device, models_per_pass, criteria, batched)
     if resume is not None:
         trainer.restore(resume)
     trainer.run(on_checkpoint, poll_every)

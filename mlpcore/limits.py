@@ -1,6 +1,7 @@
 """The names of the server's limits: the spec limits a submission is checked against, then
 the per-user quotas (max_param_epochs: the compute budget, parameters x epochs of a user's
-queued and running runs; max_streams: event streams open at once); an admin may override
+queued and running runs; max_streams: event streams open at once; max_artifact_bytes: the
+bytes of a user's stored models, oldest evicted beyond it); an admin may override
 each per user. Plain Python: the client's `mlplab users` flags come from here too."""
 
 from __future__ import annotations
@@ -17,5 +18,6 @@ LimitName = Literal[
     "max_running",
     "max_param_epochs",
     "max_streams",
+    "max_artifact_bytes",
 ]
 LIMIT_NAMES: tuple[LimitName, ...] = get_args(LimitName)

@@ -95,8 +95,11 @@ class StackedMLP(nn.Module):
         activations: Sequence[str],
         *,
         device: torch.device | str = "cpu",
+        batched: bool = False,
     ) -> None:
         super().__init__()
+        # True: one bmm over the stack on a CPU too, the arithmetic a GPU does (see _matmul)
+        self.batched = batched
         unknown = set(activations) - ACTIVATIONS.keys()
         if unknown or not activations:
             raise ValueError(f"activations must be a non-empty list of {list(ACTIVATIONS)}")
@@ -159,24 +162,24 @@ class StackedMLP(nn.Module):
             return ACTIVATIONS[runs[0][0]].grad(g, z, h)
         return torch.cat([ACTIVATIONS[n].grad(g[a:b], z[a:b], h[a:b]) for n, a, b in runs])
 
-    @staticmethod
     def _matmul(
-        a: Tensor, b: Tensor, bias: Tensor | None = None, out: Tensor | None = None
+        self, a: Tensor, b: Tensor, bias: Tensor | None = None, out: Tensor | None = None
     ) -> Tensor:
-        """(m, n, k) @ (m, k, p) [+ bias (m, 1, p)] as one bmm, except on a CPU with m > 1:
-        one bmm per model there, because MKL's batched GEMM rounds differently with the batch
-        size (Adam amplifies that), while a 1-batch bmm is exactly what a solo run computes."""
-        if len(b) == 1 or not b.is_cpu:
-            return torch.bmm(a, b, out=out) if bias is None else torch.baddbmm(bias, a, b, out=out)
+        """(m, n, k) @ (m, k, p) [+ bias (m, 1, p)] as one bmm, except on a CPU with m > 1
+        unless `batched`: one bmm per model there, because MKL's batched GEMM rounds
+        differently with the batch size (Adam amplifies that), while a 1-batch bmm is exactly
+        what a solo run computes."""
+        if len(b) == 1 or self.batched or not b.is_cpu:
+            return _bmm(a, b, bias, out)
         parts = [
             (a[i : i + 1], b[i : i + 1], None if bias is None else bias[i : i + 1])
             for i in range(len(b))
         ]
         if torch.is_grad_enabled():  # out= is not differentiable
-            return torch.cat([StackedMLP._matmul(*p) for p in parts])
+            return torch.cat([_bmm(*p) for p in parts])
         out = a.new_empty(len(b), a.shape[1], b.shape[2]) if out is None else out
         for i, p in enumerate(parts):
-            StackedMLP._matmul(*p, out=out[i : i + 1])
+            _bmm(*p, out=out[i : i + 1])
         return out
 
     def _forward(self, x: Tensor, models: slice | None) -> tuple[Tensor, list[Tensor]]:
@@ -246,6 +249,11 @@ class StackedMLP(nn.Module):
             if k < last:
                 layers.append(ACTIVATIONS[self.activations[i]].module())
         return nn.Sequential(*layers)
+
+
+def _bmm(a: Tensor, b: Tensor, bias: Tensor | None = None, out: Tensor | None = None) -> Tensor:
+    """a @ b [+ bias] as one (baddbmm) call."""
+    return torch.bmm(a, b, out=out) if bias is None else torch.baddbmm(bias, a, b, out=out)
 
 
 def _grad(param: nn.Parameter) -> Tensor:

@@ -10,6 +10,10 @@ carry "per_parent"  the same, but at most one run per parent (the previous stage
                     a run was built from); stage-1 runs have no parent and all count.
 
 Each winner's configuration is then combined with every value of the next stage's field.
+
+With repeats (SweepSpec.repeats > 1) the candidates are configurations, not runs: each is
+its best run's id with the mean of its succeeded runs (lab/stages.py builds them), so the
+same rule picks winners by the mean, and each next configuration runs `repeats` times.
 """
 
 from __future__ import annotations

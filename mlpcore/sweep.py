@@ -2,7 +2,9 @@
 
 Torch-free, like spec.py: the API expands and validates a whole sweep before queuing anything.
 A staged sweep expands to its first stage; later stages are planned (mlpcore.staged) when the
-stage before them has ended.
+stage before them has ended. With `repeats` k each configuration runs k times, with seeds
+seed .. seed+k-1 (its own seed, base or varied); a run keeps its configuration's `varied`
+and its `repeat` index, and the seed is no part of the fusion key, so repeats train fused.
 """
 
 from __future__ import annotations
@@ -12,42 +14,36 @@ import math
 import random
 import unicodedata
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from mlpcore.axes import Axis, axis_values, sample
 from mlpcore.errors import SpecError
-from mlpcore.spec import RUN_FIELDS, NoBool, Number, PositiveInt, RunSpec, format_validation_error
+from mlpcore.spec import RUN_FIELDS, NoBool, PositiveInt, RunSpec, format_validation_error
 from mlpcore.staged import Carry, check_stage_values, stage_field, stage_sizes
 from mlpcore.stopping import EarlyStopping
 
-Metric = Literal["final_train_loss", "final_test_loss", "final_test_accuracy"]
+Metric = Literal[
+    "final_train_loss",
+    "final_test_loss",
+    "final_test_accuracy",
+    "final_val_loss",
+    "final_val_accuracy",
+    "best_val_loss",
+    "best_val_accuracy",
+]
+VAL_METRICS = frozenset(m for m in get_args(Metric) if "_val_" in m)
+TEST_METRICS = frozenset(m for m in get_args(Metric) if "_test_" in m)
+TEST_SET_WARNING = (
+    "the winner is chosen on the test set ({metric}): its score is optimistic and the test set "
+    "no longer measures it fairly; hold out a validation split (val_fraction, e.g. 0.1) and "
+    "rank on a val metric (best_val_loss)"
+)
 Mode = Literal["min", "max"]
 Strategy = Literal["grid", "random", "staged"]
 
 
-class Choice(BaseModel):
-    """Pick one of the listed values uniformly."""
-
-    model_config = ConfigDict(extra="forbid")
-    choice: list[Any] = Field(min_length=1)
-
-
-class Uniform(BaseModel):
-    """A float drawn uniformly from [a, b]."""
-
-    model_config = ConfigDict(extra="forbid")
-    uniform: tuple[Number, Number]
-
-
-class LogUniform(BaseModel):
-    """A float whose log is uniform on [log a, log b]; a and b > 0."""
-
-    model_config = ConfigDict(extra="forbid")
-    loguniform: tuple[Annotated[float, NoBool, Field(gt=0)], Annotated[float, NoBool, Field(gt=0)]]
-
-
-Axis = list[Any] | Choice | Uniform | LogUniform
 # Bidi embeddings, overrides and isolates make a name display as other text than it holds.
 _BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 
@@ -87,6 +83,9 @@ class SweepSpec(BaseModel):
     mode: Mode | None = None
     fuse: bool = True
     early_stopping: EarlyStopping | None = None
+    repeats: Annotated[int, NoBool] = Field(
+        default=1, ge=1, le=10, description="runs per configuration, seeds seed .. seed+k-1"
+    )
 
     @field_validator("name")
     @classmethod
@@ -112,7 +111,26 @@ class SweepSpec(BaseModel):
             self._check_grid_axes()
         elif self.n is None:
             raise ValueError("strategy random needs n, the number of configurations")
+        self._check_val_split()
         return self
+
+    def _check_val_split(self) -> None:
+        """A val metric needs every run to hold out a validation split."""
+        if self.metric in VAL_METRICS and any(_is_zero(v) for v in self._val_fractions()):
+            raise ValueError(
+                f"metric {self.metric} ranks runs on a validation split, but val_fraction is 0 "
+                "for some of its runs (0 is the default): set base.val_fraction, e.g. 0.1"
+            )
+
+    def _val_fractions(self) -> list[Any]:
+        """Every val_fraction a run can have (a distribution: its ends)."""
+        base = [self.base.get("val_fraction", 0.0)]
+        if self.strategy != "staged":
+            axis = self.grid.get("val_fraction")
+            return base if axis is None else axis_values(axis)
+        staged = [stage_field(s)[1] for s in self.stages if stage_field(s)[0] == "val_fraction"]
+        first = "val_fraction" in self.stages[0]
+        return [v for values in staged for v in values] + ([] if first else base)
 
     def _check_stages(self) -> None:
         if self.grid:
@@ -138,15 +156,27 @@ class SweepSpec(BaseModel):
         """The explicit mode, else max for accuracy and min for losses."""
         if self.mode is not None:
             return self.mode
-        return "max" if self.metric == "final_test_accuracy" else "min"
+        return "max" if self.metric.endswith("_accuracy") else "min"
+
+
+def _is_zero(value: Any) -> bool:
+    """A number equal to 0 (anything else is RunSpec's to judge)."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and value == 0
+
+
+def metric_warnings(metric: str) -> list[str]:
+    """Plain words on what ranking by this metric means, e.g. a winner chosen on the test set."""
+    return [TEST_SET_WARNING.format(metric=metric)] if metric in TEST_METRICS else []
 
 
 @dataclass(frozen=True)
 class SweepConfig:
-    """One configuration of a sweep: the values it varies and its full run spec."""
+    """One run of a sweep: its configuration's varied values, its full run spec (seed shifted
+    by the repeat) and its repeat index (0 .. repeats-1)."""
 
     varied: dict[str, Any]
     spec: RunSpec
+    repeat: int = 0
 
 
 def varied_fields(sweep: SweepSpec) -> list[str]:
@@ -157,37 +187,69 @@ def varied_fields(sweep: SweepSpec) -> list[str]:
 
 
 def stage_bounds(sweep: SweepSpec) -> list[int]:
-    """A staged sweep's most runs per stage (see mlpcore.staged.stage_sizes)."""
+    """A staged sweep's most runs per stage: configurations (mlpcore.staged.stage_sizes)
+    times repeats."""
     lengths = [len(stage_field(stage)[1]) for stage in sweep.stages]
-    return stage_sizes(lengths, keep_top=sweep.keep_top or 1)
+    return [n * sweep.repeats for n in stage_sizes(lengths, keep_top=sweep.keep_top or 1)]
 
 
-def sweep_size(sweep: SweepSpec) -> int:
+def config_count(sweep: SweepSpec) -> int:
     """How many configurations the sweep expands to (staged: at most), without expanding it."""
     if sweep.strategy == "random":
         return sweep.n or 0
     if sweep.strategy == "staged":
-        return sum(stage_bounds(sweep))
+        lengths = [len(stage_field(stage)[1]) for stage in sweep.stages]
+        return sum(stage_sizes(lengths, keep_top=sweep.keep_top or 1))
     return math.prod(len(axis) for axis in _grid_axes(sweep).values())
 
 
+def sweep_size(sweep: SweepSpec) -> int:
+    """How many runs the sweep creates (staged: at most): configurations times repeats."""
+    return config_count(sweep) * sweep.repeats
+
+
 def expand_sweep(sweep: SweepSpec, *, max_runs: int) -> list[SweepConfig]:
-    """Expand and validate every configuration; any bad one rejects the whole sweep.
+    """Expand and validate every run; any bad one rejects the whole sweep.
 
     A staged sweep answers its first stage, after validating every value of every stage.
+    Runs come configuration by configuration, each configuration's repeats together.
     """
-    size = sweep_size(sweep)
-    if size > max_runs:
+    if (size := sweep_size(sweep)) > max_runs:
         what = "up to " if sweep.strategy == "staged" else ""
+        count = f"{size} configurations"
+        if sweep.repeats > 1:
+            count = f"{size} runs ({config_count(sweep)} configurations x {sweep.repeats} repeats)"
         raise SpecError(
-            f"the sweep has {what}{size} configurations, over the limit "
-            f"max_runs_per_sweep={max_runs}"
+            f"the sweep has {what}{count}, over the limit max_runs_per_sweep={max_runs}"
         )
     base = _validated_base(sweep.base)
     if sweep.strategy == "staged":
         check_stage_values(base, sweep.stages)
+        for number, stage in enumerate(sweep.stages, start=1):  # later seeds repeat too
+            if stage_field(stage)[0] == "seed":
+                for seed in stage_field(stage)[1]:
+                    where = f"stage {number} (seed) value {seed!r}: "
+                    repeat_specs(RunSpec(**{**base, "seed": seed}), sweep.repeats, where=where)
     points = _POINTS[sweep.strategy](sweep)
-    return [_config(base, varied, index) for index, varied in enumerate(points)]
+    configs = [_config(base, varied, index) for index, varied in enumerate(points)]
+    return [
+        SweepConfig(c.varied, spec, repeat)
+        for c in configs
+        for repeat, spec in enumerate(
+            repeat_specs(c.spec, sweep.repeats, where=f"configuration {c.varied}: ")
+        )
+    ]
+
+
+def repeat_specs(spec: RunSpec, repeats: int, *, where: str = "") -> list[RunSpec]:
+    """The configuration's runs: its spec with seeds seed .. seed+repeats-1."""
+    if repeats == 1:
+        return [spec]
+    if spec.seed + repeats > 2**63:
+        raise SpecError(
+            f"{where}seed {spec.seed} + repeats {repeats} goes past the largest seed 2**63 - 1"
+        )
+    return [spec.model_copy(update={"seed": spec.seed + r}) for r in range(repeats)]
 
 
 def _validated_base(base: dict[str, Any]) -> dict[str, Any]:
@@ -229,20 +291,9 @@ def _first_stage_points(sweep: SweepSpec) -> list[dict[str, Any]]:
 def _random_points(sweep: SweepSpec) -> list[dict[str, Any]]:
     rng = random.Random(sweep.seed)
     return [
-        {field: _sample(axis, rng) for field, axis in sweep.grid.items()}
+        {field: sample(axis, rng) for field, axis in sweep.grid.items()}
         for _ in range(sweep.n or 0)
     ]
-
-
-def _sample(axis: Axis, rng: random.Random) -> Any:
-    if isinstance(axis, list):
-        return rng.choice(axis)
-    if isinstance(axis, Choice):
-        return rng.choice(axis.choice)
-    if isinstance(axis, Uniform):
-        return rng.uniform(*axis.uniform)
-    low, high = axis.loguniform
-    return math.exp(rng.uniform(math.log(low), math.log(high)))
 
 
 _POINTS = {"grid": _grid_points, "random": _random_points, "staged": _first_stage_points}

@@ -49,6 +49,7 @@ class GroupTrainer:
         device: torch.device,
         models_per_pass: int | None = None,
         best_by: list[Criterion | None] | None = None,
+        batched: bool = False,
     ) -> None:
         self.caller_specs, self.data, self.device = specs, data, device
         self.order = sorted(range(len(specs)), key=lambda i: _stack_key(specs[i]))
@@ -56,7 +57,8 @@ class GroupTrainer:
         self.callbacks = [callbacks[i] or Callback() for i in self.order]
         first = self.specs[0]
         widths = [data.num_features, *first.hidden, data.num_classes]
-        self.model = StackedMLP(widths, [s.activation for s in self.specs], device=device)
+        acts = [s.activation for s in self.specs]
+        self.model = StackedMLP(widths, acts, device=device, batched=batched)
         for i, s in enumerate(self.specs):
             self.model.init_model_(i, init=s.init, seed=s.seed)
         self.opt = StackedOptimizer(

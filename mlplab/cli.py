@@ -12,7 +12,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from mlplab import commands, local, serve, study_cmd, users_cmd
+from mlplab import commands, local, models, serve, study_cmd, users_cmd
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -24,6 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     local.register(sub)
     serve.register(sub)
     commands.register(sub)
+    models.register(sub)
     users_cmd.register(sub)
     study_cmd.register(sub)
     return parser

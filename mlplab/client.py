@@ -95,7 +95,7 @@ class Client:
         try:
             response = self._http.request(method, path, **kwargs)
         except httpx.TransportError as exc:
-            raise ConnectionFailed(f"cannot reach mlplab at {self.url}: {exc}") from exc
+            raise ConnectionFailed.reaching(self.url, exc) from exc
         if response.status_code >= 400:
             raise error_for(response)
         return response
@@ -141,6 +141,10 @@ class Client:
         retried safely (idempotency_key: your own, e.g. to rerun a script)."""
         return self._submit("/v1/sweeps", sweep, idempotency_key)
 
+    def dry_run(self, sweep: dict[str, Any]) -> dict[str, Any]:
+        """How a sweep would train (its fused groups, cost, time estimate); nothing queued."""
+        return self._json("POST", "/v1/sweeps", params={"dry_run": "true"}, json=sweep)
+
     def run(self, run_id: str) -> dict[str, Any]:
         """The run record with its epochs so far."""
         return self._json("GET", f"/v1/runs/{run_id}")
@@ -170,6 +174,31 @@ class Client:
     def cancel_sweep(self, sweep_id: str) -> dict[str, Any]:
         """Cancel every unfinished run of a sweep."""
         return self._json("DELETE", f"/v1/sweeps/{sweep_id}")
+
+    # -- trained models (mlplab/models.py) ----------------------------------------------------
+
+    def model_info(self, run_id: str) -> dict[str, Any]:
+        """The run's model.json: how to rebuild its model, its files' bytes and SHA-256."""
+        return self._json("GET", f"/v1/runs/{run_id}/model.json")
+
+    def download_model(
+        self, run_id: str, path: str | Path | None = None, *, which: str = "final"
+    ) -> Path:
+        """Save the run's weights (safetensors; which: final or best) to path, default
+        `<run id>-<which>.safetensors`, checked against its model.json's SHA-256."""
+        from mlplab.models import download_model
+
+        return download_model(self, run_id, path, which=which)
+
+    def load_model(self, run_id: str, *, which: str = "final") -> Any:
+        """The run's model as a torch nn.Sequential taking raw inputs (mlplab[models])."""
+        from mlplab.models import load_model
+
+        return load_model(self, run_id, which=which)
+
+    def delete_model(self, run_id: str) -> None:
+        """Delete the run's stored model (nothing to delete is fine)."""
+        self._request("DELETE", f"/v1/runs/{run_id}/model")
 
     def plot(self, run_or_sweep_id: str, *, sweep: bool = False) -> bytes:
         """The loss-curve PNG of a run or a sweep."""
@@ -254,7 +283,7 @@ class Client:
 
     def sweep_rows(self, sweep_id: str) -> list[dict[str, Any]]:
         """One flat row per run, best first: rank, id, status, metric, varied, spec, result."""
-        board = self._json("GET", f"/v1/sweeps/{sweep_id}/leaderboard")
+        board = self._json("GET", f"/v1/sweeps/{sweep_id}/leaderboard", params={"by": "run"})
         runs = {run["id"]: run for run in self.sweep_runs(sweep_id)}
         rows = []
         for row in board["data"]:

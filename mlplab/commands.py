@@ -60,6 +60,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--sweep", action="store_true", help="treat the file as a sweep")
     p.add_argument("--watch", action="store_true", help="follow it live until it ends")
     p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="only show how it would train (fused groups, cost, time estimate); queue nothing",
+    )
+    p.add_argument(
         "--idempotency-key",
         metavar="KEY",
         help="a key of your own for this submission (default: a fresh one); the same key "
@@ -180,6 +185,12 @@ def cmd_submit(client: Any, args: argparse.Namespace) -> int:
     import json
 
     body, is_sweep = build_submission(args.spec, args.overrides, sweep=args.sweep)
+    if args.dry_run:  # a run is asked as a sweep of one
+        from mlplab import output
+
+        sweep = body if is_sweep else {"base": body, "grid": {"seed": [body.get("seed", 0)]}}
+        _print(args, plan := client.dry_run(sweep), output.dry_run_text(plan))
+        return 0
     # the client retries a dropped connection with the same key: never a second submission
     submit = client.submit_sweep if is_sweep else client.submit_run
     record = submit(body, idempotency_key=args.idempotency_key)

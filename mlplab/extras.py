@@ -1,8 +1,9 @@
 """The optional parts of the install, and the one line a command prints when its part is missing.
 
 `pip install mlplab` is the client; `mlplab[server]` adds the API, `mlplab[worker]` training,
-`mlplab[all]` both. A command behind a part checks its key modules with `find_spec` (nothing
-is imported) before it starts, and exits 2 naming the install that brings them.
+`mlplab[all]` both; `mlplab[models]` lets the client load trained models. A command behind a
+part checks its key modules with `find_spec` (nothing is imported) before it starts, and
+exits 2 naming the install that brings them.
 """
 
 from __future__ import annotations
@@ -35,7 +36,10 @@ PARTS: dict[str, tuple[str, ...]] = {
         "pydantic_settings",
         "mlxtend",
         "sklearn",
+        "safetensors",
     ),
+    # client.load_model and `mlplab pull --load`: a run's model as a torch module
+    "models": ("torch", "safetensors"),
 }
 Command = Callable[[argparse.Namespace], int]
 
@@ -48,7 +52,7 @@ def missing_modules(*parts: str) -> list[str]:
 
 def install_hint(*parts: str) -> str:
     """The pip command that brings these parts."""
-    extra = "all" if set(parts) >= set(PARTS) else ",".join(parts)
+    extra = "all" if {"server", "worker"} <= set(parts) else ",".join(parts)
     return f"pip install 'mlplab[{extra}]'"
 
 

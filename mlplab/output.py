@@ -91,27 +91,36 @@ def run_detail(run: dict[str, Any]) -> Any:
         + (f"  (sweep {run['sweep_id']})" if run.get("sweep_id") else ""),
         escape("spec: " + " ".join(f"{k}={v}" for k, v in run["spec"].items())),
     ]
-    if result:
-        lines.append("result: " + " ".join(f"{k}={_num(v)}" for k, v in result.items()))
+    if result:  # numbers only: matrices and class names are for the plots
+        numbers = {k: v for k, v in result.items() if not isinstance(v, list | dict)}
+        lines.append("result: " + " ".join(f"{k}={_num(v)}" for k, v in numbers.items()))
     if run.get("error"):
         lines.append(escape(f"error: {run['error']}"))
+    columns = dict(_EPOCH_COLUMNS)
+    if not any(e.get("val_loss") is not None for e in run["epochs"]):
+        columns = {k: v for k, v in columns.items() if not k.startswith("val")}
     table = Table(box=None)
-    for name in ("epoch", "train loss", "test loss", "test acc", "lr", "seconds"):
+    for name in columns:
         table.add_column(name, justify="right")
     for e in run["epochs"]:
-        table.add_row(
-            str(e["epoch"]),
-            _loss(e.get("train_loss")),
-            _loss(e.get("test_loss")),
-            _loss(e.get("test_accuracy")),
-            _num(e.get("lr")),
-            _loss(e.get("seconds"), 2),
-        )
+        table.add_row(*(show(e.get(field)) for field, show in columns.values()))
     return Group(*lines, table)
 
 
 def _num(value: Any) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+_EPOCH_COLUMNS: dict[str, tuple[str, Any]] = {
+    "epoch": ("epoch", str),
+    "train loss": ("train_loss", _loss),
+    "val loss": ("val_loss", _loss),
+    "val acc": ("val_accuracy", _loss),
+    "test loss": ("test_loss", _loss),
+    "test acc": ("test_accuracy", _loss),
+    "lr": ("lr", _num),
+    "seconds": ("seconds", lambda v: _loss(v, 2)),
+}
 
 
 def sweep_detail(sweep: dict[str, Any], board: dict[str, Any]) -> Any:
@@ -126,7 +135,10 @@ def sweep_detail(sweep: dict[str, Any], board: dict[str, Any]) -> Any:
         + f"  {len(sweep['run_ids'])} runs: {counts}"
         + ("  [bold]done[/]" if sweep["done"] else ""),
         f"metric: {sweep['metric']} ({sweep['mode']})  varied: {', '.join(sweep['varied'])}",
+        *(f"[yellow]warning:[/] {escape(w)}" for w in sweep.get("warnings") or []),
     ]
+    if sweep.get("verdict"):
+        head.append(f"verdict: {escape(sweep['verdict']['summary'])}")
     return Group(*head, leaderboard_table(board))
 
 
@@ -135,15 +147,20 @@ def leaderboard_table(board: dict[str, Any]) -> Any:
     from rich.table import Table
 
     fields = list(dict.fromkeys(k for row in board["data"] for k in row["varied"]))
+    grouped = any(row.get("run_ids") is not None for row in board["data"])  # by configuration
+    spread = ("std", "n") if grouped else ()
     table = Table(box=None)
-    for name in ("rank", "run", "status", board["metric"], *fields):
+    metric = f"mean {board['metric']}" if grouped else board["metric"]
+    for name in ("rank", "best run" if grouped else "run", "status", metric, *spread, *fields):
         table.add_column(name, no_wrap=True)
     for row in board["data"]:
+        numbers = (_loss(row.get("std")), str(row.get("n") or 0)) if grouped else ()
         table.add_row(
             str(row["rank"] or "–"),
             row["run_id"],
             row["status"],
             _loss(row["value"]),
+            *numbers,
             *(str(row["varied"].get(f, "")) for f in fields),
         )
     return table
@@ -153,10 +170,18 @@ def best_text(best: dict[str, Any]) -> str:
     """The `best` answer for people."""
     varied = " ".join(f"{k}={v}" for k, v in best["config"]["varied"].items())
     spec = " ".join(f"{k}={v}" for k, v in best["config"]["spec"].items())
-    return (
-        f"best run {best['run_id']}: {best['metric']} = {best['value']:.6g} ({best['mode']})\n"
-        f"varied: {varied}\nspec: {spec}"
-    )
+    head = f"best run {best['run_id']}: {best['metric']} = {best['value']:.6g} ({best['mode']})"
+    if best.get("runs"):  # a sweep with repeats: the best configuration
+        std = "" if best.get("std") is None else f" ± {best['std']:.3g}"
+        head = (
+            f"best configuration: mean {best['metric']} = {best['value']:.6g}{std} over "
+            f"{best['n']} runs ({best['mode']}); its best run {best['run_id']}"
+        )
+    lines = [head, f"varied: {varied}", f"spec: {spec}"]
+    if best.get("verdict"):
+        lines.append(f"verdict: {best['verdict']['summary']}")
+    lines += [f"warning: {w}" for w in best.get("warnings") or []]
+    return "\n".join(lines)
 
 
 def rows_csv(rows: list[dict[str, Any]]) -> str:
@@ -170,3 +195,31 @@ def rows_csv(rows: list[dict[str, Any]]) -> str:
             {k: json.dumps(v) if isinstance(v, list | dict) else v for k, v in row.items()}
         )
     return out.getvalue()
+
+
+def dry_run_text(plan: dict[str, Any]) -> str:
+    """A dry run in words: runs, fused groups, cost and the time estimate."""
+    groups = plan["groups"]
+    fused = sum(g["runs"] for g in groups if g["fused"])
+    lines = [
+        f"{plan['runs']} runs (at most {plan['runs_at_most']}) in {len(groups)} groups; "
+        f"{fused} of them train fused",
+        f"cost: {plan['model_epochs']} model-epochs, {plan['param_samples']:.3g} parameter-samples",
+    ]
+    for g in groups:
+        shape = " ".join(f"{k}={_num(v)}" for k, v in g["shape"].items())
+        lines.append(f"  {g['runs']:>3} run(s) {'fused' if g['fused'] else 'alone'}: {shape}")
+    if plan.get("estimate_s") is None:
+        lines.append(f"time: unknown ({plan.get('estimate_reason')})")
+    else:
+        lines.append(
+            f"time: about {_duration(plan['estimate_s'])} on the fastest worker, "
+            f"{_duration(plan['estimate_parallel_s'])} over {plan['workers_measured']} worker(s)"
+        )
+    if plan.get("note"):
+        lines.append(plan["note"])
+    return "\n".join(lines)
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min"

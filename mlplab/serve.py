@@ -157,8 +157,12 @@ def _redis_argv(binary: str, *, port: int, state_dir: Path) -> list[str]:
 
 def child_env(args: argparse.Namespace) -> dict[str, str]:
     """The environment every child gets: MLPLAB_* from the options on top of ours."""
+    from artifacts import default_artifact_dir
+
     env = dict(os.environ, MLPLAB_REDIS_URL=args.redis_url)
     env["MLPLAB_AUTH"] = "false" if args.no_auth else "true"
+    # the API serves the models the workers store: one directory, named once for both
+    env.setdefault("MLPLAB_ARTIFACT_DIR", str(default_artifact_dir()))
     if args.device:
         env["MLPLAB_DEVICE"] = args.device
     return env

@@ -11,7 +11,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-RUN_JSON = ("spec", "varied", "result")
+RUN_JSON = ("spec", "varied", "result", "model")
 RUN_FLOAT = ("created_at", "started_at", "finished_at")
 RUN_TEXT = (
     "id",
@@ -84,6 +84,7 @@ def decode_run(raw: Mapping[str, str]) -> dict[str, Any]:
     out["cancel_requested"] = raw.get("cancel_requested") == "1"
     out["last_epoch"] = int(raw.get("last_epoch") or 0)
     out["requeues"] = int(raw.get("requeues") or 0)
+    out["repeat"] = int(raw.get("repeat") or 0)  # which of its configuration's repeats
     out["reaped"] = int(raw.get("reaped") or 0)  # requeues because its worker vanished
     return out
 

@@ -36,129 +36,10 @@ from dataclasses import dataclass
 
 import redis
 
+from mlpcore.spec import RunSpec
+from runstore.fairlua import ENQUEUE, POP, POP_FAMILIES, RELEASE, UNPARK
 from runstore.keys import Keys
 from runstore.replies import decoded
-
-# Lua for every script that gives an owner pending work (enqueue here, the reaper's push_front
-# in runstore/leases.py, strays.queue_unqueued): an owner who joins the ready set starts at the
-# scheduler's clock, so time spent idle earns no credit over those who waited.
-ENTER_READY = """
-local function enter_ready(ready, vtime, clock, owner)
-  if redis.call('SISMEMBER', ready, owner) == 1 then return end
-  local own = tonumber(redis.call('HGET', vtime, owner) or '0')
-  local now = tonumber(redis.call('GET', clock) or '0')
-  if now > own then redis.call('HSET', vtime, owner, string.format('%.17g', now)) end
-  redis.call('SADD', ready, owner)
-end
-"""
-
-# KEYS: owner queue, ready set, vtime hash, clock; ARGV: owner, groups (JSON run id lists)...
-_ENQUEUE = (
-    ENTER_READY
-    + """
-enter_ready(KEYS[2], KEYS[3], KEYS[4], ARGV[1])
-for i = 2, #ARGV do redis.call('RPUSH', KEYS[1], ARGV[i]) end
-return #ARGV - 1
-"""
-)
-
-# KEYS: claim, ready set, vtime hash, clock, parked, caps; ARGV: families (_POP_FAMILIES),
-# claim TTL (s). Returns {state, group JSON}: claimed, group, parked (only capped work waits)
-# or empty (nothing pending).
-_POP = """
-local claim, ready, vtime, clock, parked, caps = unpack(KEYS)
-local F = cjson.decode(ARGV[1])
-local held = redis.call('GET', claim)
-if held then return {'claimed', held} end
-
-local function live(ids)
-  local out = {}
-  for _, id in ipairs(ids) do
-    if redis.call('HGET', F.run .. id, 'status') == 'queued' then out[#out + 1] = id end
-  end
-  return out
-end
-
-local function head(user)
-  local q = F.fair_queue .. user
-  while true do
-    local raw = redis.call('LINDEX', q, 0)
-    if not raw then redis.call('SREM', ready, user) return nil end
-    local ids = live(cjson.decode(raw))
-    if #ids > 0 then return ids end
-    redis.call('LPOP', q)
-  end
-end
-
-local function running(user)
-  local set = F.fair_running .. user
-  for _, id in ipairs(redis.call('SMEMBERS', set)) do
-    local s = redis.call('HGET', F.run .. id, 'status')
-    if s ~= 'queued' and s ~= 'running' then redis.call('SREM', set, id) end
-  end
-  return redis.call('SCARD', set)
-end
-
-local users = redis.call('SMEMBERS', ready)
-table.sort(users)
-local best, best_ids, best_v, waiting = nil, nil, nil, 0
-for _, user in ipairs(users) do
-  local ids = head(user)
-  if ids then
-    local cap = tonumber(redis.call('HGET', F.user .. user, 'max_running') or '')
-    cap = cap or tonumber(redis.call('HGET', caps, user) or '')
-    local n = running(user)
-    if cap == nil or n == 0 or n + #ids <= cap then
-      local v = tonumber(redis.call('HGET', vtime, user) or '0')
-      if best == nil or v < best_v then best, best_ids, best_v = user, ids, v end
-    else
-      waiting = waiting + redis.call('LLEN', F.fair_queue .. user)
-    end
-  end
-end
-
-if best == nil then
-  if waiting == 0 then redis.call('DEL', parked) return {'empty', ''} end
-  if tonumber(redis.call('GET', parked) or '0') < waiting then
-    redis.call('INCR', parked)
-  end
-  return {'parked', ''}
-end
-local q = F.fair_queue .. best
-redis.call('LPOP', q)
-if redis.call('LLEN', q) == 0 then redis.call('SREM', ready, best) end
-local weight = tonumber(redis.call('HGET', F.user .. best, 'priority') or '1') or 1
-if weight <= 0 then weight = 1 end
-local latest = tonumber(redis.call('GET', clock) or '0')
-if best_v > latest then redis.call('SET', clock, string.format('%.17g', best_v)) end
-redis.call('HSET', vtime, best, string.format('%.17g', best_v + #best_ids / weight))
-redis.call('SADD', F.fair_running .. best, unpack(best_ids))
-local group = cjson.encode({owner = best, runs = best_ids})
-redis.call('SET', claim, group, 'EX', ARGV[2])
-return {'group', group}
-"""
-_POP_FAMILIES = ("run", "user", "fair_queue", "fair_running")
-
-# KEYS: claim, parked, claims; ARGV: families (fair_running), claim id. Ends a claim and its
-# lease; returns how many tokens are parked.
-_RELEASE = """
-local F = cjson.decode(ARGV[1])
-local held = redis.call('GET', KEYS[1])
-if held then
-  local group = cjson.decode(held)
-  redis.call('SREM', F.fair_running .. group.owner, unpack(group.runs))
-  redis.call('DEL', KEYS[1])
-end
-redis.call('ZREM', KEYS[3], ARGV[2])
-return tonumber(redis.call('GET', KEYS[2]) or '0')
-"""
-
-# KEYS: parked; ARGV: how many were re-sent.
-_UNPARK = """
-local left = tonumber(redis.call('GET', KEYS[1]) or '0') - tonumber(ARGV[1])
-if left > 0 then redis.call('SET', KEYS[1], left) else redis.call('DEL', KEYS[1]) end
-return math.max(left, 0)
-"""
 
 
 @dataclass(frozen=True)
@@ -176,25 +57,31 @@ class FairQueue:
     def __init__(self, client: redis.Redis, *, prefix: str = "mlplab") -> None:
         self.client = client
         self.keys = Keys(prefix)
-        self._enqueue = client.register_script(_ENQUEUE)
-        self._pop = client.register_script(_POP)
-        self._release = client.register_script(_RELEASE)
-        self._unpark = client.register_script(_UNPARK)
+        self._enqueue = client.register_script(ENQUEUE)
+        self._pop = client.register_script(POP)
+        self._release = client.register_script(RELEASE)
+        self._unpark = client.register_script(UNPARK)
         f = self.keys.fair
         self._pop_keys = [f("ready"), f("vtime"), f("clock"), f("parked"), f("caps")]
-        self._pop_families = self.keys.lua_families(*_POP_FAMILIES)
+        self._pop_families = self.keys.lua_families(*POP_FAMILIES)
         self._release_families = self.keys.lua_families("fair_running")
+        self._enqueue_families = self.keys.lua_families("run")
 
-    def enqueue(self, *, owner: str, groups: list[list[str]]) -> None:
-        """Append groups to the owner's queue (one token per group is the caller's to send)."""
+    def enqueue(self, *, owner: str, groups: list[list[str]], fusion_key: str = "") -> None:
+        """Append groups to the owner's queue (one token per group is the caller's to send);
+        groups with a fusion key may train fused with others' groups of the same key."""
         f = self.keys.fair
         keys = [self.keys.fair_queue(owner), f("ready"), f("vtime"), f("clock")]
-        self._enqueue(keys=keys, args=[owner, *(json.dumps(list(g)) for g in groups)])
+        groups_json = [json.dumps(list(g)) for g in groups]
+        self._enqueue(keys=keys, args=[self._enqueue_families, owner, fusion_key, *groups_json])
 
-    def pop(self, *, claim: str, claim_ttl_s: int) -> Popped:
-        """The group this token trains, chosen by the scheduler (or the one it claimed)."""
+    def pop(self, *, claim: str, claim_ttl_s: int, max_models: int = 1) -> Popped:
+        """The group this token trains, chosen by the scheduler (or the one it claimed),
+        grown to at most `max_models` runs by the groups of the same fusion key fair share
+        would serve next (1: just the one group)."""
         keys = [self.keys.fair_claim(claim), *self._pop_keys]
-        state, raw = self._pop(keys=keys, args=[self._pop_families, claim_ttl_s])
+        args: list[str | int] = [self._pop_families, claim_ttl_s, max_models]
+        state, raw = self._pop(keys=keys, args=args)
         if not raw:
             return Popped(state)
         group = json.loads(raw)
@@ -211,10 +98,23 @@ class FairQueue:
             self._unpark(keys=[self.keys.fair("parked")], args=[count])
 
     def enqueue_runs(self, run_ids: list[str]) -> str:
-        """Append one group to its owner's queue (the owner read from its first run)."""
+        """Append one group to its owner's queue (the owner and fusion key read from its
+        first run and its sweep: a sweep with `fuse: false` never fuses across)."""
         owner = self.owner_of(run_ids[0])
-        self.enqueue(owner=owner, groups=[run_ids])
+        self.enqueue(owner=owner, groups=[run_ids], fusion_key=self._fusion_key(run_ids[0]))
         return owner
+
+    def _fusion_key(self, run_id: str) -> str:
+        run = self.keys.run(run_id)
+        spec, sweep_id = (
+            decoded(self.client.hget(run, "spec")),
+            decoded(self.client.hget(run, "sweep_id")),
+        )
+        if sweep_id:
+            sweep = json.loads(decoded(self.client.hget(self.keys.sweep(sweep_id), "spec")) or "{}")
+            if not sweep.get("fuse", True):
+                return ""
+        return fusion_key_text(json.loads(spec)) if spec else ""
 
     def set_cap(self, *, owner: str, cap: int | None) -> None:
         """Record the owner's effective max_running (None: no cap) for the scheduler."""
@@ -281,3 +181,8 @@ class FairQueue:
             o: (float(w) if w and float(w) > 0 else 1.0)
             for o, w in zip(owners, pipe.execute(), strict=True)
         }
+
+
+def fusion_key_text(spec: dict) -> str:
+    """RunSpec.fusion_key() as a string the scheduler compares (JSON of the key's fields)."""
+    return json.dumps(list(RunSpec.model_validate(spec).fusion_key()), separators=(",", ":"))

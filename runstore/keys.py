@@ -74,6 +74,17 @@ Fair share (runstore/fairqueue.py):
 {p}:fair:caps              hash    owner -> max_running the API applied at their last submission
                                    ("none": no cap); an override in the user record wins
 
+Models (runstore/artifacts.py; the files are in the artifact store, artifacts/):
+{p}:owner:{owner}:models   zset    the owner's stored models: run id -> when saved (Redis us,
+                                   unique), oldest first: the order eviction takes them in
+{p}:owner:{owner}:model_bytes
+                           hash    run id -> "<bytes> <save id>" of each stored model: the
+                                   max_artifact_bytes usage is their sum
+{p}:model_limits           hash    owner -> max_artifact_bytes the API applied at their last
+                                   submission; an override in the user record wins
+A run hash's `model` field (JSON) says what became of its model: state stored (with the
+save id, its files' bytes), evicted, deleted or failed (with the reason).
+
 The cancel flag is the run hash's `cancel_requested` field, so it is read and written in the
 same Lua scripts that move the status.
 
@@ -244,6 +255,18 @@ class Keys:
     def fair_claim_prefix(self) -> str:
         """The fair_claim family: a token's claim is this + its task id."""
         return self.fair("claim:")
+
+    def owner_models(self, owner: str) -> str:
+        """The owner's stored models by when they were saved (Redis us), oldest first."""
+        return f"{self.prefix}:owner:{owner}:models"
+
+    def owner_model_bytes(self, owner: str) -> str:
+        """Run id -> "<bytes> <save id>" of each of the owner's stored models."""
+        return f"{self.prefix}:owner:{owner}:model_bytes"
+
+    def model_limits(self) -> str:
+        """Owner -> the max_artifact_bytes the API applied at their last submission."""
+        return f"{self.prefix}:model_limits"
 
     def families(self) -> dict[str, str]:
         """Every key family a Lua script builds names in: its name -> its prefix (the

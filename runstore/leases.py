@@ -31,7 +31,7 @@ from redis.commands.core import Script
 from redis.typing import EncodableT
 
 from runstore.codec import dumps
-from runstore.fairqueue import ENTER_READY
+from runstore.fairlua import ENTER_READY
 from runstore.keys import Keys
 
 # KEYS (every script): leases, fair ready, fair vtime, fair clock, fair claims.
@@ -154,15 +154,21 @@ local groups, order, ids, pushed = {}, {}, {}, 0
 for _, claim in ipairs(redis.call('ZRANGEBYSCORE', claims, '-inf', now_ms())) do
   local raw = redis.call('GET', F.fair_claim .. claim)
   if raw then
-    local group, queued = cjson.decode(raw), {}
-    for _, id in ipairs(group.runs) do
-      local status = redis.call('HGET', F.run .. id, 'status')
-      if status == 'queued' then queued[#queued + 1] = id end
-      if status ~= 'running' then redis.call('SREM', F.fair_running .. group.owner, id) end
-    end
-    if #queued > 0 then
-      push_front(group.owner, queued)
-      pushed = pushed + 1
+    local group = cjson.decode(raw)
+    local parts = group.parts or {group}
+    -- a group fused across owners: each part back to the front of its owner's queue, the
+    -- last first, so that an owner's parts keep their order
+    for k = #parts, 1, -1 do
+      local part, queued = parts[k], {}
+      for _, id in ipairs(part.runs) do
+        local status = redis.call('HGET', F.run .. id, 'status')
+        if status == 'queued' then queued[#queued + 1] = id end
+        if status ~= 'running' then redis.call('SREM', F.fair_running .. part.owner, id) end
+      end
+      if #queued > 0 then
+        push_front(part.owner, queued)
+        pushed = pushed + 1
+      end
     end
     redis.call('DEL', F.fair_claim .. claim)
   end
@@ -192,6 +198,22 @@ return {pushed + #order, unpack(ids)}
 )
 
 
+# ARGV: families, run id, holder, status event data. Records a restart of a run this holder
+# holds (its data as a status event) when epochs are recorded already; returns their number
+# (0: none, nothing written; -1: not this holder's run).
+_NOTE_RESTART = (
+    _LIB
+    + """
+local run = F.run .. ARGV[2]
+local status, holder, last = unpack(redis.call('HMGET', run, 'status', 'holder', 'last_epoch'))
+if status ~= 'running' or holder ~= ARGV[3] then return -1 end
+last = tonumber(last or '0') or 0
+if last > 0 then emit(ARGV[2], ARGV[4]) end
+return last
+"""
+)
+
+
 @dataclass(frozen=True)
 class Reaped:
     """What a reap found: groups put back on the fair queue (one token each) and their runs."""
@@ -210,6 +232,7 @@ class Leases:
         self._renew = client.register_script(_RENEW)
         self._hand_back = client.register_script(_HAND_BACK)
         self._reap = client.register_script(_REAP)
+        self._note_restart = client.register_script(_NOTE_RESTART)
         fair = self.keys.fair
         names = (fair("ready"), fair("vtime"), fair("clock"), fair("claims"))
         self._lua_keys = [self.keys.leases(), *names]
@@ -256,6 +279,13 @@ class Leases:
         data = dumps({"status": "queued", "reason": reason, "at": time.time()})
         groups, *run_ids = self._call(self._reap, data, limit)
         return Reaped(int(groups), tuple(run_ids))
+
+    def note_restart(self, *, run_id: str, holder: str, reason: str) -> int:
+        """Record in the run's events that this holder trains it again from epoch 1 (epochs
+        already recorded are kept, and not recorded twice); how many there were (-1: the run
+        is not this holder's, nothing written)."""
+        data = dumps({"status": "running", "reason": reason, "restart": True, "at": time.time()})
+        return int(self._call(self._note_restart, run_id, holder, data))
 
     def hold_claim(self, *, claim: str, ttl_s: float) -> None:
         """Start or extend the lease on a token's claim (its group's runs not yet started go

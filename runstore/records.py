@@ -29,8 +29,9 @@ def new_run(
     sweep_id: str | None,
     varied: dict[str, Any] | None,
     fused_group: str | None = None,
+    repeat: int = 0,
 ) -> dict[str, Any]:
-    """A new queued run record."""
+    """A new queued run record (`repeat`: which of its configuration's repeats it is)."""
     return {
         "id": new_id(),
         "owner": owner,
@@ -39,6 +40,7 @@ def new_run(
         "sweep_id": sweep_id,
         "varied": varied,
         "fused_group": fused_group,
+        "repeat": repeat,
         "created_at": time.time(),
         "started_at": None,
         "finished_at": None,
@@ -61,8 +63,9 @@ def new_sweep(
     mode: str,
     run_ids: list[str],
     created_at: float,
+    varied: list[str],
 ) -> dict[str, Any]:
-    """A new sweep record over the given runs."""
+    """A new sweep record over the given runs (`varied`: mlpcore.sweep.varied_fields)."""
     return {
         "id": sweep_id,
         "owner": owner,
@@ -70,7 +73,7 @@ def new_sweep(
         "spec": spec,
         "metric": metric,
         "mode": mode,
-        "varied": list(spec.get("grid", {})),
+        "varied": varied,
         "run_ids": run_ids,
         "n_runs": len(run_ids),
         "n_terminal": 0,

@@ -50,6 +50,7 @@ class StagePlan:
     groups: list[str | None] = field(default_factory=list)  # each new run's fused_group
     chunks: list[list[int]] = field(default_factory=list)  # indices of configs, one task each
     kept: list[str] = field(default_factory=list)  # winners the next stage repeats as they are
+    repeats: list[int] = field(default_factory=list)  # each new run's repeat index (none: 0)
     reason: str | None = None  # why the sweep ends here when a next stage exists
 
 
@@ -107,10 +108,8 @@ def start(
     }
     first = record["stages"][0]
     first.update(status="running", run_ids=list(run_ids), parents=[None] * len(run_ids))
-    varied = list(dict.fromkeys(f for f, _ in stages))
     pipe = store.client.pipeline(transaction=True)
     pipe.set(store.keys.sweep_stages(sweep_id), dumps(record))
-    pipe.hset(store.keys.sweep(sweep_id), "varied", dumps(varied))
     pipe.hincrby(store.keys.sweep(sweep_id), "n_runs", 1)
     pipe.incrby(store.keys.owner_promised(owner), _promised(record))
     pipe.zadd(store.keys.staged_running(), {sweep_id: int(time.time() * 1000)})
@@ -178,11 +177,17 @@ def _apply(
     """Queue the plan's writes in the watched pipeline and execute them."""
     index = record["current"]
     record["stages"][index].update(status="finished", winners=plan.winners)
+    repeats = plan.repeats or [0] * len(plan.configs)
     runs = [
         new_run(
-            owner=sweep["owner"], spec=spec, sweep_id=sweep["id"], varied=varied, fused_group=group
+            owner=sweep["owner"],
+            spec=spec,
+            sweep_id=sweep["id"],
+            varied=varied,
+            fused_group=group,
+            repeat=repeat,
         )
-        for (varied, spec), group in zip(plan.configs, plan.groups, strict=True)
+        for (varied, spec), group, repeat in zip(plan.configs, plan.groups, repeats, strict=True)
     ]
     last = index + 1 == len(record["stages"])
     pipe.multi()

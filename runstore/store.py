@@ -10,6 +10,7 @@ import redis
 from redis.typing import EncodableT
 
 from runstore import scripts
+from runstore.artifacts import ModelAccounts
 from runstore.codec import decode_runs, decode_sweep, dumps, encode
 from runstore.errors import LeaseLost
 from runstore.events import TERMINAL, Event, parse_entry
@@ -24,7 +25,7 @@ from runstore.users import UserStore
 
 class Store:
     """Run and sweep records, their event streams, cancel flags and worker heartbeats; its
-    parts (leases, fair queue, quota, users) share its client and key prefix."""
+    parts (leases, fair queue, quota, users, model accounts) share its client and key prefix."""
 
     def __init__(self, client: redis.Redis, *, prefix: str = "mlplab") -> None:
         self.client = client
@@ -38,6 +39,7 @@ class Store:
         self.fair = FairQueue(client, prefix=prefix)
         self.quota = Quota(client, prefix=prefix)
         self.users = UserStore(client, prefix=prefix)
+        self.models = ModelAccounts(client, prefix=prefix)
 
     @classmethod
     def from_url(cls, url: str, *, prefix: str = "mlplab") -> Store:
@@ -67,16 +69,21 @@ class Store:
         mode: str,
         configs: list[tuple[dict[str, Any], dict[str, Any]]],
         groups: list[str | None] | None = None,
+        repeats: list[int] | None = None,
+        varied: list[str] | None = None,
     ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         """Record a sweep and its queued runs atomically.
 
-        configs: (varied, spec) pairs; groups: each run's fused_group (None: queued alone).
+        configs: (varied, spec) pairs; groups: each run's fused_group (None: queued alone);
+        repeats: each run's repeat index (None: all 0); varied: the fields the sweep varies
+        (mlpcore.sweep.varied_fields; None: its grid's).
         """
         sweep_id, now = new_id(), time.time()
         groups = groups if groups is not None else [None] * len(configs)
+        repeats = repeats if repeats is not None else [0] * len(configs)
         runs = [
-            new_run(owner=owner, spec=s, sweep_id=sweep_id, varied=v, fused_group=g)
-            for (v, s), g in zip(configs, groups, strict=True)
+            new_run(owner=owner, spec=s, sweep_id=sweep_id, varied=v, fused_group=g, repeat=r)
+            for (v, s), g, r in zip(configs, groups, repeats, strict=True)
         ]
         run_ids = [run["id"] for run in runs]
         sweep = new_sweep(
@@ -87,6 +94,7 @@ class Store:
             mode=mode,
             run_ids=run_ids,
             created_at=now,
+            varied=varied if varied is not None else list(spec.get("grid", {})),
         )
         pipe = self.client.pipeline(transaction=True)
         pipe.hset(self.keys.sweep(sweep_id), mapping=hash_fields(encode(sweep)))
@@ -188,13 +196,16 @@ class Store:
         error: str | None = None,
         holder: str | None = None,
         allowed: str = "queued,running",
+        model: dict[str, Any] | None = None,
     ) -> bool:
         """Move an unfinished run (one whose status is in `allowed`) to a terminal status with
-        its result or error; with a holder, only while that holder holds it running (False
-        otherwise)."""
+        its result or error (and what became of its model, runstore/artifacts.py); with a
+        holder, only while that holder holds it running (False otherwise)."""
         now = time.time()
         data = {"status": status, "result": result, "error": error, "at": now}
         fields = {"finished_at": now, "result": result, "error": error}
+        if model is not None:
+            fields["model"] = model
         outcome, _ = self._move(run_id, allowed, status, data, fields, False, holder)
         return outcome == "ok"
 

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import time
 
-from runstore.fairqueue import ENTER_READY
+from runstore.fairlua import ENTER_READY
 from runstore.replies import decoded
 from runstore.store import Store
 

@@ -5,6 +5,7 @@ Redis DB indexes are described in tests/support/redis_db.py."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -40,11 +41,13 @@ def store(redis_client: redis.Redis):
 
 
 @pytest.fixture
-def api_settings():
-    """API settings on the unit-test DB with small limits, auth off (the user `local`)."""
+def api_settings(tmp_path: Path):
+    """API settings on the unit-test DB with small limits, auth off (the user `local`), and
+    an artifact store of the test's own."""
     from api.settings import ApiSettings
 
     return ApiSettings(
+        artifact_dir=tmp_path / "artifacts",
         redis_url=UNIT_REDIS_URL,
         key_prefix=TEST_PREFIX,
         max_epochs=50,

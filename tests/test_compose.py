@@ -70,11 +70,48 @@ def test_environment_names_are_settings_fields():
         assert env_names(service) and env_names(service) <= worker_fields
 
 
+def test_the_api_and_every_worker_share_one_artifact_volume_at_the_dir_they_are_told():
+    mounts = {}
+    for service in ["api", *GPU_WORKERS]:
+        directory = SERVICES[service]["environment"]["MLPLAB_ARTIFACT_DIR"]
+        volumes = dict(v.split(":")[::-1][:2] for v in SERVICES[service]["volumes"])
+        mounts[service] = (directory, volumes[directory])
+    assert len(set(mounts.values())) == 1, mounts
+    [(_, volume)] = set(mounts.values())
+    assert volume in COMPOSE["volumes"]
+
+
 def test_all_parts_share_the_redis_service():
     url = SERVICES["api"]["environment"]["MLPLAB_REDIS_URL"]
     assert {SERVICES[s]["environment"]["MLPLAB_REDIS_URL"] for s in GPU_WORKERS} == {url}
     assert url.startswith("redis://redis:6379/")
     assert f"--broker={url}" in SERVICES["flower"]["command"]
+
+
+# -- docker-compose.multihost.yml: only the workers, on another box ------------------------
+
+MULTIHOST = yaml.safe_load((ROOT / "docker-compose.multihost.yml").read_text())
+
+
+def test_the_multihost_override_runs_only_worker_services_against_a_remote_redis():
+    assert set(MULTIHOST["services"]) == set(GPU_WORKERS)
+    for service in MULTIHOST["services"].values():
+        assert service["environment"]["MLPLAB_REDIS_URL"].startswith("${MLPLAB_REDIS_URL:?")
+        assert set(service["environment"]) <= {
+            f"MLPLAB_{name.upper()}" for name in WorkerSettings.model_fields
+        }
+        assert service["hostname"].startswith("${MLPLAB_BOX:?")  # gpuK@<box> names it
+
+
+def test_the_multihost_override_mounts_the_shared_directories_the_workers_are_told():
+    for volume in ("checkpoints", "artifacts"):
+        options = MULTIHOST["volumes"][volume]["driver_opts"]
+        assert options["type"] == "nfs" and "${MLPLAB_NFS_HOST:?" in options["o"]
+    for service in GPU_WORKERS:
+        environment = SERVICES[service]["environment"]
+        volumes = dict(v.split(":")[::-1][:2] for v in SERVICES[service]["volumes"])
+        assert volumes[environment["MLPLAB_CHECKPOINT_DIR"]] == "checkpoints"
+        assert volumes[environment["MLPLAB_ARTIFACT_DIR"]] == "artifacts"
 
 
 # -- the Dockerfile: one image per layer ----------------------------------------------------

@@ -89,3 +89,17 @@ def test_up_turns_auth_on_unless_no_auth_which_it_announces_loudly(caplog):
         auth_notice(no_auth=True, redis_url="redis://unused", prefix="x", log=log)
     [record] = caplog.records
     assert record.levelno == logging.WARNING and "AUTH IS OFF" in record.getMessage()
+
+
+def test_up_gives_the_api_and_every_worker_one_artifact_dir(monkeypatch, tmp_path):
+    from mlplab.cli import build_parser
+    from mlplab.serve import child_env
+
+    args = build_parser().parse_args(["up"])
+    args.redis_url = "redis://unused"
+    monkeypatch.delenv("MLPLAB_ARTIFACT_DIR", raising=False)
+    monkeypatch.setenv("MLPLAB_STATE_DIR", str(tmp_path))
+    assert child_env(args)["MLPLAB_ARTIFACT_DIR"] == str(tmp_path / "artifacts")
+    shared = str(tmp_path / "shared-mount")  # one named outright is passed on as it is
+    monkeypatch.setenv("MLPLAB_ARTIFACT_DIR", shared)
+    assert child_env(args)["MLPLAB_ARTIFACT_DIR"] == shared

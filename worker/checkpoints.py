@@ -1,6 +1,6 @@
 """Group checkpoints on disk, and resuming a group from one: one file per training group,
-rewritten every epoch, removed at its end, so the disk holds at most one state per group in
-training.
+rewritten as it trains (at most every MLPLAB_CHECKPOINT_EVERY_S, from a background thread),
+removed at its end, so the disk holds at most one state per group in training.
 
 A file holds mlpcore's `train_group` state plus `run_ids`, the runs it covers in the order
 `train_group` got them; each of those run records names the file's key in `checkpoint`.
@@ -9,6 +9,7 @@ A file holds mlpcore's `train_group` state plus `run_ids`, the runs it covers in
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -22,6 +23,10 @@ from mlpcore.fused import train_group
 from mlpcore.outcome import Criterion
 from mlpcore.spec import RunSpec
 from mlpcore.train import Callback, RunResult
+from runstore import Store
+from worker.checkpoint_writer import BackgroundWriter
+from worker.leases import holder
+from worker.store import get_store
 
 log = logging.getLogger(__name__)
 Written = Callable[[Path, dict[str, Any]], None]  # told of each file written: path, its state
@@ -33,17 +38,55 @@ def checkpoint_path(checkpoint_dir: str | Path, key: str) -> Path:
 
 
 class GroupCheckpoint:
-    """`on_checkpoint` for one group: writes its state atomically; `remove()` at its end;
-    `written` (tools, tests) is told of each file written, before training goes on."""
+    """`on_checkpoint` for one group: keeps the newest epoch state and writes it atomically,
+    at most every `every_s` seconds (0: every state), from a background thread when
+    `background`; `flush()` writes the newest state now (a hand-back), `remove()` at the end.
+    `written` (tools, tests) is told of each file written, before training goes on when not
+    `background`; from the writer's thread otherwise."""
 
-    def __init__(self, path: Path, run_ids: list[str], *, written: Written | None = None) -> None:
+    def __init__(
+        self,
+        path: Path,
+        run_ids: list[str],
+        *,
+        every_s: float = 0.0,
+        background: bool = False,
+        written: Written | None = None,
+    ) -> None:
         self.path = path
         self.run_ids = list(run_ids)
         self.writes = 0
         self.written = written
+        self.every_s = every_s
+        name = f"checkpoint-{path.stem}"
+        self._writer = BackgroundWriter(self._write, name=name) if background else None
+        self._newest: dict[str, Any] | None = None  # offered, not yet handed to a write
+        self._last = time.monotonic()  # when the last write was started (or training began)
 
     def __call__(self, state: dict[str, Any]) -> None:
-        """Replace the file with this epoch's state; a disk error costs crash safety, not runs."""
+        """Take this epoch's state (already a CPU copy); write it when one is due."""
+        self._newest = state
+        if time.monotonic() - self._last >= self.every_s:
+            self._start_write()
+
+    def flush(self) -> None:
+        """Write the newest state not yet written and wait for it (the worker hands the
+        group back: what it trained since the last write is kept)."""
+        if self._newest is not None:
+            self._start_write()
+        if self._writer is not None:
+            self._writer.drain()
+
+    def _start_write(self) -> None:
+        state, self._newest, self._last = self._newest, None, time.monotonic()
+        assert state is not None
+        if self._writer is None:
+            self._write(state)
+        else:
+            self._writer.submit(state)
+
+    def _write(self, state: dict[str, Any]) -> None:
+        """Replace the file with this state; a disk error costs crash safety, not runs."""
         state = {**state, "run_ids": self.run_ids}
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -55,8 +98,15 @@ class GroupCheckpoint:
         if self.written is not None:
             self.written(self.path, state)
 
+    def close(self) -> None:
+        """Drop a pending state and wait for a write in flight (the file is settled then)."""
+        self._newest = None
+        if self._writer is not None:
+            self._writer.close()
+
     def remove(self) -> None:
         """Delete the file once the group has ended (nothing left to resume)."""
+        self.close()
         try:
             self.path.unlink(missing_ok=True)
         except OSError as exc:
@@ -81,14 +131,19 @@ class Ended(Callback):
         return True
 
 
-def resumable(started: list[Due], path: Path) -> tuple[list[Due], dict[str, Any] | None]:
+def resumable(
+    started: list[Due], path: Path, *, store: Store | None = None
+) -> tuple[list[Due], dict[str, Any] | None]:
     """The group to train and the state to resume it from.
 
     When the group file at path covers these runs (and maybe others of the group that ended
     since: cancelled, stopped early), the group is the file's runs in its order; else the runs
-    as they are, from scratch.
+    as they are, from scratch (a file another host wrote but this one can't see is said in
+    the runs' events: `store`, default the worker process's).
     """
     if not path.exists():
+        if any(d.checkpoint for d in started):  # an earlier attempt may have written one
+            note_unreachable(started, path, store=store)
         return started, None
     try:
         state = checkpoint.load(path)
@@ -112,6 +167,20 @@ def resumable(started: list[Due], path: Path) -> tuple[list[Due], dict[str, Any]
     return [by_id.get(i) or Due(i, specs[i], None) for i in ids], state
 
 
+def note_unreachable(started: list[Due], path: Path, *, store: Store | None = None) -> None:
+    """Say in each run's events that it trains again from epoch 1, when epochs were recorded
+    by an earlier attempt whose file is not here (another host's private disk, or lost)."""
+    store = store if store is not None else get_store()
+    reason = (
+        f"checkpoint not reachable from this host ({path.name} under its checkpoint "
+        "directory): training again from epoch 1; epochs already recorded are kept"
+    )
+    for d in started:
+        recorded = store.leases.note_restart(run_id=d.run_id, holder=holder(), reason=reason)
+        if recorded > 0:
+            log.warning("run %s: %s (%d recorded)", d.run_id, reason, recorded)
+
+
 def train_resumable(
     started: list[Due],
     callbacks: list[Callback],
@@ -120,11 +189,15 @@ def train_resumable(
     saver: GroupCheckpoint,
     resume: dict[str, Any] | None,
     best_by: list[Criterion | None] | None = None,
+    batched: bool = False,
 ) -> list[RunResult]:
     """train_group, from the checkpoint when given; one that does not fit starts over.
-    `best_by`: each run's best-epoch criterion (its sweep's metric), see train_group."""
+    `best_by`: each run's best-epoch criterion (its sweep's metric); `batched`: see
+    train_group."""
     specs = [d.spec for d in started]
-    train = partial(train_group, specs, callbacks=callbacks, data=data, best_by=best_by)
+    train = partial(
+        train_group, specs, callbacks=callbacks, data=data, best_by=best_by, batched=batched
+    )
     try:
         return train(on_checkpoint=saver, resume=resume)
     except CheckpointError as exc:  # raised before any training: safe to start over

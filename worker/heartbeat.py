@@ -16,7 +16,7 @@ from celery.signals import worker_ready, worker_shutdown
 from redis.exceptions import RedisError
 
 from mlpcore.catalog import available_datasets
-from worker import leases
+from worker import leases, speed
 from worker.celery_app import send_token
 from worker.settings import WorkerSettings, get_settings
 from worker.store import get_store
@@ -35,6 +35,7 @@ def _info(settings: WorkerSettings) -> dict[str, Any]:
         "device": settings.device,
         "devices": _devices(),
         "datasets": available_datasets(settings.data_dir),
+        "speed": speed.advertised(),  # parameter-samples per second, per device trained on
     }
 
 

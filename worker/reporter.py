@@ -16,11 +16,12 @@ from typing import NoReturn, TypeVar
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from artifacts import ArtifactStore
 from mlpcore.callbacks import Abandon
 from mlpcore.status import RunStatus
 from mlpcore.train import Callback, EpochMetrics, RunResult
 from runstore import LeaseLost, Store
-from worker import leases
+from worker import artifacts, leases
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -31,9 +32,10 @@ class StoreReporter(Callback):
     """Appends each epoch to the run's stream, polls its cancel flag (throttled), ends it;
     abandons the run once its lease is lost, and hands the group back on shutdown."""
 
-    def __init__(self, store: Store, run_id: str, *, poll_s: float) -> None:
+    def __init__(self, store: Store, run_id: str, *, poll_s: float, files: ArtifactStore) -> None:
         self.store = store
         self.run_id = run_id
+        self.files = files  # where its model goes at its end
         self.poll_s = poll_s
         self.finished = False
         self.lost = False  # another worker holds the run now: write nothing more
@@ -69,7 +71,9 @@ class StoreReporter(Callback):
     def on_end(self, result: RunResult) -> None:
         """Record the end at once: in a fused group the others may train on. A refused end
         (the lease was lost just now) counts as a lost lease: the group's file stays."""
-        if not self.lost and not _retrying(lambda: finish(self.store, self.run_id, result)):
+        if not self.lost and not _retrying(
+            lambda: finish(self.store, self.run_id, result, files=self.files)
+        ):
             log.warning("run %s: its end was refused, another worker has it", self.run_id)
             self.lost = True
         leases.let_go([self.run_id])
@@ -96,16 +100,21 @@ def _retrying(call: Callable[[], T]) -> T:
             delay = min(2 * delay, 5.0)
 
 
-def finish(store: Store, run_id: str, result: RunResult) -> bool:
-    """Record a run's end: its status, final numbers and, unless it succeeded, the reason;
-    False when refused (this process no longer holds the run)."""
+def finish(store: Store, run_id: str, result: RunResult, *, files: ArtifactStore) -> bool:
+    """Record a run's end: its status, final numbers, where its model is (stored first) and,
+    unless it succeeded, the reason; False when refused (this process no longer holds the
+    run: its model is removed again)."""
     error = None if result.status == RunStatus.succeeded else result.reason
+    model = artifacts.save_model(store, run_id, result, files=files)
     done = store.finish_run(
         run_id=run_id,
         status=result.status,
         result=result.result,
         error=error,
         holder=leases.holder(),
+        model=model,
     )
+    if not done:
+        artifacts.discard(store, run_id, model, files=files)
     log.info("run %s: %s%s", run_id, result.status, "" if done else " (refused: not held)")
     return done

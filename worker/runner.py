@@ -14,11 +14,13 @@ file, every epoch recorded once; on SIGTERM a group hands its runs back at the n
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from typing import Any
 
 import torch
 from redis.exceptions import RedisError
 
+from artifacts import DirectoryStore
 from lab import fusion
 from lab.stages import advance_sweeps
 from mlpcore.data import TensorData, load_dataset
@@ -29,7 +31,7 @@ from mlpcore.spec import RunSpec
 from mlpcore.status import TERMINAL, RunStatus
 from mlpcore.train import RunResult, resolve_device
 from runstore import Store
-from worker import leases
+from worker import leases, speed
 from worker.celery_app import queue, send_token
 from worker.checkpoints import (
     Due,
@@ -243,29 +245,47 @@ def _train(
     prior = earlier.pop() if len(earlier) == 1 else None
     group, resume = resumable(started, checkpoint_path(settings.checkpoint_dir, prior or key))
     run_ids = [d.run_id for d in started]
+    files = DirectoryStore(settings.artifact_dir)  # the runs' models, at their ends
     reporters = {
-        d.run_id: StoreReporter(store, d.run_id, poll_s=settings.cancel_poll_s) for d in started
+        d.run_id: StoreReporter(store, d.run_id, poll_s=settings.cancel_poll_s, files=files)
+        for d in started
     }
     wrapped = dict(
         zip(reporters, with_early_stopping(list(reporters.values()), store=store), strict=True)
     )  # plain reporters unless the sweep asks for early stopping
     callbacks = [wrapped.get(d.run_id) or Ended() for d in group]
-    saver = GroupCheckpoint(path, [d.run_id for d in group], written=written)
+    saver = GroupCheckpoint(
+        path,
+        [d.run_id for d in group],
+        every_s=settings.checkpoint_every_s,
+        background=written is None,  # a `written` hook acts before training goes on
+        written=written,
+    )
     results: list[RunResult] = []
     try:
         criteria = best_by(store, [d.run_id for d in group])
         results = train_resumable(
-            group, callbacks, data=data, saver=saver, resume=resume, best_by=criteria
+            group,
+            callbacks,
+            data=data,
+            saver=saver,
+            resume=resume,
+            best_by=criteria,
+            batched=settings.batched_matmul,
         )
+        speed.note(results)
     except leases.HandBack:
+        _keep_newest(saver, reporters.values())
         raise  # the caller hands the runs back; the file stays to resume from
     except RedisError as exc:  # Redis gone for good: the leases lapse, the reaper requeues
         log.error("runs %s: Redis unreachable, leaving them to be resumed: %s", run_ids, exc)
+        _keep_newest(saver, reporters.values())
         return
     except Exception as exc:
         log.exception("runs %s failed", run_ids)
         _fail(store, run_ids, exc, held=True)
     finally:
+        saver.close()  # no write after this: the file is settled, removed or another's
         leases.let_go(run_ids)
     # the group has ended; a process that dies mid-group skips this and leaves the file, and
     # so does one whose runs another worker took over (the file is that worker's now)
@@ -277,7 +297,14 @@ def _train(
     for d, result in zip(group, results, strict=False):  # none after a failure
         reporter = reporters.get(d.run_id)
         if reporter is not None and not (reporter.finished or reporter.lost):  # on_end did it
-            finish(store, d.run_id, result)
+            finish(store, d.run_id, result, files=files)
+
+
+def _keep_newest(saver: GroupCheckpoint, reporters: Iterable[StoreReporter]) -> None:
+    """Write the newest epoch's state before the runs are left to be resumed (what was trained
+    since the last timed write), unless another worker holds one of them now."""
+    if not any(r.lost for r in reporters):
+        saver.flush()
 
 
 def _release(device: torch.device) -> None:

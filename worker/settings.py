@@ -9,6 +9,7 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from artifacts import default_artifact_dir
 from runstore.keys import DEFAULT_REDIS_URL
 
 
@@ -43,12 +44,32 @@ class WorkerSettings(BaseSettings):
         "run that kills its worker, e.g. out of memory)",
     )
     max_fused_models: int = Field(default=64, ge=1, description="most models trained as one")
+    fuse_across: bool = Field(
+        default=True,
+        description="a popped group takes on the same-shaped groups of other sweeps and users "
+        "that fair share would serve next (MLPLAB_FUSE_ACROSS=0: each group trains alone)",
+    )
     memory_fraction: float = Field(
         default=0.5, gt=0, le=1, description="share of the device's free memory a group may use"
     )
+    checkpoint_every_s: float = Field(
+        default=30.0,
+        ge=0,
+        description="least seconds between a group's checkpoint writes (0: every epoch); "
+        "written from a background thread, and always when the worker hands runs back",
+    )
+    batched_matmul: bool = Field(
+        default=False,
+        description="on a CPU, one bmm over a fused pass (a GPU's arithmetic) instead of one "
+        "GEMM per model: agrees to float32 rounding, not bit for bit, with solo runs",
+    )
     checkpoint_dir: Path = Field(
         default_factory=default_checkpoint_dir,
-        description="one file per training group, rewritten every epoch, removed at its end",
+        description="one file per training group, rewritten as it trains, removed at its end",
+    )
+    artifact_dir: Path = Field(
+        default_factory=default_artifact_dir,
+        description="trained models (safetensors + JSON) of finished runs; the API serves them",
     )
 
 

@@ -45,4 +45,5 @@ def train_next_task(self: Task) -> dict[str, Any]:
         send_token=send_token,
         visibility_timeout_s=settings.visibility_timeout_s,
         hold_claim=lambda claim: leases.holding_claim(get_store(), claim, settings=settings),
+        max_models=settings.max_fused_models if settings.fuse_across else 1,
     )

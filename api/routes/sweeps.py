@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Header
+from fastapi import APIRouter, Header, Query, Response
 from fastapi.responses import StreamingResponse
 
 from api.deps import (
@@ -15,29 +15,36 @@ from api.deps import (
     StreamStoreDep,
     UserSettingsDep,
 )
+from api.plan_schemas import DryRunPublic
 from api.schemas import BestPublic, IdempotencyKey, LeaderboardPublic, SweepPublic
 from api.sse import sse_response, sweep_events
 from lab import cancel, ranking, submit
-from lab.views import sweep_runs, sweep_view
+from lab.views import best_view, sweep_runs, sweep_view
 from mlpcore.sweep import SweepSpec
 from runstore import Conflict, after_position
 
 router = APIRouter(prefix="/v1/sweeps", tags=["sweeps"])
 
 
-@router.post("", response_model=SweepPublic, status_code=202)
+@router.post("", response_model=SweepPublic | DryRunPublic, status_code=202)
 def submit_sweep(
     sweep: SweepSpec,
     store: StoreDep,
     queue: QueueDep,
     settings: UserSettingsDep,
     user: CurrentUser,
+    response: Response,
     idempotency_key: IdempotencyKey = None,
+    dry_run: Annotated[bool, Query(description="only say how it would train")] = False,
 ) -> dict[str, Any]:
     """Submit a sweep; every configuration is validated and checked against the live
     workers, and the whole sweep must fit the caller's max_queued quota and compute budget
     (else 429), before any run is queued. With an Idempotency-Key used before: the sweep
-    that key made, as it is now."""
+    that key made, as it is now. With dry_run=true: 200 with its fused groups, cost and
+    time estimate, checked the same way, nothing written."""
+    if dry_run:
+        response.status_code = 200
+        return submit.dry_run(sweep=sweep, store=store, limits=settings)
     return submit.submit_sweep(
         sweep=sweep,
         owner=user.name,
@@ -57,23 +64,36 @@ def get_sweep(sweep: OwnedSweep, store: StoreDep) -> dict[str, Any]:
 
 @router.get("/{sweep_id}/best", response_model=BestPublic, status_code=200)
 def get_best(sweep: OwnedSweep, store: StoreDep) -> dict[str, Any]:
-    """The best finished run so far; 409 while none has finished."""
-    runs = sweep_runs(sweep=sweep, store=store)
-    best = ranking.best(runs, metric=sweep["metric"], mode=sweep["mode"])
+    """The best finished run so far (with repeats: the best configuration, by the mean of its
+    runs, and its best run); 409 while none has finished."""
+    best = best_view(sweep=sweep, runs=sweep_runs(sweep=sweep, store=store))
     if best is None:
         raise Conflict(f"no run of sweep {sweep['id']} has succeeded yet")
     return best
 
 
 @router.get("/{sweep_id}/leaderboard", response_model=LeaderboardPublic, status_code=200)
-def get_leaderboard(sweep: OwnedSweep, store: StoreDep) -> dict[str, Any]:
-    """Runs ranked by the sweep's metric, best first; unfinished runs last."""
+def get_leaderboard(
+    sweep: OwnedSweep,
+    store: StoreDep,
+    by: Annotated[
+        Literal["run", "config"] | None,
+        Query(
+            description="rank runs, or configurations (mean over repeats); default: "
+            "configurations when the sweep has repeats"
+        ),
+    ] = None,
+) -> dict[str, Any]:
+    """Runs (or, with repeats, configurations: mean, std, n) ranked by the sweep's metric,
+    best first; unfinished ones last."""
     runs = sweep_runs(sweep=sweep, store=store)
-    rows = ranking.leaderboard(runs, metric=sweep["metric"], mode=sweep["mode"])
+    by = by or ("config" if ranking.grouped(sweep) else "run")
+    rows = ranking.sweep_leaderboard(sweep, runs, by=by)
     return {
         "sweep_id": sweep["id"],
         "metric": sweep["metric"],
         "mode": sweep["mode"],
+        "by": by,
         "data": rows,
         "count": len(rows),
     }

@@ -22,11 +22,12 @@ router = APIRouter(prefix="/v1", tags=["users"])
 def get_limits(user: CurrentUser, settings: UserSettingsDep, store: StoreDep) -> dict[str, Any]:
     """The caller's effective limits and quotas (server settings with their overrides) and
     how many of their runs, and how many param-epochs of them, count against the quotas now
-    (and how many event streams they hold open)."""
+    (and how many event streams they hold open, how many models and bytes they store)."""
     usage = {
         **store.quota.usage(owner=user.name),
         "param_epochs": store.quota.param_epochs(owner=user.name),
         "streams": open_streams(store.client, store.keys, owner=user.name),
+        **store.models.usage(owner=user.name),
     }
     return {
         "user": user.name,

@@ -236,13 +236,21 @@ function renderSummary(view) {
     $("view-title").textContent = `run ${view.id}`;
     $("view-summary").textContent = `${run.status} · ${runConfig(run)}${result}${run.error ? " · " + run.error : ""}`;
     $("leaderboard").hidden = true;
+    $("view-verdict").hidden = $("view-warnings").hidden = true;
+    renderModel(view, run);
     return;
   }
+  $("model-box").hidden = true;
   const meta = view.meta;
   const counts = Object.entries(meta.counts).map(([k, v]) => `${v} ${k}`).join(", ");
   const best = meta.best ? ` · best ${fmt(meta.best.value)} (${meta.best.run_id})` : "";
   $("view-title").textContent = `sweep ${meta.name || meta.id}`;
   $("view-summary").textContent = `${meta.metric} (${meta.mode}) · ${counts}${best}`;
+  // the verdict: does the winner beat the runner-up by more than seed noise (lab/verdict.py)
+  $("view-verdict").textContent = meta.verdict ? `verdict: ${meta.verdict.summary}` : "";
+  $("view-verdict").hidden = !meta.verdict;
+  $("view-warnings").textContent = (meta.warnings || []).map((w) => `⚠ ${w}`).join(" · ");
+  $("view-warnings").hidden = !(meta.warnings || []).length;
   renderLeaderboard(view);
 }
 
@@ -255,14 +263,72 @@ function renderLeaderboard(view) {
     el("td", {}, row.rank ?? "–"),
     el("td", {}, el("a", { class: "id", href: `#run=${row.run_id}` }, row.run_id)),
     el("td", { class: `status-${row.status}` }, row.status),
-    el("td", { class: "num" }, fmt(row.value)),
+    el("td", { class: "num" }, row.run_ids ? `${fmt(row.value)} ± ${fmt(row.std)} (n=${row.n})` : fmt(row.value)),
     ...fields.map((f) => el("td", {}, fmtValue(row.varied[f])))));
   $("leaderboard").tHead.replaceChildren(head);
   $("leaderboard").tBodies[0].replaceChildren(...rows);
   $("leaderboard").hidden = false;
 }
 
+// ---- the selected run's model and confusion matrix --------------------------------------
+
+// Both need the Bearer header, so they are fetched, not linked: the picture becomes a data:
+// URL (the CSP allows img-src data:), the weights a blob saved through a temporary link.
+async function fetchBlob(path) {
+  const response = await fetch(path, { headers: authHeaders(), cache: "no-store" });
+  if (response.ok) return response.blob();
+  const body = await response.json().catch(() => ({}));
+  throw new HttpError(response.status, body.detail || response.statusText);
+}
+
+function renderModel(view, run) {
+  const model = run.model;
+  const confusion = Boolean(run.result && run.result.confusion);
+  $("model-box").hidden = !(model || confusion);
+  $("model-download").hidden = !(model && model.state === "stored");
+  $("model-note").textContent = !model ? ""
+    : model.state === "stored" ? `safetensors, ${model.bytes} bytes with its model.json`
+    : `no model: ${model.reason}`;
+  $("confusion").hidden = !confusion;
+  if (confusion && view.confusionOf !== run.status) {
+    view.confusionOf = run.status;
+    $("confusion").removeAttribute("src");  // not the last run's picture meanwhile
+    loadConfusion(view);
+  }
+}
+
+async function loadConfusion(view) {
+  try {
+    const blob = await fetchBlob(`/v1/runs/${view.id}/confusion.png`);
+    const url = await new Promise((resolve, reject) => {
+      const reader = new FileReader();
+      reader.onload = () => resolve(reader.result);
+      reader.onerror = () => reject(reader.error);
+      reader.readAsDataURL(blob);
+    });
+    if (state.view === view) $("confusion").src = url;
+  } catch (err) {
+    if (state.view === view) showError("view", `confusion matrix: ${err.message}`);
+  }
+}
+
+async function downloadModel() {
+  const view = state.view;
+  if (!view || view.kind !== "run") return;
+  try {
+    const url = URL.createObjectURL(await fetchBlob(`/v1/runs/${view.id}/model`));
+    const link = el("a", { href: url, download: `${view.id}-final.safetensors`, hidden: "" });
+    document.body.append(link);
+    link.click();
+    link.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 60_000);
+  } catch (err) {
+    showError("view", `model: ${err.message}`);
+  }
+}
+
 function clearView() {
+  $("model-box").hidden = true;
   $("view-title").textContent = "Pick a run or a sweep";
   $("view-summary").textContent = "";
   $("leaderboard").hidden = true;
@@ -323,6 +389,7 @@ function init() {
     $("token-form").hidden = true;
   });
   $("show-finished").addEventListener("change", renderRuns);
+  $("model-download").addEventListener("click", downloadModel);
   $("sweep-pick").addEventListener("change", (event) => {
     location.hash = event.target.value ? `#sweep=${event.target.value}` : "";
   });

@@ -103,6 +103,7 @@ def test_limits_show_effective_values_overrides_and_usage(auth_client, users, an
         "max_running": 2,
         "max_param_epochs": auth_client.app.state.settings.max_param_epochs,
         "max_streams": 50,
+        "max_artifact_bytes": 2**30,
     }
     assert body["overrides"] == {"max_queued": 7, "max_running": 2}
     assert counts(body["usage"]) == {"queued": 2, "running": 1, "promised": 0}

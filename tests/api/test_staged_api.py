@@ -24,6 +24,7 @@ def test_a_staged_sweep_answers_its_first_stage_and_the_plan(client):
             "run_ids": body["run_ids"],
             "kept": [],
             "winners": [],
+            "verdict": None,
         },
         {
             "field": "lr",
@@ -32,6 +33,7 @@ def test_a_staged_sweep_answers_its_first_stage_and_the_plan(client):
             "run_ids": [],
             "kept": [],
             "winners": [],
+            "verdict": None,
         },
     ]
     assert body["epochs_saved"] == 0 and body["end_reason"] is None and not body["done"]

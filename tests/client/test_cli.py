@@ -97,3 +97,24 @@ def test_submit_with_an_idempotency_key_twice_is_one_submission(mlplab):
         ]
         == sweep["id"]
     )
+
+
+def test_submit_dry_run_shows_groups_and_a_measured_estimate(mlplab, server):
+    """After the worker trained something, its heartbeat carries its speed and a dry run
+    turns the sweep's cost into seconds; nothing is queued."""
+    from runstore import Store
+    from tests.support.redis_db import connect
+    from tests.support.waiting import wait_for
+
+    mlplab("submit", "run.yaml", "--watch")  # the worker measures itself on this group
+    store = Store(connect(server.redis_url), prefix=server.prefix)
+    wait_for(
+        lambda: any((w.get("speed") or {}).get("cpu") for w in store.live_workers()),
+        what="a heartbeat with the worker's measured speed",
+    )
+    before = json.loads(mlplab("ls", "--json").stdout)["count"]
+    plan = json.loads(mlplab("submit", "sweep.yaml", "--dry-run", "--json").stdout)
+    assert plan["dry_run"] and plan["runs"] == 2 and plan["estimate_s"] > 0
+    text = mlplab("submit", "sweep.yaml", "--dry-run").stdout
+    assert "2 runs" in text and "fused" in text and "on the fastest worker" in text
+    assert json.loads(mlplab("ls", "--json").stdout)["count"] == before

@@ -2,7 +2,7 @@
 
 Runs against the real uvicorn + Celery worker (the `server` fixture). Skips only when no
 chromium binary is found (set MLPLAB_CHROMIUM to point at one); the screenshot lands in
-artifacts/ at the repository root.
+screenshots/ at the repository root.
 """
 
 from __future__ import annotations
@@ -16,10 +16,10 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support.waiting import wait_for
+from tests.support.waiting import wait_for, wait_for_run
 
 ROOT = Path(__file__).resolve().parents[2]
-ARTIFACTS = ROOT / "artifacts"
+SCREENSHOTS = ROOT / "screenshots"  # git ignores it (artifacts/ is the model store package)
 # Flags that work as root in a container with no GPU and no network beyond the test server.
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -145,9 +145,30 @@ def test_dashboard_follows_a_sweep_live(server, browser):
                 page.locator(f"#runs tr:has(a[href='#run={run_id}']) td:nth-child(3)")
             ).to_have_text("succeeded", timeout=HANG_MS)
     finally:
-        ARTIFACTS.mkdir(exist_ok=True)
-        page.screenshot(path=ARTIFACTS / "dashboard-browser.png", full_page=True)
+        SCREENSHOTS.mkdir(exist_ok=True)
+        page.screenshot(path=SCREENSHOTS / "dashboard-browser.png", full_page=True)
         httpx.delete(f"{server.base_url}/v1/sweeps/{sweep['id']}", timeout=10)  # no-op if done
+    assert problems == []
+
+
+def test_a_finished_runs_view_shows_its_confusion_matrix_and_downloads_its_model(server, browser):
+    page, problems = browser
+    spec = {"dataset": "synthetic", "hidden": [16], "epochs": 2, "device": "cpu"}
+    with httpx.Client(base_url=server.base_url, timeout=30) as http:
+        run_id = http.post("/v1/runs", json=spec).json()["id"]
+        wait_for_run(http, run_id, lambda r: r["status"] == "succeeded")
+        weights = http.get(f"/v1/runs/{run_id}/model").content
+    page.goto(f"{server.base_url}/#run={run_id}")
+    # the picture arrives as a data: URL once fetched with the page's headers
+    wait_until(page, "document.getElementById('confusion').naturalWidth > 0")
+    assert page.get_attribute("#confusion", "src").startswith("data:image/png;base64,")
+    assert page.is_visible("#model-download") and "safetensors" in page.text_content("#model-note")
+    with page.expect_download(timeout=HANG_MS) as download:
+        page.click("#model-download")
+    assert download.value.suggested_filename == f"{run_id}-final.safetensors"
+    assert Path(download.value.path()).read_bytes() == weights
+    page.goto(f"{server.base_url}/")  # no run picked: no model box
+    assert page.is_hidden("#model-box")
     assert problems == []
 
 
@@ -168,6 +189,6 @@ def test_the_api_docs_render_with_no_network_beyond_the_server(server, browser):
         ".swagger-ui .opblock-summary-path[data-path='/v1/runs']", timeout=HANG_MS
     )
     assert "mlplab" in page.title()
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=ARTIFACTS / "docs.png")
+    SCREENSHOTS.mkdir(exist_ok=True)
+    page.screenshot(path=SCREENSHOTS / "docs.png")
     assert elsewhere == [] and problems == []

@@ -6,14 +6,8 @@ import sys
 
 import pytest
 
-from api.plots import (
-    PlotCache,
-    PlotFailed,
-    cached_loss_curves,
-    plot_key,
-    render_loss_curves,
-    run_label,
-)
+from api.curves import merge_identical, panel_figure, per_run_figure, run_label, series
+from api.plots import PlotCache, PlotFailed, cached_loss_curves, plot_key, render_loss_curves
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -65,6 +59,77 @@ def test_a_36_run_sweep_with_gaps_and_empty_runs_renders_with_a_wider_legend():
     assert png.startswith(PNG) and png_size(png)[0] > png_size(one)[0]
 
 
+STUDY_GRID = [
+    {"activation": a, "lr": lr, "step_size": s}
+    for a in ("sigmoid", "relu", "tanh", "leaky_relu")
+    for lr in (1e-4, 1e-3, 1e-2)
+    for s in (20, 30, 40)
+]
+
+
+def study_runs():
+    """36 runs where step_size changes nothing (StepLR never fires in 10 epochs): each
+    activation and lr gives one curve, three runs each."""
+    runs = []
+    for i, varied in enumerate(STUDY_GRID):
+        run = make_run(i, 10, varied=varied)
+        curve = STUDY_GRID.index({**varied, "step_size": 20})
+        for epoch in run["epochs"]:
+            epoch["train_loss"] = 2.0 * math.exp(-0.3 * epoch["epoch"]) + 0.01 * curve
+        runs.append(run)
+    return runs
+
+
+def test_identical_curves_are_merged_with_their_count():
+    groups = merge_identical(study_runs(), series)
+    assert len(groups) == 12 and all(len(g) == 3 for g in groups)
+    fig = per_run_figure(study_runs()[:9], ["activation", "lr", "step_size"], None)
+    labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert "activation=sigmoid lr=0.0001 step_size=20|30|40 (×3 identical)" in labels
+
+
+def test_many_runs_get_one_panel_per_value_and_legends_of_values():
+    runs = study_runs()
+    assert per_run_figure(runs, ["activation", "lr", "step_size"], "run07") is None
+    fig = panel_figure(runs, ["activation", "lr", "step_size"], "run07")
+    panels = [ax for ax in fig.axes if ax.get_visible()]
+    titles = [ax.get_title() for ax in panels]
+    assert titles == [
+        "activation=sigmoid  ★ best",
+        "activation=relu",
+        "activation=tanh",
+        "activation=leaky_relu",
+    ]
+    assert all(len(ax.get_lines()) == 3 * 2 for ax in panels)  # 3 merged curves, train+test
+    assert all([t.get_text() for t in ax.texts] == ["×3"] * 3 for ax in panels)
+    (legend,) = fig.legends
+    labels = [t.get_text() for t in legend.get_texts()]
+    assert labels == [
+        "lr=0.0001",
+        "lr=0.001",
+        "lr=0.01",
+        "step_size=20",
+        "step_size=30",
+        "step_size=40",
+        "train loss",
+        "test loss",
+        "×n: n runs, identical curves",
+    ]
+    thick = [line for ax in panels for line in ax.get_lines() if line.get_linewidth() > 2]
+    assert len(thick) == 2  # the best run's curve pair, though it is merged with two others
+
+
+@pytest.mark.parametrize("count", [36, 200])
+def test_a_big_sweep_plot_stays_a_sane_size(count):
+    runs = [
+        make_run(i, 5, varied={"activation": ("relu", "tanh")[i % 2], "lr": i * 1e-3})
+        for i in range(count)
+    ]
+    png = render_loss_curves(runs, title="s", label_fields=["activation", "lr"], best_run_id=None)
+    width, height = png_size(png)
+    assert width <= 1200 and height <= 800
+
+
 def test_labels_name_the_varied_fields_else_the_spec_else_the_id():
     run = make_run(1, 1, varied={"lr": 0.01})
     assert run_label(run, ["activation", "lr", "hidden"]) == "activation=relu lr=0.01 hidden=16"
@@ -109,6 +174,9 @@ def test_user_strings_are_drawn_as_plain_text(text):
     runs = [make_run(0, 3, varied={"note": text}), make_run(1, 3, varied={"note": text + "!"})]
     png = render_loss_curves(runs, title=text, label_fields=["note"], best_run_id="run00")
     assert png.startswith(PNG)
+    many = [make_run(i, 3, varied={"note": text + "!" * (i % 2), "k": i}) for i in range(12)]
+    png = render_loss_curves(many, title=text, label_fields=["note", "k"], best_run_id="run00")
+    assert png.startswith(PNG)  # panels titled and a legend labelled with the same strings
 
 
 def test_a_plot_that_cannot_be_drawn_is_not_drawn_again_until_its_runs_change():

@@ -120,6 +120,18 @@ def test_the_client_install_has_no_server_or_training_parts(client_venv, tmp_pat
 
 @pytest.mark.integration
 @pytest.mark.timeout(900)
+def test_load_model_without_torch_names_the_install_that_brings_it(client_venv, tmp_path):
+    code = "from mlplab import Client; Client('http://127.0.0.1:9').load_model('0' * 16)"
+    done = _run([str(client_venv / "bin" / "python"), "-c", code], cwd=tmp_path)
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines()[-1] == (
+        "ImportError: load_model needs torch and safetensors (no torch here): "
+        "pip install 'mlplab[models]'"
+    )
+
+
+@pytest.mark.integration
+@pytest.mark.timeout(900)
 def test_the_client_cli_submits_watches_and_ranks_on_a_real_server(client_mlplab, server, tmp_path):
     (tmp_path / "sweep.yaml").write_text(SWEEP_YAML)
     env = {"MLPLAB_URL": server.base_url}

@@ -46,6 +46,7 @@ class ServerProcesses:
             MLPLAB_MAX_RUNS_PER_SWEEP="16",
             MLPLAB_SSE_KEEPALIVE_S="1",
             MLPLAB_CHECKPOINT_DIR=str(log_dir / "checkpoints"),
+            MLPLAB_CHECKPOINT_EVERY_S="0",  # kill tests need the file of the epoch just done
             MLPLAB_STATE_DIR=str(log_dir / "state"),
         )
 

@@ -21,10 +21,15 @@ def new_staged_sweep(store, spec=SPEC, owner="u"):
 
     field, values = next(iter(spec["stages"][0].items()))
     configs = [({field: v}, {**spec["base"], field: v}) for v in values]
-    record, runs = store.create_sweep(
-        owner=owner, spec=spec, metric="final_train_loss", mode="min", configs=configs
-    )
     fields = [next(iter(s.items())) for s in spec["stages"]]
+    record, runs = store.create_sweep(
+        owner=owner,
+        spec=spec,
+        metric="final_train_loss",
+        mode="min",
+        configs=configs,
+        varied=list(dict.fromkeys(f for f, _ in fields)),
+    )
     stages.start(
         store,
         sweep_id=record["id"],

@@ -21,6 +21,8 @@ def worker_settings(tmp_path: Path):
         cancel_poll_s=0.01,
         data_dir=str(tmp_path),
         checkpoint_dir=tmp_path / "checkpoints",
+        checkpoint_every_s=0.0,  # every epoch: tests count the files and act on each
+        artifact_dir=tmp_path / "artifacts",
     )
 
 
