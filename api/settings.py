@@ -9,6 +9,7 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from artifacts import default_artifact_dir
+from mlpcore.limits import DEFAULT_MAX_EPOCHS
 from runstore.keys import DEFAULT_REDIS_URL
 
 
@@ -22,7 +23,7 @@ class ApiSettings(BaseSettings):
     auth: bool = Field(
         default=True, description="Bearer tokens on /v1; off: everyone is the admin user local"
     )
-    max_epochs: int = Field(default=200, ge=1)
+    max_epochs: int = Field(default=DEFAULT_MAX_EPOCHS, ge=1)
     max_hidden_width: int = Field(default=4096, ge=1)
     max_hidden_layers: int = Field(default=8, ge=1)
     max_batch_size: int = Field(default=8192, ge=1)

@@ -21,3 +21,4 @@ LimitName = Literal[
     "max_artifact_bytes",
 ]
 LIMIT_NAMES: tuple[LimitName, ...] = get_args(LimitName)
+DEFAULT_MAX_EPOCHS = 200  # a server's max_epochs unless configured; `mlplab train` warns above

@@ -95,6 +95,7 @@ def run_train(args: argparse.Namespace) -> int:
     try:
         threads = torch_threads(args.threads, os.environ)
         spec = resolve_spec(args.spec, args.overrides)
+        _warn_over_server_limits(spec)
         record = _train_with_progress(
             spec, data_dir=args.data_dir, quiet=args.quiet, threads=threads
         )
@@ -106,6 +107,19 @@ def run_train(args: argparse.Namespace) -> int:
     if args.out:
         args.out.write_text(text + "\n")
     return EXIT_CODES.get(record["status"], 1)
+
+
+def _warn_over_server_limits(spec: Any) -> None:
+    """Training here has no epoch cap; say so when a server (by default) would refuse it."""
+    from mlpcore.limits import DEFAULT_MAX_EPOCHS
+
+    if spec.epochs > DEFAULT_MAX_EPOCHS:
+        print(
+            f"mlplab train: warning: epochs {spec.epochs} is over a server's default "
+            f"max_epochs ({DEFAULT_MAX_EPOCHS}): this trains here with no cap, but a server "
+            "refuses the spec unless its MLPLAB_MAX_EPOCHS is raised",
+            file=sys.stderr,
+        )
 
 
 def _train_with_progress(

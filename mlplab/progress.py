@@ -8,8 +8,9 @@ from mlpcore.callbacks import Callback, EpochMetrics
 
 
 def _epoch_line(m: EpochMetrics) -> str:
+    val = "" if m.val_loss is None else f"val_loss {m.val_loss:.4f}  val_acc {m.val_accuracy:.4f}  "
     return (
-        f"epoch {m.epoch:>3}  train_loss {m.train_loss:.4f}  test_loss {m.test_loss:.4f}  "
+        f"epoch {m.epoch:>3}  train_loss {m.train_loss:.4f}  {val}test_loss {m.test_loss:.4f}  "
         f"test_acc {m.test_accuracy:.4f}  lr {m.lr:.2g}  {m.seconds:.2f}s"
     )
 

@@ -128,3 +128,15 @@ def test_torch_threads_resolution():
     assert torch_threads(1, {THREADS_ENV: "3"}) == 1
     with pytest.raises(ThreadsError, match=THREADS_ENV):
         torch_threads(None, {THREADS_ENV: "-1"})
+
+
+def test_train_shows_val_numbers_and_warns_over_a_servers_epoch_cap(spec_file):
+    few = ("--set", "train_subset=64", "--set", "epochs=201")  # quick, for all its epochs
+    proc = mlplab("train", str(spec_file), *few)
+    proc_short = mlplab("train", str(spec_file), "--set", "val_fraction=0.2")
+    assert proc_short.returncode == 0, proc_short.stderr
+    assert "val_loss" in proc_short.stderr and "warning" not in proc_short.stderr
+    record = json.loads(proc_short.stdout)
+    assert record["result"]["best_val_loss"] == min(e["val_loss"] for e in record["epochs"])
+    assert proc.returncode == 0
+    assert "warning: epochs 201 is over a server's default max_epochs (200)" in proc.stderr
