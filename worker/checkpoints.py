@@ -26,7 +26,6 @@ from mlpcore.train import Callback, RunResult
 from runstore import Store
 from worker.checkpoint_writer import BackgroundWriter
 from worker.leases import holder
-from worker.store import get_store
 
 log = logging.getLogger(__name__)
 Written = Callable[[Path, dict[str, Any]], None]  # told of each file written: path, its state
@@ -132,14 +131,14 @@ class Ended(Callback):
 
 
 def resumable(
-    started: list[Due], path: Path, *, store: Store | None = None
+    started: list[Due], path: Path, *, store: Store
 ) -> tuple[list[Due], dict[str, Any] | None]:
     """The group to train and the state to resume it from.
 
     When the group file at path covers these runs (and maybe others of the group that ended
     since: cancelled, stopped early), the group is the file's runs in its order; else the runs
     as they are, from scratch (a file another host wrote but this one can't see is said in
-    the runs' events: `store`, default the worker process's).
+    the runs' events, through `store`).
     """
     if not path.exists():
         if any(d.checkpoint for d in started):  # an earlier attempt may have written one
@@ -167,10 +166,9 @@ def resumable(
     return [by_id.get(i) or Due(i, specs[i], None) for i in ids], state
 
 
-def note_unreachable(started: list[Due], path: Path, *, store: Store | None = None) -> None:
+def note_unreachable(started: list[Due], path: Path, *, store: Store) -> None:
     """Say in each run's events that it trains again from epoch 1, when epochs were recorded
     by an earlier attempt whose file is not here (another host's private disk, or lost)."""
-    store = store if store is not None else get_store()
     reason = (
         f"checkpoint not reachable from this host ({path.name} under its checkpoint "
         "directory): training again from epoch 1; epochs already recorded are kept"

@@ -243,7 +243,9 @@ def _train(
     path = checkpoint_path(settings.checkpoint_dir, key)
     earlier = {d.checkpoint for d in started}  # the file of their last attempt, if one
     prior = earlier.pop() if len(earlier) == 1 else None
-    group, resume = resumable(started, checkpoint_path(settings.checkpoint_dir, prior or key))
+    group, resume = resumable(
+        started, checkpoint_path(settings.checkpoint_dir, prior or key), store=store
+    )
     run_ids = [d.run_id for d in started]
     files = DirectoryStore(settings.artifact_dir)  # the runs' models, at their ends
     reporters = {
