@@ -195,17 +195,6 @@ def main() -> None:
     data = real or pixels(
         60_000 if not args.quick else 512, device, n_test=10_000 if not args.quick else 256
     )
-    peak = matmul_peak(device, size["matmul"])
-    rows: list[Row] = [
-        ("matmul peak (float32)", f"{peak / 1e12:.2f} TFLOP/s", f"{size['matmul']}^2 GEMM")
-    ]
-    rows += cuda_rows(device) if "cuda" in only else []
-    fused_s = 0.0
-    if "grid" in only or "checkpoint" in only:
-        grid, fused_s = grid_rows(data, size, device, peak)
-        rows += grid
-    rows += checkpoint_rows(data, size, device, fused_s) if "checkpoint" in only else []
-    rows += seed_rows(data, size, device, real is not None) if "seed" in only else []
     name = (
         torch.cuda.get_device_name(device)
         if device.type == "cuda"
@@ -214,11 +203,25 @@ def main() -> None:
     print(f"gpu_check on {name}, torch {torch.__version__}{' (quick)' if args.quick else ''}")
     for note in NOTES:
         print(f"note: {note}")
-    width = max(len(r[0]) for r in rows) + 2
-    for label, value, detail in rows:
-        print(f"{label:<{width}}{value:>16}  {detail}")
-    if any(value == "FAIL" for _, value, _ in rows):
+    peak = matmul_peak(device, size["matmul"])
+    failed = show([("matmul peak (float32)", f"{peak / 1e12:.2f} TFLOP/s", f"{size['matmul']}^2")])
+    failed |= show(cuda_rows(device)) if "cuda" in only else False
+    fused_s = 0.0
+    if "grid" in only or "checkpoint" in only:
+        grid, fused_s = grid_rows(data, size, device, peak)
+        failed |= show(grid)
+    failed |= show(checkpoint_rows(data, size, device, fused_s)) if "checkpoint" in only else False
+    failed |= show(seed_rows(data, size, device, real is not None)) if "seed" in only else False
+    if failed:
         sys.exit(1)
+
+
+def show(rows: list[Row]) -> bool:
+    """Print rows of the table as they come (a run cut short keeps what it measured); True
+    if one failed."""
+    for label, value, detail in rows:
+        print(f"{label:<42}{value:>16}  {detail}", flush=True)
+    return any(value == "FAIL" for _, value, _ in rows)
 
 
 if __name__ == "__main__":
