@@ -102,7 +102,8 @@ def render(sweep: dict[str, Any], runs: list[dict[str, Any]], wall_s: float) -> 
         if stage.get("verdict"):
             lines += ["", f"Verdict: {stage['verdict']['summary']}."]
     if best:
-        config = " ".join(f"{k}={v}" for k, v in best["config"]["varied"].items())
+        fields = [stage["field"] for stage in sweep["stages"]]
+        config = " ".join(f"{f}={best['config']['spec'][f]}" for f in fields)
         lines += ["", f"**Winner: {config}**, mean best val loss {best['value']:.4f}."]
     if sweep.get("verdict"):
         lines += ["", f"Overall verdict: {sweep['verdict']['summary']}."]
