@@ -12,7 +12,18 @@ from fastapi import FastAPI
 from api import errors, logfilter, metrics, outage, sse
 from api.middleware import BodyGuard
 from api.reaper import reap_forever
-from api.routes import dashboard, docs, health, models, plots, runs, sweeps, users
+from api.routes import (
+    dashboard,
+    docs,
+    health,
+    insight,
+    models,
+    plots,
+    runs,
+    sweep_admin,
+    sweeps,
+    users,
+)
 from api.routes import metrics as metrics_routes
 from api.settings import ApiSettings, get_settings
 
@@ -60,6 +71,6 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     outage.install(app)  # Redis or the broker away: 503
     metrics.install(app)  # after BodyGuard: outermost, so its 413/415 are timed too
     routers = (health, runs, models, sweeps, plots, users, dashboard, metrics_routes, docs)
-    for module in routers:
+    for module in (*routers, sweep_admin, insight):
         app.include_router(module.router)
     return app

@@ -28,7 +28,15 @@ def runs_for(user: User, runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The run records as this user may see them: errors without paths unless an admin."""
     if user.admin:
         return runs
-    return [{**r, "error": redact_paths(r["error"])} if r.get("error") else r for r in runs]
+    return [_redacted(r) for r in runs]
+
+
+def _redacted(record: dict[str, Any]) -> dict[str, Any]:
+    """A run record (or one of its earlier attempts) with its errors' paths cut out."""
+    out = {**record, "error": redact_paths(record["error"])} if record.get("error") else record
+    if record.get("attempts"):
+        out = {**out, "attempts": [_redacted(a) for a in record["attempts"]]}
+    return out
 
 
 def event_data_for(user: User, data: str) -> str:

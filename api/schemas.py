@@ -122,6 +122,10 @@ class RunPublic(BaseModel):
     requeues: int = 0  # times its worker vanished or shut down and it was queued again
     repeat: int = 0  # which of its configuration's repeats (seed = the configuration's + repeat)
     model: ModelPublic | None = None  # its trained model, once it ended (None: it has none)
+    name: str | None = None  # its owner's labels (PATCH /v1/runs/{id})
+    tags: list[str] = []
+    notes: str | None = None
+    attempts: list[dict[str, Any]] = []  # earlier attempts, oldest first (sweep retry)
 
 
 class RunsPublic(BaseModel):
@@ -237,6 +241,9 @@ class SweepPublic(BaseModel):
     stages: list[StagePublic] | None = None  # staged sweeps only, in order
     end_reason: str | None = None  # why a staged sweep ended before its last stage
     epochs_saved: int = 0  # epochs its early-stopped runs did not train
+    search: dict[str, Any] | None = None  # learned sweeps: batches done, best, what comes next
+    tags: list[str] = []  # its owner's labels (PATCH /v1/sweeps/{id})
+    notes: str | None = None
     created_at: datetime
 
 

@@ -6,6 +6,9 @@ budget.py   what a submission costs against max_param_epochs (parameters x epoch
 capability.py  whether the live workers have a submission's datasets and devices
 cancel.py   cancel a run or a sweep (moving a staged sweep on when that ends a stage)
 stages.py   staged sweeps: the stage record, each next stage planned from the winners
+learned.py  learned sweeps (tpe, gp, cmaes, qmc): batches as field-less stages, each asked
+            from studies.py's Optuna study rebuilt from the sweep's runs
+importance.py  any sweep's parameter importance (PED-ANOVA) and parallel-coordinates data
 ranking.py  leaderboards (by run or by configuration), the best run or configuration
 configs.py  the one metric function; runs grouped by configuration: mean, std, n
 verdict.py  does the best configuration beat the runner-up beyond seed noise

@@ -6,10 +6,11 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterable
 
+from mlpcore.axes import axis_values
 from mlpcore.catalog import param_epochs
 from mlpcore.spec import RunSpec
 from mlpcore.staged import stage_field
-from mlpcore.sweep import SweepSpec, sweep_size
+from mlpcore.sweep import LEARNED, SweepSpec, sweep_size
 
 _COST_FIELDS = ("dataset", "hidden", "epochs")  # the fields a run's cost depends on
 
@@ -26,9 +27,10 @@ def runs_cost(specs: Iterable[RunSpec]) -> int:
 
 def sweep_cost(sweep: SweepSpec, first: list[RunSpec]) -> int:
     """A sweep's cost: its runs (`first`, as expanded); a staged sweep's first stage plus, for
-    every run its later stages may still create, the costliest run they could make."""
+    every run its later stages (a learned one's later batches) may still create, the
+    costliest run they could make."""
     cost = runs_cost(first)
-    if sweep.strategy != "staged":
+    if sweep.strategy != "staged" and sweep.strategy not in LEARNED:
         return cost
     return cost + (sweep_size(sweep) - len(first)) * _costliest_staged_run(sweep)
 
@@ -42,6 +44,9 @@ def _costliest_staged_run(sweep: SweepSpec) -> int:
         field, values = stage_field(stage)
         if field in options:
             options[field] += values
+    for field, axis in sweep.space.items():  # a learned sweep: an int range's ends bound it
+        if field in options:
+            options[field] = axis_values(axis)
     combos = itertools.product(*(options[f] for f in _COST_FIELDS))
     return max(
         run_cost(RunSpec(**{**sweep.base, **dict(zip(_COST_FIELDS, combo, strict=True))}))

@@ -16,6 +16,7 @@ from runstore import Store
 
 TRAIN_GROUP = "mlplab.train_group"  # trains the given run ids now (bypasses fair share)
 TRAIN_NEXT = "mlplab.train_next"  # a token: trains the group the fair-share scheduler picks
+ADVANCE_SWEEP = "mlplab.advance_sweep"  # asks a learned sweep's next batch where torch may load
 
 REDIS_TIMEOUT_S = 5.0  # broker socket connect/read timeout; above kombu's 1 s BRPOP wait
 
@@ -78,6 +79,10 @@ class TaskQueue:
     def send_token(self) -> None:
         """One `train_next` token: a worker taking it trains the group fair share picks."""
         self.celery.send_task(TRAIN_NEXT)
+
+    def send_advance(self, sweep_id: str) -> None:
+        """Ask a worker to move a sweep on (a GP batch past its startup needs torch)."""
+        self.celery.send_task(ADVANCE_SWEEP, args=[sweep_id])
 
     def waiting_tokens(self) -> int:
         """Tokens waiting in the broker's queue, not yet taken by a worker."""

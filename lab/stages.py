@@ -17,7 +17,7 @@ import logging
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from lab import fusion
+from lab import fusion, learned
 from lab.configs import Configuration, configuration, configurations, group_runs
 from lab.queue import TaskQueue
 from lab.verdict import verdict
@@ -36,7 +36,10 @@ CANCELLED = "the sweep was cancelled; later stages were not created"
 def start(
     *, sweep: SweepSpec, record: dict[str, Any], runs: list[dict[str, Any]], store: Store
 ) -> None:
-    """Record the stages of a staged sweep whose first stage's runs were just created."""
+    """Record the stages of a staged sweep whose first stage's runs were just created (the
+    batches of a learned one: lab/learned.py)."""
+    if learned.is_learned(sweep.strategy):
+        learned.start(sweep=sweep, record=record, runs=runs, store=store)
     if sweep.strategy != "staged":
         return
     stages.start(
@@ -50,7 +53,10 @@ def start(
 
 
 def stage_specs(sweep: SweepSpec) -> Iterator[tuple[str, RunSpec]]:
-    """("stage N (field) value V: ", base + that value) for every value of every stage."""
+    """("stage N (field) value V: ", base + that value) for every value of every stage (a
+    learned sweep: both ends of every axis of its space)."""
+    if learned.is_learned(sweep.strategy):
+        yield from learned.space_specs(sweep)
     if sweep.strategy != "staged":
         return
     for number, stage in enumerate(sweep.stages, start=1):
@@ -67,9 +73,16 @@ def view(*, sweep: dict[str, Any], store: Store, runs: list[dict[str, Any]]) -> 
         "stages": None,
         "end_reason": None,
         "staging": False,
+        "search": None,
         "epochs_saved": epochs_saved(runs),
     }
-    if record is not None:
+    if record is not None and learned.is_learned((sweep.get("spec") or {}).get("strategy")):
+        fields.update(
+            search=learned.view(sweep=sweep, record=record, runs=runs),
+            end_reason=record["reason"],
+            staging=record["status"] == "running",
+        )
+    elif record is not None:
         fields.update(
             stages=_with_verdicts(stages.public_stages(record), sweep, runs),
             end_reason=record["reason"],
@@ -189,10 +202,33 @@ def _next_stage(
     )
 
 
-def advance_sweep(sweep_id: str, *, store: Store, queue: TaskQueue, max_models: int) -> int:
+def advance_sweep(
+    sweep_id: str, *, store: Store, queue: TaskQueue, max_models: int, torch_ok: bool = False
+) -> int:
     """Move the sweep on as far as its ended stages allow, queuing each new stage; the moves
-    made (0: no stage had ended, or another process moved it first)."""
-    planner: Planner = functools.partial(plan_stage, max_models=max_models)
+    made (0: no stage had ended, or another process moved it first). `torch_ok`: this
+    process may import torch (a worker), so a GP may ask here; else a worker is sent the
+    move (lab/learned.py)."""
+    try:
+        return _advance(sweep_id, store=store, queue=queue, planner=_planner(
+            sweep_id, store=store, max_models=max_models, torch_ok=torch_ok))  # fmt: skip
+    except learned.NeedsWorker as exc:
+        log.info("sweep %s: %s; sent to a worker", sweep_id, exc)
+        queue.send_advance(sweep_id)
+        return 0
+
+
+def _planner(sweep_id: str, *, store: Store, max_models: int, torch_ok: bool) -> Planner:
+    """The stage planner, or a learned sweep's batch planner."""
+    if learned.is_learned(_strategy(store, sweep_id)):
+        return functools.partial(
+            learned.plan_batch, store=store, max_models=max_models, torch_ok=torch_ok
+        )
+    return functools.partial(plan_stage, max_models=max_models)
+
+
+def _advance(sweep_id: str, *, store: Store, queue: TaskQueue, planner: Planner) -> int:
+    """advance_sweep's moves with the planner chosen."""
     moves = 0
     while (moved := stages.advance(store, sweep_id, planner)) is not None:
         moves += 1
@@ -249,7 +285,12 @@ def resume(sweep_id: str, *, store: Store, queue: TaskQueue, max_models: int) ->
 
 
 def advance_sweeps(
-    runs: Iterable[dict[str, Any]], *, store: Store, queue: TaskQueue, max_models: int
+    runs: Iterable[dict[str, Any]],
+    *,
+    store: Store,
+    queue: TaskQueue,
+    max_models: int,
+    torch_ok: bool = False,
 ) -> None:
     """Advance each staged sweep these runs belong to, once they ended (a no-op for runs still
     going and for other sweeps); never raises: the caller's own work is done already."""
@@ -257,7 +298,9 @@ def advance_sweeps(
     for sweep_id in dict.fromkeys(r["sweep_id"] for r in ended):
         try:
             if _staged(store, sweep_id):
-                advance_sweep(sweep_id, store=store, queue=queue, max_models=max_models)
+                advance_sweep(
+                    sweep_id, store=store, queue=queue, max_models=max_models, torch_ok=torch_ok
+                )
         except Exception:
             log.exception("sweep %s: could not advance its stages", sweep_id)
 
@@ -266,7 +309,8 @@ def _staged(store: Store, sweep_id: str) -> bool:
     """Whether the sweep is staged; so the runs of grid and random sweeps cost no stage
     record reads, only one read of their sweep's strategy per process."""
     try:
-        return _strategy(store, sweep_id) == "staged"
+        strategy = _strategy(store, sweep_id)
+        return strategy == "staged" or learned.is_learned(strategy)
     except LookupError:  # not remembered: a sweep is written before any of its runs
         return False
 

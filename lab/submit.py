@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, Protocol
 
-from lab import dryrun, fusion, idempotency, stages
+from lab import dryrun, fusion, idempotency, learned, stages
 from lab.budget import run_cost, sweep_cost
 from lab.capability import check_servable
 from lab.errors import LimitExceeded
@@ -142,7 +142,12 @@ def checked_sweep(
 ) -> tuple[list[SweepConfig], fusion.Plan]:
     """Expand the sweep, check every configuration (a later stage's values too) against the
     limits and the live workers, and plan its fused groups; writes nothing."""
-    configs = expand_sweep(sweep, max_runs=limits.max_runs_per_sweep)
+    points = None
+    if learned.is_learned(sweep.strategy):  # the first batch, asked here (torch-free)
+        batch = sweep.batch or min(sweep.n or 1, limits.max_fused_models)
+        if sweep_size(sweep) <= limits.max_runs_per_sweep:  # else expand_sweep says so
+            points = learned.first_points(sweep, batch=batch)
+    configs = expand_sweep(sweep, max_runs=limits.max_runs_per_sweep, points=points)
     specs = [c.spec for c in configs]
     for index, config in enumerate(configs):
         where = f"configuration {index} {config.varied}: "

@@ -7,6 +7,7 @@ from typing import Any
 
 from lab import ranking, stages
 from lab.configs import configurations
+from lab.sweep_warnings import inert_warnings
 from lab.verdict import verdict
 from mlpcore.status import TERMINAL
 from mlpcore.sweep import metric_warnings
@@ -25,13 +26,14 @@ def sweep_view(
     runs = runs if runs is not None else sweep_runs(sweep=sweep, store=store)
     extra = stages.view(sweep=sweep, store=store, runs=runs)
     done = all(run["status"] in TERMINAL for run in runs) and not extra.pop("staging")
+    warnings = metric_warnings(sweep["metric"]) + inert_warnings(runs, sweep.get("varied") or [])
     return {
         **sweep,
         "counts": ranking.status_counts(runs),
         "done": done,
         "best": ranking.sweep_best(sweep, runs),
         "repeats": int((sweep.get("spec") or {}).get("repeats") or 1),
-        "warnings": metric_warnings(sweep["metric"]),
+        "warnings": warnings,
         "verdict": sweep_verdict(sweep, runs),
         **extra,
     }

@@ -32,7 +32,14 @@ class LogUniform(BaseModel):
     loguniform: tuple[Annotated[float, NoBool, Field(gt=0)], Annotated[float, NoBool, Field(gt=0)]]
 
 
-Axis = list[Any] | Choice | Uniform | LogUniform
+class IntRange(BaseModel):
+    """An integer drawn uniformly from a .. b, both included: `{"int": [2, 40]}`."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, serialize_by_alias=True)
+    bounds: tuple[Annotated[int, NoBool], Annotated[int, NoBool]] = Field(alias="int")
+
+
+Axis = list[Any] | Choice | Uniform | LogUniform | IntRange
 
 
 def axis_values(axis: Axis) -> list[Any]:
@@ -41,6 +48,8 @@ def axis_values(axis: Axis) -> list[Any]:
         return axis
     if isinstance(axis, Choice):
         return axis.choice
+    if isinstance(axis, IntRange):
+        return list(axis.bounds)
     return list(axis.uniform if isinstance(axis, Uniform) else axis.loguniform)
 
 
@@ -52,5 +61,7 @@ def sample(axis: Axis, rng: random.Random) -> Any:
         return rng.choice(axis.choice)
     if isinstance(axis, Uniform):
         return rng.uniform(*axis.uniform)
+    if isinstance(axis, IntRange):
+        return rng.randint(*axis.bounds)
     low, high = axis.loguniform
     return math.exp(rng.uniform(math.log(low), math.log(high)))

@@ -18,7 +18,7 @@ from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from mlpcore.axes import Axis, axis_values, sample
+from mlpcore.axes import Axis, Choice, IntRange, axis_values, sample
 from mlpcore.errors import SpecError
 from mlpcore.spec import RUN_FIELDS, NoBool, PositiveInt, RunSpec, format_validation_error
 from mlpcore.staged import Carry, check_stage_values, stage_field, stage_sizes
@@ -41,7 +41,9 @@ TEST_SET_WARNING = (
     "rank on a val metric (best_val_loss)"
 )
 Mode = Literal["min", "max"]
-Strategy = Literal["grid", "random", "staged"]
+Strategy = Literal["grid", "random", "staged", "tpe", "gp", "cmaes", "qmc"]
+# Optuna's samplers, asked a batch at a time from the sweep's finished runs (lab/learned.py)
+LEARNED = frozenset({"tpe", "gp", "cmaes", "qmc"})
 
 
 # Bidi embeddings, overrides and isolates make a name display as other text than it holds.
@@ -68,7 +70,15 @@ class SweepSpec(BaseModel):
     base: dict[str, Any] = Field(default_factory=dict)
     strategy: Strategy = "grid"
     grid: dict[str, Axis] = Field(default_factory=dict)
-    n: PositiveInt | None = Field(default=None, description="random: how many configurations")
+    n: PositiveInt | None = Field(
+        default=None, description="random, tpe, gp, cmaes, qmc: how many configurations"
+    )
+    space: dict[str, Axis] = Field(
+        default_factory=dict, description="tpe, gp, cmaes, qmc: the axes the sampler searches"
+    )
+    batch: PositiveInt | None = Field(
+        default=None, description="tpe, gp, cmaes, qmc: suggestions asked at once"
+    )  # default: the server's fused-group size (lab/submit.py)
     seed: Annotated[int, NoBool] = Field(
         default=0, ge=0, lt=2**63, description="random: the sampler's seed"
     )
@@ -98,10 +108,15 @@ class SweepSpec(BaseModel):
     def _check_search(self) -> SweepSpec:
         stage_fields = [f for stage in self.stages for f in stage]
         unknown = sorted(set(self.grid) - RUN_FIELDS) + sorted(set(self.base) - RUN_FIELDS)
+        unknown += sorted(set(self.space) - RUN_FIELDS)
         unknown += sorted(set(stage_fields) - RUN_FIELDS)
         if unknown:
             raise ValueError(f"unknown spec field(s): {', '.join(unknown)}")
-        if self.strategy == "staged":
+        if self.strategy in LEARNED:
+            self._check_learned()
+        elif self.space or self.batch is not None:
+            raise ValueError("space and batch belong to strategies tpe, gp, cmaes and qmc")
+        elif self.strategy == "staged":
             self._check_stages()
         elif self.stages or self.keep_top is not None:
             raise ValueError("stages and keep_top belong to strategy staged")
@@ -126,11 +141,27 @@ class SweepSpec(BaseModel):
         """Every val_fraction a run can have (a distribution: its ends)."""
         base = [self.base.get("val_fraction", 0.0)]
         if self.strategy != "staged":
-            axis = self.grid.get("val_fraction")
+            axis = (self.space if self.strategy in LEARNED else self.grid).get("val_fraction")
             return base if axis is None else axis_values(axis)
         staged = [stage_field(s)[1] for s in self.stages if stage_field(s)[0] == "val_fraction"]
         first = "val_fraction" in self.stages[0]
         return [v for values in staged for v in values] + ([] if first else base)
+
+    def _check_learned(self) -> None:
+        if self.grid or self.stages or self.keep_top is not None:
+            raise ValueError(f"strategy {self.strategy} searches a space, not a grid or stages")
+        if not self.space:
+            raise ValueError(f"space: strategy {self.strategy} needs at least one axis to search")
+        if self.n is None:
+            raise ValueError(f"n: strategy {self.strategy} needs n, the number of configurations")
+        if self.batch is not None and self.batch > self.n:
+            raise ValueError(f"batch: {self.batch} is more than n={self.n}")
+        for field, axis in self.space.items():
+            values = axis_values(axis)
+            if not values:
+                raise ValueError(f"space.{field}: the list of values is empty")
+            if not isinstance(axis, list | Choice):
+                _check_range(field, axis, values[0], values[1])
 
     def _check_stages(self) -> None:
         if self.grid:
@@ -159,6 +190,20 @@ class SweepSpec(BaseModel):
         return "max" if self.metric.endswith("_accuracy") else "min"
 
 
+MAX_INT_RANGE = 10**6  # Optuna's GP enumerates an int range: a wider one would fill memory
+
+
+def _check_range(field: str, axis: Axis, low: Any, high: Any) -> None:
+    """A learned space's range: low <= high, a finite width, an int range's at most
+    MAX_INT_RANGE."""
+    if low > high:
+        raise ValueError(f"space.{field}: the range's low end is above its high end")
+    if not math.isfinite(high - low):
+        raise ValueError(f"space.{field}: the range is too wide to sample")
+    if isinstance(axis, IntRange) and high - low > MAX_INT_RANGE:
+        raise ValueError(f"space.{field}: an int range spans at most {MAX_INT_RANGE} values")
+
+
 def _is_zero(value: Any) -> bool:
     """A number equal to 0 (anything else is RunSpec's to judge)."""
     return isinstance(value, int | float) and not isinstance(value, bool) and value == 0
@@ -183,7 +228,7 @@ def varied_fields(sweep: SweepSpec) -> list[str]:
     """The fields the sweep varies, in the order it names them."""
     if sweep.strategy == "staged":
         return list(dict.fromkeys(stage_field(stage)[0] for stage in sweep.stages))
-    return list(sweep.grid)
+    return list(sweep.space if sweep.strategy in LEARNED else sweep.grid)
 
 
 def stage_bounds(sweep: SweepSpec) -> list[int]:
@@ -195,7 +240,7 @@ def stage_bounds(sweep: SweepSpec) -> list[int]:
 
 def config_count(sweep: SweepSpec) -> int:
     """How many configurations the sweep expands to (staged: at most), without expanding it."""
-    if sweep.strategy == "random":
+    if sweep.strategy == "random" or sweep.strategy in LEARNED:
         return sweep.n or 0
     if sweep.strategy == "staged":
         lengths = [len(stage_field(stage)[1]) for stage in sweep.stages]
@@ -208,15 +253,21 @@ def sweep_size(sweep: SweepSpec) -> int:
     return config_count(sweep) * sweep.repeats
 
 
-def expand_sweep(sweep: SweepSpec, *, max_runs: int) -> list[SweepConfig]:
+def expand_sweep(
+    sweep: SweepSpec, *, max_runs: int, points: list[dict[str, Any]] | None = None
+) -> list[SweepConfig]:
     """Expand and validate every run; any bad one rejects the whole sweep.
 
-    A staged sweep answers its first stage, after validating every value of every stage.
+    A staged sweep answers its first stage, after validating every value of every stage; a
+    learned one (LEARNED) the `points` its sampler asked first, after validating the ends of
+    every axis of its space.
     Runs come configuration by configuration, each configuration's repeats together.
     """
     if (size := sweep_size(sweep)) > max_runs:
         what = "up to " if sweep.strategy == "staged" else ""
         count = f"{size} configurations"
+        if sweep.strategy in LEARNED:
+            count = f"n: {count}"
         if sweep.repeats > 1:
             count = f"{size} runs ({config_count(sweep)} configurations x {sweep.repeats} repeats)"
         raise SpecError(
@@ -230,7 +281,11 @@ def expand_sweep(sweep: SweepSpec, *, max_runs: int) -> list[SweepConfig]:
                 for seed in stage_field(stage)[1]:
                     where = f"stage {number} (seed) value {seed!r}: "
                     repeat_specs(RunSpec(**{**base, "seed": seed}), sweep.repeats, where=where)
-    points = _POINTS[sweep.strategy](sweep)
+    if sweep.strategy in LEARNED:
+        check_stage_values(base, [{f: axis_values(a)} for f, a in sweep.space.items()])
+        points = points or []
+    else:
+        points = _POINTS[sweep.strategy](sweep)
     configs = [_config(base, varied, index) for index, varied in enumerate(points)]
     return [
         SweepConfig(c.varied, spec, repeat)

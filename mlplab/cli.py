@@ -12,7 +12,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from mlplab import commands, local, models, serve, study_cmd, users_cmd
+from mlplab import commands, local, models, serve, study_cmd, sweep_cmds, users_cmd
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -27,6 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     models.register(sub)
     users_cmd.register(sub)
     study_cmd.register(sub)
+    sweep_cmds.register(sub)
     return parser
 
 

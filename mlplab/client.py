@@ -24,6 +24,7 @@ from mlplab.errors import (
     error_for,
 )
 from mlplab.sse import Event, parse_sse
+from mlplab.sweep_client import SweepCalls
 
 __all__ = [
     "BadRequest",
@@ -59,7 +60,7 @@ def _from_config(key: str) -> str | None:
     return str(value) if value is not None else None
 
 
-class Client:
+class Client(SweepCalls):
     """Talks to one mlplab server as one user."""
 
     def __init__(
@@ -166,6 +167,18 @@ class Client:
         """The sweep's runs ranked by its metric, best first."""
         body = self._json("GET", f"/v1/sweeps/{sweep_id}/leaderboard")
         return body["data"] if isinstance(body, dict) else body
+
+    def importance(self, sweep_id: str) -> dict[str, float]:
+        """Each varied field's importance for the sweep's metric (Optuna's PED-ANOVA over its
+        finished runs, summing to 1, most important first); Conflict while too few finished."""
+        return dict(self._json("GET", f"/v1/sweeps/{sweep_id}/importance")["importance"])
+
+    def importance_frame(self, sweep_id: str) -> Any:
+        """The importances as a pandas DataFrame: columns field, importance; most first."""
+        import pandas as pd
+
+        rows = list(self.importance(sweep_id).items())
+        return pd.DataFrame(rows, columns=["field", "importance"])
 
     def cancel(self, run_id: str) -> dict[str, Any]:
         """Cancel a run (queued: never starts; running: stops within a few batches)."""

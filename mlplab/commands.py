@@ -80,6 +80,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "show", cmd_show, "show a run (with its epochs) or a sweep (with its leaderboard)"
     ).add_argument("id", help="run or sweep id")
     add("best", cmd_best, "the best finished run of a sweep").add_argument("sweep_id")
+    add(
+        "importance", cmd_importance, "how much each varied field of a sweep mattered"
+    ).add_argument("sweep_id")
     add("cancel", cmd_cancel, "cancel a run or every unfinished run of a sweep").add_argument(
         "id", help="run or sweep id"
     )
@@ -244,6 +247,14 @@ def cmd_best(client: Any, args: argparse.Namespace) -> None:
 
     best = client.best(args.sweep_id)
     _print(args, best, output.best_text(best))
+
+
+def cmd_importance(client: Any, args: argparse.Namespace) -> None:
+    """Each varied field's importance for the sweep's metric, most important first."""
+    scores = client.importance(args.sweep_id)
+    width = max((len(f) for f in scores), default=0)
+    lines = [f"{f:<{width}}  {v:6.3f}  {'#' * round(v * 40)}" for f, v in scores.items()]
+    _print(args, scores, "\n".join(lines) or "no varied fields")
 
 
 def cmd_cancel(client: Any, args: argparse.Namespace) -> None:

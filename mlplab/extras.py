@@ -26,6 +26,9 @@ PARTS: dict[str, tuple[str, ...]] = {
         "prometheus_client",
         "matplotlib",
         "fastapi_offline",
+        "optuna",
+        "cmaes",
+        "scipy",
     ),
     "worker": (
         "torch",
@@ -37,6 +40,9 @@ PARTS: dict[str, tuple[str, ...]] = {
         "mlxtend",
         "sklearn",
         "safetensors",
+        "optuna",
+        "cmaes",
+        "scipy",
     ),
     # client.load_model and `mlplab pull --load`: a run's model as a torch module
     "models": ("torch", "safetensors"),

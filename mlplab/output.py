@@ -73,10 +73,16 @@ def runs_table(runs: list[dict[str, Any]], count: int) -> Any:
             f"{last.get('epoch', 0)}/{run['spec']['epochs']}",
             _loss(last.get("train_loss")),
             _loss(last.get("test_loss")),
-            label_of(run, list(run["varied"]) if run.get("varied") else None),
+            _named(run, label_of(run, list(run["varied"]) if run.get("varied") else None)),
             _age(_created(run)),
         )
     return table
+
+
+def _named(run: dict[str, Any], label: str) -> str:
+    """The run's config label, after its name and tags when it has them."""
+    tags = " ".join(f"#{t}" for t in run.get("tags") or [])
+    return " ".join(part for part in (run.get("name"), tags, label) if part)
 
 
 def run_detail(run: dict[str, Any]) -> Any:
@@ -90,6 +96,7 @@ def run_detail(run: dict[str, Any]) -> Any:
         f"run {run['id']}  [bold]{run['status']}[/]"
         + (f"  (sweep {run['sweep_id']})" if run.get("sweep_id") else ""),
         escape("spec: " + " ".join(f"{k}={v}" for k, v in run["spec"].items())),
+        *labels_lines(run),
     ]
     if result:  # numbers only: matrices and class names are for the plots
         numbers = {k: v for k, v in result.items() if not isinstance(v, list | dict)}
@@ -105,6 +112,15 @@ def run_detail(run: dict[str, Any]) -> Any:
     for e in run["epochs"]:
         table.add_row(*(show(e.get(field)) for field, show in columns.values()))
     return Group(*lines, table)
+
+
+def labels_lines(record: dict[str, Any], *, name: bool = True) -> list[str]:
+    """A record's owner labels for `show`: its name (unless shown already), tags, notes."""
+    from rich.markup import escape
+
+    labels = {"name": record.get("name") if name else None, "tags": None, "notes": None}
+    labels.update(tags=", ".join(record.get("tags") or []) or None, notes=record.get("notes"))
+    return [f"{key}: {escape(value)}" for key, value in labels.items() if value]
 
 
 def _num(value: Any) -> str:
@@ -135,6 +151,7 @@ def sweep_detail(sweep: dict[str, Any], board: dict[str, Any]) -> Any:
         + f"  {len(sweep['run_ids'])} runs: {counts}"
         + ("  [bold]done[/]" if sweep["done"] else ""),
         f"metric: {sweep['metric']} ({sweep['mode']})  varied: {', '.join(sweep['varied'])}",
+        *labels_lines(sweep, name=False),  # in the head line already
         *(f"[yellow]warning:[/] {escape(w)}" for w in sweep.get("warnings") or []),
     ]
     if sweep.get("verdict"):

@@ -11,7 +11,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-RUN_JSON = ("spec", "varied", "result", "model")
+RUN_JSON = ("spec", "varied", "result", "model", "tags", "attempts")
 RUN_FLOAT = ("created_at", "started_at", "finished_at")
 RUN_TEXT = (
     "id",
@@ -23,10 +23,12 @@ RUN_TEXT = (
     "error",
     "fused_group",
     "checkpoint",
+    "name",
+    "notes",
 )
-SWEEP_JSON = ("spec", "varied", "run_ids")
+SWEEP_JSON = ("spec", "varied", "run_ids", "tags")
 SWEEP_FLOAT = ("created_at",)
-SWEEP_TEXT = ("id", "owner", "name", "metric", "mode")
+SWEEP_TEXT = ("id", "owner", "name", "metric", "mode", "notes")
 SWEEP_INT = ("n_runs", "n_terminal")
 
 
@@ -86,6 +88,7 @@ def decode_run(raw: Mapping[str, str]) -> dict[str, Any]:
     out["requeues"] = int(raw.get("requeues") or 0)
     out["repeat"] = int(raw.get("repeat") or 0)  # which of its configuration's repeats
     out["reaped"] = int(raw.get("reaped") or 0)  # requeues because its worker vanished
+    out["tags"], out["attempts"] = out["tags"] or [], out["attempts"] or []  # curation.py
     return out
 
 
@@ -111,4 +114,5 @@ def decode_sweep(raw: Mapping[str, str]) -> dict[str, Any]:
     out = _decode(raw, json_fields=SWEEP_JSON, float_fields=SWEEP_FLOAT, text_fields=SWEEP_TEXT)
     for key in SWEEP_INT:
         out[key] = int(raw.get(key) or 0)
+    out["tags"] = out["tags"] or []
     return out

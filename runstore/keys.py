@@ -14,6 +14,8 @@
                                    while it runs, the sweep's n_runs counts one extra run
 {p}:owner:{owner}:runs     zset    run ids in creation order (score: {p}:created's, below)
 {p}:owner:{owner}:sweeps   zset    sweep ids in creation order (score: {p}:created's)
+{p}:sweeps                 zset    every sweep id in creation order: the admin's listing (sweeps
+                                   made before it existed are listed by owner only)
 {p}:created                string  the last score the creation-order zsets gave: a record's
                                    creation time in us, or one more than the last score when
                                    that is not later (runstore/records.py), so scores are unique
@@ -158,6 +160,10 @@ class Keys:
     def owner_sweeps(self, owner: str) -> str:
         """The owner's sweeps, newest last (score: creation order)."""
         return f"{self.prefix}:owner:{owner}:sweeps"
+
+    def all_sweeps(self) -> str:
+        """Every sweep id, newest last (score: creation order): the admin's listing."""
+        return f"{self.prefix}:sweeps"
 
     def creation_order(self) -> str:
         """The last score the creation-order zsets gave (us)."""

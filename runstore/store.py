@@ -102,7 +102,7 @@ class Store:
             pipe,
             self.keys,
             index=self.creation_index,
-            zsets=[self.keys.owner_sweeps(owner)],
+            zsets=[self.keys.owner_sweeps(owner), self.keys.all_sweeps()],
             record_id=sweep_id,
             created_at=now,
         )

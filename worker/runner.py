@@ -67,7 +67,9 @@ def run_group(
         _train_due(due, store=store, settings=settings, worker=worker, claim=claim, written=written)
     records = store.get_runs(list(run_ids), epochs=False)
     # the next stage of a staged sweep, if one of these runs ended its stage
-    advance_sweeps(records, store=store, queue=queue(), max_models=settings.max_fused_models)
+    advance_sweeps(
+        records, store=store, queue=queue(), max_models=settings.max_fused_models, torch_ok=True
+    )
     # still running once this task let go of its runs: another worker holds them
     held = [r["id"] for r in records if r["status"] == RunStatus.running]
     outcome: dict[str, Any] = {"runs": {r["id"]: r["status"] for r in records}}

@@ -11,9 +11,10 @@ from typing import Any
 from celery import Task
 
 from lab.fairshare import train_next
-from lab.queue import TRAIN_GROUP, TRAIN_NEXT
+from lab.queue import ADVANCE_SWEEP, TRAIN_GROUP, TRAIN_NEXT
+from lab.stages import advance_sweep
 from worker import leases
-from worker.celery_app import app, send_token
+from worker.celery_app import app, queue, send_token
 from worker.runner import run_group
 from worker.settings import get_settings
 from worker.store import get_store
@@ -46,4 +47,14 @@ def train_next_task(self: Task) -> dict[str, Any]:
         visibility_timeout_s=settings.visibility_timeout_s,
         hold_claim=lambda claim: leases.holding_claim(get_store(), claim, settings=settings),
         max_models=settings.max_fused_models if settings.fuse_across else 1,
+    )
+
+
+@app.task(name=ADVANCE_SWEEP)
+def advance_sweep_task(sweep_id: str) -> int:
+    """Move a learned sweep on where torch may load (its GP batch); the moves made."""
+    settings = get_settings()
+    max_models = settings.max_fused_models
+    return advance_sweep(
+        sweep_id, store=get_store(), queue=queue(), max_models=max_models, torch_ok=True
     )

@@ -13,8 +13,10 @@ router = APIRouter(tags=["dashboard"], include_in_schema=False)
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 ASSETS = {
     "dashboard.js": "text/javascript",
+    "sweeps.js": "text/javascript",
     "sse.js": "text/javascript",
     "chart.js": "text/javascript",
+    "insight.js": "text/javascript",
     "dashboard.css": "text/css",
 }
 # The page is public (it holds no data); every request it makes carries the user's token.

@@ -24,7 +24,9 @@ function el(tag, attrs = {}, ...children) {
   return node;
 }
 
-const fmt = (v, digits = 4) => (v === null || v === undefined ? "–" : Number(v).toFixed(digits));
+// a huge loss (a diverging run) in 4 significant digits, not 14 characters of fixed point
+const fmt = (v, digits = 4) => (v === null || v === undefined ? "–"
+  : Math.abs(v) >= 1e5 ? Number(v).toPrecision(digits) : Number(v).toFixed(digits));
 const fmtValue = (v) => (Array.isArray(v) ? v.join("x") : typeof v === "number" ? `${+v.toPrecision(4)}` : `${v}`);
 const lastEpoch = (run) => (run.epochs && run.epochs.length ? run.epochs[run.epochs.length - 1] : null);
 
@@ -36,8 +38,10 @@ function showError(source, message) {
   $("error").hidden = !text;
 }
 
+// Idle (no view streaming): the live queue instead, from sweeps.js's poll of /v1/limits.
 function setConn(mode) {
-  $("conn").textContent = mode;
+  state.connMode = mode;
+  $("conn").textContent = mode === "idle" && state.queueText ? state.queueText : mode;
   $("conn").className = `pill ${mode}`;
 }
 
@@ -83,10 +87,12 @@ function epochCell(run) {
 function runRow(run) {
   const last = lastEpoch(run) || {};
   const selected = state.view && state.view.kind === "run" && state.view.id === run.id;
+  // ids cut to 8 of their 16 digits (the whole id in the tooltip): at 1400 px the numbers
+  // and the config fit beside them
   const sweep = run.sweep_id
-    ? el("a", { class: "id", href: `#sweep=${run.sweep_id}` }, run.sweep_id) : "–";
+    ? el("a", { class: "id", href: `#sweep=${run.sweep_id}`, title: run.sweep_id }, run.sweep_id.slice(0, 8)) : "–";
   return el("tr", { class: selected ? "selected" : "" },
-    el("td", {}, el("a", { class: "id", href: `#run=${run.id}` }, run.id)),
+    el("td", {}, el("a", { class: "id", href: `#run=${run.id}`, title: run.id }, run.id.slice(0, 8))),
     el("td", {}, sweep),
     el("td", { class: `status-${run.status}` }, run.status),
     el("td", { class: "num" }, epochCell(run)),
@@ -166,6 +172,7 @@ async function openView() {
   const match = location.hash.match(/^#(run|sweep)=([\w-]+)$/);
   if (state.stream) state.stream.abort();
   state.view = null;
+  window.hideInsight();
   if (!match) { clearView(); return; }
   const view = newView(match[1], match[2]);
   state.view = view;
@@ -219,6 +226,7 @@ async function fetchSummary(view) {
     if (view.kind === "sweep") {
       view.meta = await api(`/v1/sweeps/${view.id}`);
       view.leaderboard = await api(`/v1/sweeps/${view.id}/leaderboard`);
+      if (state.view === view) window.renderInsight(view.meta, api);  // insight.js
     } else {
       view.meta = await api(`/v1/runs/${view.id}`);
     }
@@ -229,6 +237,7 @@ async function fetchSummary(view) {
 }
 
 function renderSummary(view) {
+  renderSweepTools(view);  // sweeps.js: labels and retry of a sweep's view
   view.best = view.kind === "sweep" && view.meta && view.meta.best ? view.meta.best.run_id : null;
   if (view.kind === "run") {
     const run = view.meta || view.runs.get(view.id);
@@ -245,7 +254,8 @@ function renderSummary(view) {
   const counts = Object.entries(meta.counts).map(([k, v]) => `${v} ${k}`).join(", ");
   const best = meta.best ? ` · best ${fmt(meta.best.value)} (${meta.best.run_id})` : "";
   $("view-title").textContent = `sweep ${meta.name || meta.id}`;
-  $("view-summary").textContent = `${meta.metric} (${meta.mode}) · ${counts}${best}`;
+  const search = meta.search ? ` · ${meta.search.sampler} batches ${meta.search.batches_done}/${meta.search.batches}${meta.search.next ? " · next: " + meta.search.next : ""}` : "";
+  $("view-summary").textContent = `${meta.metric} (${meta.mode}) · ${counts}${best}${search}`;
   // the verdict: does the winner beat the runner-up by more than seed noise (lab/verdict.py)
   $("view-verdict").textContent = meta.verdict ? `verdict: ${meta.verdict.summary}` : "";
   $("view-verdict").hidden = !meta.verdict;
@@ -329,6 +339,7 @@ async function downloadModel() {
 
 function clearView() {
   $("model-box").hidden = true;
+  window.hideInsight();
   $("view-title").textContent = "Pick a run or a sweep";
   $("view-summary").textContent = "";
   $("leaderboard").hidden = true;

@@ -19,6 +19,12 @@ from tests.support.redis_db import TEST_PREFIX, prefix_keys
 SPEC = {"dataset": "synthetic", "hidden": [8], "epochs": 2}
 SWEEP = {"base": SPEC, "grid": {"lr": [0.1, 0.01]}}
 MISSING = "ffffffffffffffff"
+# a valid body for the routes that need one (PATCH: labels; extend: refused by epochs, a 409)
+BODY = {
+    "/v1/runs/{run_id}": {"tags": ["ok"]},
+    "/v1/sweeps/{sweep_id}": {"tags": ["ok"]},
+    "/v1/sweeps/{sweep_id}/extend": {"epochs": 5},
+}
 EPOCH = {"train_loss": 0.5, "test_loss": 0.6, "test_accuracy": 0.5, "lr": 0.1, "seconds": 0.1}
 
 
@@ -98,7 +104,7 @@ def test_others_ids_answer_exactly_like_missing_ones(auth_client, world):
         assert masked == missing.text and theirs.headers == missing.headers, (method, path)
         for owner in ("ann", "root"):  # the owner and an admin get through
             response = auth_client.request(
-                method, fill(path, ids), headers=bearer(world["tokens"][owner])
+                method, fill(path, ids), headers=bearer(world["tokens"][owner]), json=BODY.get(path)
             )
             ok = (200, 202, 204, 409)
             assert response.status_code in ok, (owner, method, path, response.text)

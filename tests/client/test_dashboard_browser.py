@@ -192,3 +192,130 @@ def test_the_api_docs_render_with_no_network_beyond_the_server(server, browser):
     SCREENSHOTS.mkdir(exist_ok=True)
     page.screenshot(path=SCREENSHOTS / "docs.png")
     assert elsewhere == [] and problems == []
+
+
+MIDDLE_OF_BEST = """() => {
+  const line = document.querySelector('#parallel polyline.best'), p = line.points;
+  const svg = document.getElementById('parallel'), m = svg.createSVGPoint();
+  m.x = (p[0].x + p[1].x) / 2; m.y = (p[0].y + p[1].y) / 2;
+  const s = m.matrixTransform(line.getScreenCTM());
+  return [s.x, s.y];
+}"""
+
+
+def test_a_sweeps_parallel_coordinates_filter_by_brush_and_name_a_run_on_hover(server, browser):
+    page, problems = browser
+    base = {"dataset": "synthetic", "hidden": [16], "epochs": 2, "device": "cpu"}
+    grid = {"activation": ["relu", "tanh"], "lr": [0.3, 0.03, 0.003]}
+    with httpx.Client(base_url=server.base_url, timeout=30) as http:
+        sweep = http.post("/v1/sweeps", json={"name": "pc", "base": base, "grid": grid}).json()
+        for run_id in sweep["run_ids"]:
+            wait_for_run(http, run_id, lambda r: r["status"] == "succeeded")
+    page.goto(f"{server.base_url}/#sweep={sweep['id']}")
+    lines = "document.querySelectorAll('#parallel polyline.pc-line')"
+    wait_until(page, f"{lines}.length === 6")
+    wait_until(page, "document.querySelectorAll('#importance li').length === 2")
+    assert page.is_visible("#insight-box")
+    assert page.locator("#parallel polyline.best").count() == 1
+    assert "relu" in page.text_content("#parallel") and "tanh" in page.text_content("#parallel")
+
+    # brush the activation axis around its top category: only that activation's runs remain
+    page.locator("#parallel").scroll_into_view_if_needed()  # mouse events hit the viewport
+    hit = page.locator("#parallel rect.pc-hit[data-axis='activation']").bounding_box()
+    assert hit is not None
+    x, top = hit["x"] + hit["width"] / 2, hit["y"]
+    page.mouse.move(x, top + 1)
+    page.mouse.down()
+    page.mouse.move(x, top + 20, steps=5)
+    page.mouse.up()
+    wait_until(page, f"[...{lines}].filter((l) => !l.classList.contains('filtered')).length === 3")
+    assert page.locator("#parallel rect.pc-brush").count() == 1
+    assert "3 of 6" in page.text_content("#parallel-note")
+
+    # hover a line (halfway between its first two axes, where the best is drawn on top)
+    x, y = page.evaluate(MIDDLE_OF_BEST)
+    page.mouse.move(x, y)
+    wait_until(page, "document.getElementById('parallel-hover').textContent.includes('(best)')")
+    assert "activation=" in page.text_content("#parallel-hover")
+    SCREENSHOTS.mkdir(exist_ok=True)
+    page.screenshot(path=SCREENSHOTS / "dashboard-parallel.png", full_page=True)
+    assert problems == []
+
+
+def _finished_sweep(http: httpx.Client, body: dict[str, Any]) -> dict[str, Any]:
+    """Submit a sweep and wait until every run of it has ended."""
+    sweep = http.post("/v1/sweeps", json=body).json()
+    wait_for(
+        lambda: http.get(f"/v1/sweeps/{sweep['id']}").json()["done"],
+        what=f"sweep {sweep['id']} done",
+        timeout=HANG_MS / 1000,
+    )
+    return sweep
+
+
+def test_sweep_list_default_view_labels_retry_compare_and_no_clipping(server, browser):
+    page, problems = browser
+    page.set_viewport_size({"width": 1400, "height": 900})
+    quick = {"dataset": "synthetic", "hidden": [16], "epochs": 2, "device": "cpu"}
+    with httpx.Client(base_url=server.base_url, timeout=30) as http:
+        searched = {"strategy": "random", "n": 2, "grid": {"lr": {"loguniform": [0.01, 0.1]}}}
+        good = _finished_sweep(http, {"name": "good", "base": quick, **searched})
+        wild = {**quick, "optimizer": "sgd", "activation": "relu"}  # lr 1e9: diverges at once
+        bad = _finished_sweep(http, {"name": "bad", "base": wild, "grid": {"lr": [1e9, 1e10]}})
+        busy = {**SLOW, "epochs": 300}
+        slow = http.post(
+            "/v1/sweeps", json={"name": "slow", "base": busy, "grid": {"lr": [0.01]}}
+        ).json()
+        try:
+            # nothing picked: the newest active sweep is shown, streaming live
+            page.goto(f"{server.base_url}/")
+            wait_until(page, f"location.hash === '#sweep={slow['id']}'")
+            page.wait_for_selector("#conn:text('live')", timeout=HANG_MS)
+            page.wait_for_selector("#sweeps a:text('good')", timeout=HANG_MS)
+            assert page.locator("#sweeps tbody tr").count() >= 3
+            # labels and retry on the failed sweep's view
+            page.goto(f"{server.base_url}/#sweep={bad['id']}")
+            wait_until(page, "document.getElementById('label-name').value === 'bad'")
+            page.fill("#label-name", "bad lr")
+            page.fill("#label-tags", "sgd, wild")
+            page.fill("#label-notes", "lr 1e9 diverges")
+            page.click("#label-save")
+            page.wait_for_selector("#tools-note:text('saved')", timeout=HANG_MS)
+            record = http.get(f"/v1/sweeps/{bad['id']}").json()
+            assert record["name"] == "bad lr" and record["tags"] == ["sgd", "wild"]
+            assert record["notes"] == "lr 1e9 diverges"
+            page.click("#retry-button")
+            page.wait_for_selector("#tools-note:text('2 run(s) queued again')", timeout=HANG_MS)
+            run = http.get(f"/v1/runs/{bad['run_ids'][0]}").json()
+            assert [a["status"] for a in run["attempts"]] == ["diverged"]
+            # compare the two finished sweeps from the list
+            page.check(f"#sweeps tr:has(a[title='{good['id']}']) input[type=checkbox]")
+            page.check(f"#sweeps tr:has(a[title='{bad['id']}']) input[type=checkbox]")
+            page.click("#compare-button")
+            wait_until(page, "document.querySelectorAll('#compare-table tbody tr').length === 4")
+            wait_until(page, "document.getElementById('compare-img').naturalWidth > 0")
+            # no view streams now: the pill shows the live queue, not "idle"
+            page.wait_for_selector("#conn:has-text('running')", timeout=HANG_MS)
+            # a random sweep's view adds samples: the next draws of its sampler
+            page.goto(f"{server.base_url}/#sweep={good['id']}")
+            page.wait_for_selector("#extend-button:visible", timeout=HANG_MS)
+            page.fill("#extend-n", "1")
+            page.click("#extend-button")
+            page.wait_for_selector("#tools-note:text('1 new run(s) queued')", timeout=HANG_MS)
+            assert len(http.get(f"/v1/sweeps/{good['id']}").json()["run_ids"]) == 3
+            # at 1400 px neither pane scrolls sideways: test loss, accuracy, config all show
+            page.wait_for_selector("#leaderboard:visible", timeout=HANG_MS)
+            for section in ("#runs-section", "#view-section", "#sweeps-section"):
+                wide = page.evaluate(
+                    f"(() => {{ const s = document.querySelector('{section}');"
+                    " return s.scrollWidth - s.clientWidth; })()"
+                )
+                assert wide <= 1, (section, wide)
+        finally:
+            SCREENSHOTS.mkdir(exist_ok=True)
+            page.screenshot(path=SCREENSHOTS / "dashboard-sweeps.png", full_page=True)
+            http.delete(f"/v1/sweeps/{slow['id']}")
+            http.delete(f"/v1/sweeps/{bad['id']}")
+            http.delete(f"/v1/sweeps/{good['id']}")
+    # the insight panel's 409 for a sweep with too few finished runs is that panel's to judge
+    assert [p for p in problems if "/importance" not in p] == []

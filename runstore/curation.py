@@ -1,0 +1,139 @@
+"""Looking after a user's sweeps: list them, label them, retry their runs, add runs to them.
+
+A retry is a new attempt of the same run (same id, same spec): the old outcome moves into the
+run hash's `attempts` (JSON list, oldest first), the run is queued again from epoch 0 (its
+event stream restarts: its epochs belonged to the old attempt) and its sweep's n_terminal
+gives the run back. Each write is one WATCHed transaction, so a run is requeued once however
+many retries race, and never while a worker could still be writing it.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import redis
+
+from runstore.codec import dumps, encode
+from runstore.records import queue_run
+from runstore.replies import hash_fields, members
+from runstore.store import Store
+
+RETRYABLE = frozenset({"failed", "cancelled", "diverged"})
+# the run hash's fields an attempt owns: cleared when the run is queued again
+_ATTEMPT_FIELDS = ("started_at", "finished_at", "worker", "device", "checkpoint", "result")
+_GONE_FIELDS = ("holder", "claim")
+
+
+def sweep_ids(store: Store, *, owner: str | None) -> list[str]:
+    """Newest first: one owner's sweep ids, or every sweep's (owner None: the admin's)."""
+    key = store.keys.all_sweeps() if owner is None else store.keys.owner_sweeps(owner)
+    return members(store.client.zrevrange(key, 0, -1))
+
+
+def sweep_heads(store: Store, sweep_ids: list[str]) -> list[dict[str, Any]]:
+    """Each existing sweep's listing fields (no runs read): id, name, tags, n_runs, n_terminal."""
+    fields = ["id", "name", "tags", "n_runs", "n_terminal"]
+    pipe = store.client.pipeline(transaction=False)
+    for sweep_id in sweep_ids:
+        pipe.hmget(store.keys.sweep(sweep_id), fields)
+    heads = []
+    for values in pipe.execute():
+        if values[0]:
+            heads.append(dict(zip(fields, values, strict=True)))
+    return heads
+
+
+def annotate(store: Store, *, key: str, fields: dict[str, Any]) -> None:
+    """Set name / tags / notes on an existing run or sweep hash (None clears a field)."""
+    store.client.hset(key, mapping=hash_fields(encode(fields)))
+
+
+def requeue_attempt(store: Store, *, run_id: str, fused_group: str | None) -> bool:
+    """Queue a failed, cancelled or diverged run again as a new attempt; False if it is no
+    longer one of those (another retry got there first, or it was deleted)."""
+    key = store.keys.run(run_id)
+    with store.client.pipeline(transaction=True) as pipe:
+        while True:
+            try:
+                pipe.watch(key)
+                run = store.get_run(run_id)
+                if run is None or run["status"] not in RETRYABLE:
+                    return False
+                pipe.multi()
+                _requeue(store, pipe, run, fused_group)
+                pipe.execute()
+                return True
+            except redis.WatchError:
+                continue
+
+
+def _requeue(store: Store, pipe: Any, run: dict[str, Any], fused_group: str | None) -> None:
+    """Queue the writes that turn the ended run into a queued new attempt."""
+    keys, run_id = store.keys, run["id"]
+    attempts = [*(run.get("attempts") or []), past_attempt(run)]
+    pipe.hdel(keys.run(run_id), *_ATTEMPT_FIELDS, *_GONE_FIELDS)
+    fields = {
+        "status": "queued",
+        "error": None,
+        "cancel_requested": False,
+        "last_epoch": 0,
+        "attempts": attempts,
+        "fused_group": fused_group,
+    }
+    pipe.hset(keys.run(run_id), mapping=hash_fields(encode(fields)))
+    pipe.delete(keys.run_events(run_id))  # epoch k is id k-0: the new attempt starts again at 1
+    pipe.sadd(keys.owner_active(run["owner"]), run_id)
+    data = dumps({"status": "queued", "at": time.time(), "attempt": len(attempts) + 1})
+    pipe.xadd(keys.run_events(run_id), {"type": "status", "data": data}, id="0-*")
+    if run.get("sweep_id"):
+        pipe.hincrby(keys.sweep(run["sweep_id"]), "n_terminal", -1)
+        entry = {"type": "status", "run_id": run_id, "data": data}
+        pipe.xadd(keys.sweep_events(run["sweep_id"]), entry)
+
+
+def past_attempt(run: dict[str, Any]) -> dict[str, Any]:
+    """What the run's history keeps of an ended attempt: its outcome, not its epochs."""
+    epochs = run.get("epochs") or []
+    return {
+        "attempt": len(run.get("attempts") or []) + 1,
+        "status": run["status"],
+        "error": run.get("error"),
+        "result": run.get("result"),
+        "started_at": run.get("started_at"),
+        "finished_at": run.get("finished_at"),
+        "epochs": len(epochs),
+        "last": epochs[-1] if epochs else None,
+        "worker": run.get("worker"),
+        "device": run.get("device"),
+    }
+
+
+def append_runs(
+    store: Store,
+    *,
+    sweep_id: str,
+    runs: list[dict[str, Any]],
+    expected: dict[str, Any],
+    spec: dict[str, Any],
+) -> bool:
+    """Add new queued runs to a sweep whose spec is still `expected`, and store its grown
+    `spec`, in one transaction WATCHing the sweep; False when the sweep is gone or its spec
+    changed (another extend came first: the caller's runs were drawn from the old spec)."""
+    key = store.keys.sweep(sweep_id)
+    with store.client.pipeline(transaction=True) as pipe:
+        try:
+            pipe.watch(key)
+            sweep = store.get_sweep(sweep_id)
+            if sweep is None or dumps(sweep["spec"]) != dumps(expected):
+                return False
+            pipe.multi()
+            for run in runs:
+                queue_run(pipe, store.keys, run, index=store.creation_index)
+            run_ids = sweep["run_ids"] + [run["id"] for run in runs]
+            pipe.hset(key, mapping=hash_fields(encode({"run_ids": run_ids, "spec": spec})))
+            pipe.hincrby(key, "n_runs", len(runs))
+            pipe.execute()
+            return True
+        except redis.WatchError:
+            return False
