@@ -63,8 +63,13 @@ def _estimate(cost: int, groups: int, workers: list[dict[str, Any]]) -> dict[str
         return {"estimate_s": None, "estimate_reason": reason}
     parallel = speeds[: max(1, groups)]
     return {
-        "estimate_s": round(cost / speeds[0], 1),
-        "estimate_parallel_s": round(cost / sum(parallel), 1),
+        "estimate_s": seconds(cost / speeds[0]),
+        "estimate_parallel_s": seconds(cost / sum(parallel)),
         "workers_measured": len(speeds),
         "speed": speeds[0],
     }
+
+
+def seconds(value: float) -> float:
+    """Three significant digits: a tiny sweep's estimate stays above 0."""
+    return float(f"{value:.3g}")

@@ -1,6 +1,7 @@
 """POST /v1/sweeps?dry_run=true: the sweep checked as a submission is, nothing written, its
 fused groups, cost and a time estimate from the speed live workers advertise."""
 
+from lab.dryrun import seconds
 from mlpcore.catalog import parameter_count
 from tests.support.redis_db import TEST_PREFIX, prefix_keys
 
@@ -40,10 +41,10 @@ def test_the_estimate_divides_the_cost_by_the_measured_speeds(client, store):
     store.heartbeat(hostname="new@c", info={**info, "speed": {}}, ttl_s=60)
     body = plan(client).json()
     assert body["workers_measured"] == 2 and body["speed"] == 2e8
-    assert body["estimate_s"] == round(body["param_samples"] / 2e8, 1)
-    assert body["estimate_parallel_s"] == round(body["param_samples"] / 2e8, 1)  # one group
+    assert body["estimate_s"] == seconds(body["param_samples"] / 2e8)
+    assert body["estimate_parallel_s"] == seconds(body["param_samples"] / 2e8)  # one group
     split = plan(client, {**SWEEP, "fuse": False}).json()  # six groups over both workers
-    assert split["estimate_parallel_s"] == round(split["param_samples"] / 2.5e8, 1)
+    assert split["estimate_parallel_s"] == seconds(split["param_samples"] / 2.5e8)
 
 
 def test_a_bad_sweep_is_refused_the_same_way(client):
