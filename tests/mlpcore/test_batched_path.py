@@ -8,37 +8,13 @@ import torch
 from mlpcore.fused import RunResult, train_group
 from mlpcore.model import StackedMLP
 from mlpcore.spec import RunSpec
-from tests.support.training import StopAfter
+from tests.support.training import StopAfter, mixed_specs
 
 BASE = RunSpec(dataset="synthetic", hidden=[16, 8], epochs=4, device="cpu")
-# every activation, init and scheduler; mixed lrs, seeds, weight decays and momentums
-ROWS = [
-    ("sigmoid", "he", 0.01, "step", 1, 0, 0.0, 0.9),
-    ("relu", "xavier", 0.003, "cosine", 2, 1, 0.01, 0.5),
-    ("tanh", "default", 0.01, "none", 1, 2, 0.0, 0.0),
-    ("leaky_relu", "he", 0.02, "step", 2, 0, 0.001, 0.9),
-    ("gelu", "xavier", 0.005, "step", 1, 3, 0.0, 0.8),
-    ("elu", "default", 0.01, "cosine", 3, 0, 0.0, 0.9),
-    ("silu", "he", 0.003, "step", 1, 4, 0.05, 0.0),
-    ("relu", "he", 0.01, "step", 1, 5, 0.0, 0.9),
-]
-FIELDS = ("activation", "init", "lr", "scheduler", "step_size", "seed", "weight_decay")
 
 
 def mixed_group(optimizer: str) -> list[RunSpec]:
-    scale = 10.0 if optimizer == "sgd" else 1.0
-    return [
-        BASE.model_copy(
-            update={
-                **dict(zip(FIELDS, row[:7], strict=True)),
-                "lr": row[2] * scale,
-                "momentum": row[7],
-                "optimizer": optimizer,
-                "gamma": 0.5,
-            }
-        )
-        for row in ROWS
-    ]
+    return mixed_specs(BASE, optimizer)
 
 
 def assert_close(batched: RunResult, exact: RunResult, rel: float = 1e-4) -> None:

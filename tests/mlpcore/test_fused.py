@@ -5,41 +5,13 @@ import pytest
 from mlpcore.fused import Callback, RunResult, train_group
 from mlpcore.spec import RunSpec
 from mlpcore.train import train
-from tests.support.training import StopAfter
+from tests.support.training import StopAfter, mixed_specs
 
 BASE = RunSpec(dataset="synthetic", hidden=[16, 8], epochs=3, device="cpu")
 
 
 def mixed_group(optimizer: str) -> list[RunSpec]:
-    """Every activation and init, different lrs, schedules, seeds and regularisers."""
-    rows = [
-        ("sigmoid", "he", 0.01, "step", 1, 0, 0.0, 0.9),
-        ("relu", "xavier", 0.003, "cosine", 2, 1, 0.01, 0.5),
-        ("tanh", "default", 0.01, "none", 1, 2, 0.0, 0.0),
-        ("leaky_relu", "he", 0.02, "step", 2, 0, 0.001, 0.9),
-        ("gelu", "xavier", 0.005, "step", 1, 3, 0.0, 0.8),
-        ("elu", "default", 0.01, "cosine", 3, 0, 0.0, 0.9),
-        ("silu", "he", 0.003, "step", 1, 4, 0.05, 0.0),
-        ("relu", "he", 0.01, "step", 1, 5, 0.0, 0.9),
-    ]
-    lr_scale = 10.0 if optimizer == "sgd" else 1.0
-    return [
-        BASE.model_copy(
-            update={
-                "optimizer": optimizer,
-                "activation": act,
-                "init": init,
-                "lr": lr * lr_scale,
-                "scheduler": sched,
-                "step_size": step,
-                "gamma": 0.5,
-                "seed": seed,
-                "weight_decay": wd,
-                "momentum": mom,
-            }
-        )
-        for act, init, lr, sched, step, seed, wd, mom in rows
-    ]
+    return mixed_specs(BASE, optimizer)
 
 
 def assert_same_epochs(fused: RunResult, solo: RunResult, rel: float = 1e-4) -> None:
