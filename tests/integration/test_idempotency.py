@@ -7,8 +7,6 @@ accounted for."""
 from __future__ import annotations
 
 import json
-import os
-import signal
 import socket
 import threading
 from collections.abc import Callable, Iterator
@@ -127,14 +125,6 @@ def test_a_retry_after_a_dropped_answer_returns_the_first_submission(server, mon
     store.client.close()
 
 
-def uvicorn_pid(procs: ServerProcesses) -> int:
-    """The uvicorn process under `mlplab api` (the supervisor starts it as its child)."""
-    pid = procs.procs["api"].pid
-    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    assert len(children) == 1, children
-    return int(children[0])
-
-
 @pytest.fixture
 def stack(tmp_path: Path) -> Iterator[tuple[ServerProcesses, Store]]:
     """An API that fails strays after 1 s and a worker, on a Redis of the test's own."""
@@ -168,8 +158,7 @@ def test_an_api_killed_mid_sweep_post_then_retried_makes_exactly_one_sweep(stack
         return False
 
     def kill_and_restart() -> None:
-        os.kill(uvicorn_pid(procs), signal.SIGKILL)
-        procs.stop("api")
+        procs.kill_api()
         procs.start("api")
         procs.wait_ready()
 

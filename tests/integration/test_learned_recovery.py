@@ -101,8 +101,7 @@ def test_an_api_restart_loses_nothing_of_the_search(stack) -> None:
     sweep = submit(stack)
     wait_for(lambda: len(get(stack, f"/v1/runs/{sweep['run_ids'][0]}")["epochs"]) >= 1,
              what="batch 1 training", timeout=600)  # fmt: skip
-    stack.procs["api"].send_signal(signal.SIGKILL)
-    stack.procs.pop("api").wait(timeout=30)
+    stack.kill_api()
     stack.start("api")
     stack.wait_ready(timeout=600)
     wait_for(lambda: get(stack, f"/v1/sweeps/{sweep['id']}")["done"], what="the search to end",

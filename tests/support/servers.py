@@ -69,6 +69,19 @@ class ServerProcesses:
             proc.kill()
             proc.wait()
 
+    def child_pid(self, part: str) -> int:
+        """The process under `mlplab <part>` (the supervisor starts it as its only child)."""
+        pid = self.procs[part].pid
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        assert len(children) == 1, children
+        return int(children[0])
+
+    def kill_api(self) -> None:
+        """SIGKILL the API's uvicorn, then stop its supervisor: the port is free once this
+        returns (SIGKILLing only the supervisor leaves uvicorn shutting down on the port)."""
+        os.kill(self.child_pid("api"), signal.SIGKILL)
+        self.stop("api")
+
     def wait_ready(self, *, worker: bool = True, timeout: float = 90) -> None:
         """Poll /healthz until it answers (and, with worker=True, a worker is alive)."""
         deadline = time.monotonic() + timeout
