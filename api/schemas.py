@@ -126,6 +126,9 @@ class RunPublic(BaseModel):
     tags: list[str] = []
     notes: str | None = None
     attempts: list[dict[str, Any]] = []  # earlier attempts, oldest first (sweep retry)
+    # each time it was continued to more epochs (sweep extend): from and to which epoch,
+    # when, and the result it had before; oldest first
+    extensions: list[dict[str, Any]] = []
 
 
 class RunsPublic(BaseModel):

@@ -93,12 +93,13 @@ class SweepsPublic(BaseModel):
 
 
 class ExtendRequest(BaseModel):
-    """POST /v1/sweeps/{id}/extend: n more samples (random sweeps), or epochs (refused)."""
+    """POST /v1/sweeps/{id}/extend: n more samples (random and learned sweeps), or every
+    succeeded run continued to `epochs` from its stored final state."""
 
     model_config = ConfigDict(extra="forbid")
 
     n: PositiveInt | None = Field(default=None, le=10_000)
-    epochs: PositiveInt | None = None
+    epochs: PositiveInt | None = Field(default=None, le=1_000_000)
 
 
 class RequeuedPublic(BaseModel):
@@ -108,6 +109,8 @@ class RequeuedPublic(BaseModel):
     run_ids: list[str]
     count: int
     sweep: dict[str, Any]
+    # an extend by epochs: succeeded runs it could not continue (no stored state), and why
+    skipped: list[dict[str, str]] = []
 
 
 class CompareRow(LeaderboardRow):

@@ -3,6 +3,7 @@ both reach; torch-free: it stores bytes. The directory store is the one implemen
 
 from artifacts.store import (
     CONFIG_FILE,
+    STATE_FILE,
     WEIGHT_FILES,
     ArtifactError,
     ArtifactMissing,
@@ -14,6 +15,7 @@ from artifacts.store import (
 
 __all__ = [
     "CONFIG_FILE",
+    "STATE_FILE",
     "WEIGHT_FILES",
     "ArtifactError",
     "ArtifactMissing",

@@ -26,6 +26,9 @@ FILE_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}\.[a-z0-9]{1,16}")
 # A saved model's files: its weights (final; best with a val split) and how to rebuild it.
 WEIGHT_FILES = {"final": "final.safetensors", "best": "best.safetensors"}
 CONFIG_FILE = "model.json"
+# A succeeded run's final training state (weights, optimizer moments, history), to continue it
+# to more epochs: the worker's own, never served by the API.
+STATE_FILE = "state.pt"
 
 
 class ArtifactError(Exception):

@@ -1,5 +1,6 @@
 """Repairing and growing a sweep: retry its failed, cancelled and diverged runs as new
-attempts, or extend a random sweep by the next draws of its own seeded sampler. Both are
+attempts, or extend a random sweep by the next draws of its own seeded sampler (extending by
+epochs is lab/extend.py). Both are
 checked against the limits and the live workers, admitted under the owner's quota, planned
 into fused groups and queued exactly as a submission is (lab/submit.py). Torch-free."""
 
@@ -17,12 +18,6 @@ from mlpcore.spec import RunSpec
 from mlpcore.sweep import SweepSpec, expand_sweep
 from runstore import Conflict, Store, curation
 from runstore.records import new_run
-
-EPOCHS_REFUSED = (
-    "extending by epochs (continuing each run from its final stored state) is not supported "
-    'by this server yet; extend a random sweep by more samples with {"n": k}, or submit a '
-    "sweep with the epochs you want"
-)
 
 
 def retry_sweep(

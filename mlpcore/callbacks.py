@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Any
 from mlpcore.spec import RunSpec
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from torch import Tensor
 
 # The `status` of a run a callback abandoned: not a RunStatus, for the run did not end here.
@@ -58,6 +60,11 @@ class RunResult:
     weights: dict[str, Tensor] | None = field(default=None, repr=False, compare=False)
     best_weights: dict[str, Tensor] | None = field(default=None, repr=False, compare=False)
     model_config: dict[str, Any] | None = None
+    # a succeeded run's final state for continuing it (mlpcore.continuation.run_state), read
+    # when called: the run's slice of its group stays as it ended
+    resume_state: Callable[[], dict[str, Any]] | None = field(
+        default=None, repr=False, compare=False
+    )
 
     def to_record(self) -> dict[str, Any]:
         """The shape of the server's run record."""

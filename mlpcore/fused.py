@@ -50,6 +50,7 @@ def train_group(
     models_per_pass: int | None = None,
     best_by: Sequence[Criterion | None] | None = None,
     batched: bool = False,
+    continue_from: Sequence[dict[str, Any]] | None = None,
 ) -> list[RunResult]:
     """Train runs sharing a fusion key as one stacked model; results in the caller's order.
 
@@ -63,6 +64,10 @@ def train_group(
 
     `best_by` names, per run, the (epoch field, mode) its best epoch is chosen by (a sweep's
     metric; default: val loss with a val split, else train loss).
+
+    `continue_from` starts each run from the final state of an earlier run of the same spec
+    with fewer epochs (`RunResult.resume_state()`; mlpcore.continuation): it trains on to its
+    spec's epochs exactly as if it had trained them from the start.
 
     `batched` makes a CPU compute each layer of a pass as one bmm over its models, the
     arithmetic a GPU does (so CI runs the GPU's code path); results then agree with solo
@@ -89,7 +94,11 @@ def train_group(
     data = data.subset(specs[0].train_subset).split_val(specs[0].val_fraction)
     criteria = list(best_by) if best_by else None
     trainer = GroupTrainer(specs, callbacks, data, device, models_per_pass, criteria, batched)
+    if resume is not None and continue_from is not None:
+        raise SpecError("give resume (a group's checkpoint) or continue_from, not both")
     if resume is not None:
         trainer.restore(resume)
+    elif continue_from is not None:
+        trainer.continue_runs(list(continue_from))
     trainer.run(on_checkpoint, poll_every)
     return trainer.results()

@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from mlpcore import trainer_state
+from mlpcore import continuation, trainer_state
 from mlpcore.callbacks import ABANDONED, Abandon, Callback, EpochMetrics, RunResult
 from mlpcore.data import TensorData, epoch_order
 from mlpcore.evaluate import evaluate
@@ -78,6 +78,8 @@ class GroupTrainer:
         self.best = [Best(*(criteria[i] or default_criterion(specs[i]))) for i in self.order]
         self.confusion: list[Tensor | None] = [None] * m  # (C, C) of each run's last epoch
         self.runtimes = [0.0] * m  # seconds each run trained, frozen when it stops
+        self.runtime_offsets = [0.0] * m  # seconds a continued run trained before this group
+        self.ended: dict[int, RunResult] = {}  # what on_end was given, by stack position
         per_pass = models_per_pass or (CPU_MODELS_PER_PASS if device.type == "cpu" else m)
         self.parts = [slice(a, min(a + per_pass, m)) for a in range(0, m, per_pass)]
         self.epoch = 0  # completed epochs
@@ -231,9 +233,10 @@ class GroupTrainer:
     def _stop(self, i: int, status: str, reason: str | None) -> None:
         """End run i: freeze its parameters and tell its callback at once."""
         self.status[i], self.reasons[i] = str(status), reason
-        self.runtimes[i] = self.runtime()
+        self.runtimes[i] = self.runtime_offsets[i] + self.runtime()
         self.opt.freeze(i)
-        self.callbacks[i].on_end(self._result(i))
+        self.ended[i] = self._result(i)
+        self.callbacks[i].on_end(self.ended[i])
 
     def _result(self, i: int) -> RunResult:
         spec, status, best = self.specs[i], self.status[i], self.best[i]
@@ -248,11 +251,13 @@ class GroupTrainer:
         run.model_config = model_config(
             spec, num_features=data.num_features, num_classes=data.num_classes, divisor=data.divisor
         )
+        if status == RunStatus.succeeded:  # its slice no longer changes once it has stopped
+            run.resume_state = partial(continuation.run_state, self, i)
         return run
 
     def results(self) -> list[RunResult]:
-        """Every run's result in the caller's order."""
-        return [self._result(j) for j in self._caller()]
+        """Every run's result in the caller's order (the one its on_end got, if it ended)."""
+        return [self.ended.get(j) or self._result(j) for j in self._caller()]
 
     def state_dict(self) -> dict[str, Any]:
         """Everything a resume needs, on the CPU (see mlpcore.trainer_state)."""
@@ -266,3 +271,7 @@ class GroupTrainer:
     def restore(self, state: dict[str, Any]) -> None:
         """Continue from a `state_dict()`; CheckpointError when it belongs to other runs."""
         trainer_state.restore(self, state)
+
+    def continue_runs(self, states: list[dict[str, Any]]) -> None:
+        """Start from each run's final state (mlpcore.continuation), in the caller's order."""
+        continuation.continue_from(self, states)

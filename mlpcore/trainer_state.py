@@ -27,6 +27,7 @@ def state_of(trainer: GroupTrainer) -> dict[str, Any]:
             "status": trainer.status[j],
             "reason": trainer.reasons[j],
             "runtime_s": trainer.runtimes[j],
+            "offset_s": trainer.runtime_offsets[j],
             "epochs": [m.to_dict() for m in trainer.history[j]],
             "best": trainer.best[j].state(),
             "confusion": None if (c := trainer.confusion[j]) is None else c.cpu(),
@@ -63,6 +64,7 @@ def restore(trainer: GroupTrainer, state: dict[str, Any]) -> None:
     for j, run in zip(trainer._caller(), state["runs"], strict=True):
         trainer.status[j], trainer.reasons[j] = run["status"], run["reason"]
         trainer.runtimes[j] = run["runtime_s"]
+        trainer.runtime_offsets[j] = float(run.get("offset_s", 0.0))
         trainer.history[j] = [EpochMetrics(**m) for m in run["epochs"]]
         trainer.best[j] = Best.from_state(run["best"])
         confusion = run["confusion"]

@@ -35,10 +35,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--notes", help="its notes ('' clears them)")
     p = add("retry", cmd_retry, "queue a sweep's failed, cancelled and diverged runs again")
     p.add_argument("sweep_id")
-    p = add("extend", cmd_extend, "add samples to a random sweep")
+    p = add("extend", cmd_extend, "add samples to a random sweep, or train its runs longer")
     p.add_argument("sweep_id")
     p.add_argument("--n", type=int, help="how many more samples")
-    p.add_argument("--epochs", type=int, help="train every run on to this many epochs")
+    p.add_argument(
+        "--epochs",
+        type=int,
+        help="once the sweep has ended, train every succeeded run on to this many epochs "
+        "from its stored state (step or no lr schedule; not cosine)",
+    )
     p = add("compare", cmd_compare, "one leaderboard across sweeps (or runs) and their curves")
     p.add_argument("ids", nargs="+", help="sweep ids (or run ids with --runs)")
     p.add_argument("--runs", action="store_true", help="the ids are runs")
@@ -79,11 +84,16 @@ def cmd_retry(client: Any, args: argparse.Namespace) -> None:
 
 
 def cmd_extend(client: Any, args: argparse.Namespace) -> None:
-    """More samples for a random sweep."""
+    """More samples for a random sweep, or its succeeded runs continued to more epochs."""
     if (args.n is None) == (args.epochs is None):
         raise UsageError("give one of --n or --epochs")
     body = client.extend(args.sweep_id, n=args.n, epochs=args.epochs)
-    _print(args, body, f"sweep {args.sweep_id}: {body['count']} new run(s) queued")
+    if args.epochs is None:
+        _print(args, body, f"sweep {args.sweep_id}: {body['count']} new run(s) queued")
+        return
+    lines = [f"sweep {args.sweep_id}: {body['count']} run(s) continue to {args.epochs} epochs"]
+    lines += [f"  skipped {s['run_id']}: {s['reason']}" for s in body.get("skipped") or []]
+    _print(args, body, "\n".join(lines))
 
 
 def cmd_compare(client: Any, args: argparse.Namespace) -> None:

@@ -162,6 +162,11 @@ class ModelAccounts:
         """Record the owner's effective max_artifact_bytes for the workers' evictions."""
         self.client.hset(self.keys.model_limits(), owner, str(int(limit)))
 
+    def record(self, run_id: str) -> dict[str, Any] | None:
+        """The run's `model` field as it is now (None: it has none)."""
+        raw = decoded(self.client.hget(self.keys.run(run_id), "model"))
+        return json.loads(raw) if raw else None
+
     def usage(self, *, owner: str) -> dict[str, int]:
         """The owner's stored models and their bytes, as the limit counts them."""
         entries = decoded(self.client.hvals(self.keys.owner_model_bytes(owner)))

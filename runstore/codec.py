@@ -11,7 +11,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-RUN_JSON = ("spec", "varied", "result", "model", "tags", "attempts")
+RUN_JSON = ("spec", "varied", "result", "model", "tags", "attempts", "continuing", "extensions")
 RUN_FLOAT = ("created_at", "started_at", "finished_at")
 RUN_TEXT = (
     "id",
@@ -88,7 +88,8 @@ def decode_run(raw: Mapping[str, str]) -> dict[str, Any]:
     out["requeues"] = int(raw.get("requeues") or 0)
     out["repeat"] = int(raw.get("repeat") or 0)  # which of its configuration's repeats
     out["reaped"] = int(raw.get("reaped") or 0)  # requeues because its worker vanished
-    out["tags"], out["attempts"] = out["tags"] or [], out["attempts"] or []  # curation.py
+    for listed in ("tags", "attempts", "extensions"):  # runstore/curation.py
+        out[listed] = out[listed] or []
     return out
 
 

@@ -1,5 +1,9 @@
 """Looking after a user's sweeps: list them, label them, retry their runs, add runs to them.
 
+A continuation (a sweep extended by epochs) is the same attempt trained further: the run keeps
+its epochs and its event stream, its spec's epochs grow, `continuing` says where its stored
+state is and `extensions` (oldest first) what it was before each, until its worker ends it.
+
 A retry is a new attempt of the same run (same id, same spec): the old outcome moves into the
 run hash's `attempts` (JSON list, oldest first), the run is queued again from epoch 0 (its
 event stream restarts: its epochs belonged to the old attempt) and its sweep's n_terminal
@@ -21,7 +25,15 @@ from runstore.store import Store
 
 RETRYABLE = frozenset({"failed", "cancelled", "diverged"})
 # the run hash's fields an attempt owns: cleared when the run is queued again
-_ATTEMPT_FIELDS = ("started_at", "finished_at", "worker", "device", "checkpoint", "result")
+_ATTEMPT_FIELDS = (
+    "started_at",
+    "finished_at",
+    "worker",
+    "device",
+    "checkpoint",
+    "result",
+    "continuing",
+)
 _GONE_FIELDS = ("holder", "claim")
 
 
@@ -86,6 +98,65 @@ def _requeue(store: Store, pipe: Any, run: dict[str, Any], fused_group: str | No
     pipe.sadd(keys.owner_active(run["owner"]), run_id)
     data = dumps({"status": "queued", "at": time.time(), "attempt": len(attempts) + 1})
     pipe.xadd(keys.run_events(run_id), {"type": "status", "data": data}, id="0-*")
+    if run.get("sweep_id"):
+        pipe.hincrby(keys.sweep(run["sweep_id"]), "n_terminal", -1)
+        entry = {"type": "status", "run_id": run_id, "data": data}
+        pipe.xadd(keys.sweep_events(run["sweep_id"]), entry)
+
+
+def requeue_continuation(
+    store: Store,
+    *,
+    run_id: str,
+    spec: dict[str, Any],
+    model: dict[str, Any],
+    fused_group: str | None,
+) -> bool:
+    """Queue a succeeded run to train on to `spec` (its spec with more epochs) from the stored
+    state of `model`; False when the run is no longer as its caller read it (another extend
+    got there first, or its model changed)."""
+    key = store.keys.run(run_id)
+    with store.client.pipeline(transaction=True) as pipe:
+        while True:
+            try:
+                pipe.watch(key)
+                run = store.get_run(run_id)
+                if run is None or run["status"] != "succeeded" or run.get("model") != model:
+                    return False
+                pipe.multi()
+                _continue(store, pipe, run, spec, fused_group)
+                pipe.execute()
+                return True
+            except redis.WatchError:
+                continue
+
+
+def _continue(
+    store: Store, pipe: Any, run: dict[str, Any], spec: dict[str, Any], fused_group: str | None
+) -> None:
+    """Queue the writes that turn the succeeded run into a queued continuation."""
+    keys, run_id, before = store.keys, run["id"], run["spec"]["epochs"]
+    extension = {
+        "from_epoch": before,
+        "to_epoch": spec["epochs"],
+        "at": time.time(),
+        "result": run.get("result"),
+        "finished_at": run.get("finished_at"),
+    }
+    pipe.hdel(keys.run(run_id), *_ATTEMPT_FIELDS, *_GONE_FIELDS)
+    fields = {
+        "status": "queued",
+        "spec": spec,
+        "error": None,
+        "cancel_requested": False,
+        "continuing": {"from_epoch": before, "save": run["model"]["save"]},
+        "extensions": [*(run.get("extensions") or []), extension],
+        "fused_group": fused_group,
+    }
+    pipe.hset(keys.run(run_id), mapping=hash_fields(encode(fields)))
+    pipe.sadd(keys.owner_active(run["owner"]), run_id)
+    data = dumps({"status": "queued", "at": time.time(), "continuing": extension})
+    pipe.xadd(keys.run_events(run_id), {"type": "status", "data": data}, id=f"{before}-*")
     if run.get("sweep_id"):
         pipe.hincrby(keys.sweep(run["sweep_id"]), "n_terminal", -1)
         entry = {"type": "status", "run_id": run_id, "data": data}

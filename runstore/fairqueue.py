@@ -105,16 +105,18 @@ class FairQueue:
         return owner
 
     def _fusion_key(self, run_id: str) -> str:
-        run = self.keys.run(run_id)
-        spec, sweep_id = (
-            decoded(self.client.hget(run, "spec")),
-            decoded(self.client.hget(run, "sweep_id")),
-        )
+        """The run's fusion key; a continued run's names the epoch it starts from (runs fuse
+        only when they start together)."""
+        fields = self.client.hmget(self.keys.run(run_id), ["spec", "sweep_id", "continuing"])
+        spec, sweep_id, continuing = (decoded(v) for v in fields)
         if sweep_id:
             sweep = json.loads(decoded(self.client.hget(self.keys.sweep(sweep_id), "spec")) or "{}")
             if not sweep.get("fuse", True):
                 return ""
-        return fusion_key_text(json.loads(spec)) if spec else ""
+        if not spec:
+            return ""
+        start = json.loads(continuing)["from_epoch"] if continuing else 0
+        return fusion_key_text(json.loads(spec)) + (f" from epoch {start}" if start else "")
 
     def set_cap(self, *, owner: str, cap: int | None) -> None:
         """Record the owner's effective max_running (None: no cap) for the scheduler."""

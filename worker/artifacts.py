@@ -1,12 +1,14 @@
 """A finished run's trained model into the artifact store, before its end is recorded.
 
 For a run that succeeded or stopped early with weights: its final weights (and, with a val
-split, its best epoch's) as safetensors, a model.json that says how to rebuild the module
-(mlpcore.export's config, the files' bytes and SHA-256), all under this process's save id;
-then its bytes are counted for its owner (runstore/artifacts.py), evicting their oldest
-models over max_artifact_bytes. The reporter records the run with what this returns as its
-`model`, so the record only ever points at files that are all there. A save that fails
-loses nothing but the model: the run is recorded as usual, its `model` saying why.
+split, its best epoch's) as safetensors, for a succeeded run its final training state (to
+continue it to more epochs: POST /v1/sweeps/{id}/extend), and a model.json that says how to
+rebuild the module (mlpcore.export's config, the files' bytes and SHA-256), all under this
+process's save id; then its bytes are counted for its owner (runstore/artifacts.py),
+evicting their oldest models over max_artifact_bytes. The reporter records the run with what
+this returns as its `model`, so the record only ever points at files that are all there. A
+save that fails loses nothing but the model: the run is recorded as usual, its `model`
+saying why.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ import logging
 import time
 from typing import Any
 
-from artifacts import CONFIG_FILE, WEIGHT_FILES, ArtifactStore, StoredFile
+from artifacts import CONFIG_FILE, STATE_FILE, WEIGHT_FILES, ArtifactStore, StoredFile
+from mlpcore import checkpoint
 from mlpcore.status import RunStatus
 from mlpcore.train import RunResult
 from runstore import Store
@@ -58,7 +61,7 @@ def save_model(
     if accounted.marked is not None and any(r == run_id for r, _ in accounted.evicted):
         return accounted.marked  # over the limit on its own: evicted at once, and says so
     sizes = {which: written[which].bytes for which in WEIGHT_FILES if which in written}
-    return {
+    model = {
         "state": STORED,
         "save": save,
         "files": sizes,
@@ -66,12 +69,14 @@ def save_model(
         "save_s": round(seconds, 6),
         "at": time.time(),
     }
+    # the epoch its stored training state ended at: a sweep extend continues it from there
+    return {**model, "resume_epoch": len(result.epochs)} if "state" in written else model
 
 
 def write_model(
     files: ArtifactStore, run_id: str, save: str, result: RunResult
 ) -> dict[str, StoredFile]:
-    """The weights as safetensors, then model.json describing them (written last)."""
+    """The weights as safetensors and the training state, then model.json (written last)."""
     from safetensors.torch import save as safetensors_bytes
 
     weights = {"final": result.weights, "best": result.best_weights}
@@ -80,6 +85,9 @@ def write_model(
         if state is not None:
             data = safetensors_bytes(state, metadata={"run_id": run_id, "which": which})
             written[which] = files.put(run_id, save, WEIGHT_FILES[which], data)
+    if result.resume_state is not None:
+        stored = checkpoint.to_bytes(result.resume_state())
+        written["state"] = files.put(run_id, save, STATE_FILE, stored)
     config = model_json(run_id, result, written)
     written["config"] = files.put(run_id, save, CONFIG_FILE, json.dumps(config, indent=2).encode())
     return written
@@ -98,6 +106,16 @@ def model_json(run_id: str, result: RunResult, written: dict[str, StoredFile]) -
         "load": "safetensors.torch.load_file(name), then "
         "mlpcore.export.build_sequential(config, state) (or mlplab's client.load_model)",
     }
+
+
+def superseded(
+    files: ArtifactStore, run_id: str, before: dict[str, Any] | None, now: dict[str, Any] | None
+) -> None:
+    """Remove the files of the model a continued run had before, once its end recorded a new
+    one under another save id (the same id's files were replaced in place)."""
+    if before and now and before.get("state") == now.get("state") == STORED:
+        if before.get("save") != now.get("save"):
+            files.remove(run_id, before["save"])
 
 
 def discard(

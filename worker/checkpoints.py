@@ -120,6 +120,12 @@ class Due:
     spec: RunSpec
     group: str | None
     checkpoint: str | None = None  # the group file of an earlier attempt, if any
+    continuing: dict[str, Any] | None = None  # {"from_epoch", "save"}: continued from there
+
+    @property
+    def start_epoch(self) -> int:
+        """The epochs it has before this training (a continued run's stored state has some)."""
+        return int(self.continuing["from_epoch"]) if self.continuing else 0
 
 
 class Ended(Callback):
@@ -169,11 +175,12 @@ def resumable(
 def note_unreachable(started: list[Due], path: Path, *, store: Store) -> None:
     """Say in each run's events that it trains again from epoch 1, when epochs were recorded
     by an earlier attempt whose file is not here (another host's private disk, or lost)."""
-    reason = (
-        f"checkpoint not reachable from this host ({path.name} under its checkpoint "
-        "directory): training again from epoch 1; epochs already recorded are kept"
-    )
     for d in started:
+        reason = (
+            f"checkpoint not reachable from this host ({path.name} under its checkpoint "
+            f"directory): training again from epoch {d.start_epoch + 1}; epochs already "
+            "recorded are kept"
+        )
         recorded = store.leases.note_restart(run_id=d.run_id, holder=holder(), reason=reason)
         if recorded > 0:
             log.warning("run %s: %s (%d recorded)", d.run_id, reason, recorded)
@@ -188,8 +195,11 @@ def train_resumable(
     resume: dict[str, Any] | None,
     best_by: list[Criterion | None] | None = None,
     batched: bool = False,
+    continue_from: list[dict[str, Any]] | None = None,
 ) -> list[RunResult]:
-    """train_group, from the checkpoint when given; one that does not fit starts over.
+    """train_group, from the checkpoint when given, else from the continued runs' stored
+    states (`continue_from`); a checkpoint that does not fit starts over from epoch 1 (as a
+    continued run trains as one of its epochs from the start, that costs only time).
     `best_by`: each run's best-epoch criterion (its sweep's metric); `batched`: see
     train_group."""
     specs = [d.spec for d in started]
@@ -197,6 +207,8 @@ def train_resumable(
         train_group, specs, callbacks=callbacks, data=data, best_by=best_by, batched=batched
     )
     try:
+        if resume is None:
+            return train(on_checkpoint=saver, continue_from=continue_from)
         return train(on_checkpoint=saver, resume=resume)
     except CheckpointError as exc:  # raised before any training: safe to start over
         if resume is None:

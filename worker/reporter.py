@@ -105,6 +105,7 @@ def finish(store: Store, run_id: str, result: RunResult, *, files: ArtifactStore
     unless it succeeded, the reason; False when refused (this process no longer holds the
     run: its model is removed again)."""
     error = None if result.status == RunStatus.succeeded else result.reason
+    before = store.models.record(run_id)  # a continued run's model until this end
     model = artifacts.save_model(store, run_id, result, files=files)
     done = store.finish_run(
         run_id=run_id,
@@ -114,7 +115,9 @@ def finish(store: Store, run_id: str, result: RunResult, *, files: ArtifactStore
         holder=leases.holder(),
         model=model,
     )
-    if not done:
+    if done:
+        artifacts.superseded(files, run_id, before, model)
+    else:
         artifacts.discard(store, run_id, model, files=files)
     log.info("run %s: %s%s", run_id, result.status, "" if done else " (refused: not held)")
     return done

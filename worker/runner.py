@@ -43,6 +43,7 @@ from worker.checkpoints import (
     resumable,
     train_resumable,
 )
+from worker.continuing import continued_states
 from worker.criteria import best_by
 from worker.early_stop import with_early_stopping
 from worker.reporter import StoreReporter, finish
@@ -63,8 +64,11 @@ def run_group(
     """Train the runs that are still due, fused in chunks that fit, and record how each ended;
     `written` is told of every checkpoint file written (path, state) as training goes."""
     due = [d for d in (_due(r, store, settings) for r in run_ids) if d is not None]
-    if due:
-        _train_due(due, store=store, settings=settings, worker=worker, claim=claim, written=written)
+    for start in sorted({d.start_epoch for d in due}):  # runs continued together share it
+        part = [d for d in due if d.start_epoch == start]
+        _train_due(
+            part, store=store, settings=settings, worker=worker, claim=claim, written=written
+        )
     records = store.get_runs(list(run_ids), epochs=False)
     # the next stage of a staged sweep, if one of these runs ended its stage
     advance_sweeps(
@@ -98,9 +102,8 @@ def _due(run_id: str, store: Store, settings: WorkerSettings) -> Due | None:
     except (MlpcoreError, ValueError, RuntimeError) as exc:
         _fail(store, [run_id], exc)
         return None
-    return Due(
-        run_id, spec.model_copy(update={"device": device}), run["fused_group"], run["checkpoint"]
-    )
+    spec = spec.model_copy(update={"device": device})
+    return Due(run_id, spec, run["fused_group"], run["checkpoint"], run.get("continuing"))
 
 
 def _device(name: str) -> str:
@@ -250,6 +253,7 @@ def _train(
     )
     run_ids = [d.run_id for d in started]
     files = DirectoryStore(settings.artifact_dir)  # the runs' models, at their ends
+    states = None if resume is not None else continued_states(group, files=files, store=store)
     reporters = {
         d.run_id: StoreReporter(store, d.run_id, poll_s=settings.cancel_poll_s, files=files)
         for d in started
@@ -276,6 +280,7 @@ def _train(
             resume=resume,
             best_by=criteria,
             batched=settings.batched_matmul,
+            continue_from=states,
         )
         speed.note(results)
     except leases.HandBack:

@@ -29,7 +29,7 @@ from api.sweep_admin_schemas import (
     RequeuedPublic,
     SweepsPublic,
 )
-from lab import compare, retry
+from lab import compare, extend, retry
 from lab.sweep_list import SweepState, list_sweeps
 from lab.views import sweep_view
 from mlpcore.errors import SpecError
@@ -113,11 +113,17 @@ def extend_sweep(
     settings: UserSettingsDep,
 ) -> dict[str, Any]:
     """`{"n": k}`: k more samples of a random sweep, the next draws of its own seeded sampler.
-    `{"epochs": E}` is refused (409) for now: continuing runs needs their stored final state."""
+    `{"epochs": E}`: once the sweep has ended, each succeeded run trains on to E epochs from
+    its stored final state, its new epochs appended (with a step or no lr schedule it then
+    equals a run of E epochs from the start; cosine is a 422); runs whose state is gone are
+    listed in `skipped`."""
     if (body.n is None) == (body.epochs is None):
         raise SpecError("body: give exactly one of n (more samples) or epochs")
     if body.epochs is not None:
-        raise Conflict(retry.EPOCHS_REFUSED)
+        ids, skipped = extend.extend_epochs(
+            sweep=sweep, epochs=body.epochs, store=store, queue=queue, limits=settings
+        )
+        return {**_requeued(sweep["id"], ids, store), "skipped": skipped}
     ids = retry.extend_sweep(sweep=sweep, n=body.n or 0, store=store, queue=queue, limits=settings)
     return _requeued(sweep["id"], ids, store)
 

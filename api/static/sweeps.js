@@ -86,7 +86,9 @@ function renderSweepTools(view) {
   $("label-name").value = view.meta.name || "";
   $("label-tags").value = (view.meta.tags || []).join(", ");
   $("label-notes").value = view.meta.notes || "";
-  $("extend-tools").hidden = (view.meta.spec || {}).strategy !== "random";  // more draws
+  const strategy = (view.meta.spec || {}).strategy;
+  $("extend-tools").hidden = strategy !== "random";  // more draws
+  $("longer-tools").hidden = strategy === "staged";  // continue its runs to more epochs
   $("tools-note").textContent = "";
 }
 
@@ -127,6 +129,21 @@ async function extendSweep() {
     openView();
   } catch (err) {
     $("tools-note").textContent = `extend: ${err.message}`;
+  }
+}
+
+async function trainLonger() {
+  const view = state.view;
+  if (!view || view.kind !== "sweep") return;
+  try {
+    const body = { epochs: Number($("extend-epochs").value) };
+    const answer = await send("POST", `/v1/sweeps/${view.id}/extend`, body);
+    const skipped = (answer.skipped || []).length;
+    $("tools-note").textContent = `${answer.count} run(s) continue to ${body.epochs} epochs` +
+      (skipped ? ` (${skipped} skipped: ${answer.skipped[0].reason})` : "");
+    openView();
+  } catch (err) {
+    $("tools-note").textContent = `train longer: ${err.message}`;
   }
 }
 
@@ -178,6 +195,7 @@ function initSweeps() {
   $("sweep-tools").addEventListener("submit", saveLabels);
   $("retry-button").addEventListener("click", retrySweep);
   $("extend-button").addEventListener("click", extendSweep);
+  $("longer-button").addEventListener("click", trainLonger);
   window.addEventListener("hashchange", () => {
     $("chart-box").hidden = false;
     $("sweep-tools").hidden = true;  // until the new view's sweep has loaded (never stale)

@@ -19,7 +19,7 @@ from tests.support.redis_db import TEST_PREFIX, prefix_keys
 SPEC = {"dataset": "synthetic", "hidden": [8], "epochs": 2}
 SWEEP = {"base": SPEC, "grid": {"lr": [0.1, 0.01]}}
 MISSING = "ffffffffffffffff"
-# a valid body for the routes that need one (PATCH: labels; extend: refused by epochs, a 409)
+# a valid body for the routes that need one (PATCH: labels; extend: more epochs)
 BODY = {
     "/v1/runs/{run_id}": {"tags": ["ok"]},
     "/v1/sweeps/{sweep_id}": {"tags": ["ok"]},

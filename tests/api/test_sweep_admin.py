@@ -176,7 +176,7 @@ def test_extend_refuses_what_it_cannot_do(client):
     random = submit(client, RANDOM)
     cases = [
         (grid["id"], {"n": 2}, 422, "random"),
-        (random["id"], {"epochs": 20}, 409, "epochs"),
+        (random["id"], {"epochs": 20}, 409, "still has runs"),
         (random["id"], {}, 422, "n"),
         (random["id"], {"n": 0}, 422, "n"),
         (random["id"], {"n": 20}, 422, "max_runs_per_sweep"),

@@ -296,8 +296,17 @@ def test_sweep_list_default_view_labels_retry_compare_and_no_clipping(server, br
             wait_until(page, "document.getElementById('compare-img').naturalWidth > 0")
             # no view streams now: the pill shows the live queue, not "idle"
             page.wait_for_selector("#conn:has-text('running')", timeout=HANG_MS)
-            # a random sweep's view adds samples: the next draws of its sampler
+            # a finished sweep's runs train on to more epochs from their stored states
             page.goto(f"{server.base_url}/#sweep={good['id']}")
+            page.wait_for_selector("#longer-button:visible", timeout=HANG_MS)
+            page.fill("#extend-epochs", "3")
+            page.click("#longer-button")
+            page.wait_for_selector(
+                "#tools-note:text('2 run(s) continue to 3 epochs')", timeout=HANG_MS
+            )
+            run = http.get(f"/v1/runs/{good['run_ids'][0]}").json()
+            assert run["spec"]["epochs"] == 3 and run["extensions"][0]["from_epoch"] == 2
+            # a random sweep's view adds samples: the next draws of its sampler
             page.wait_for_selector("#extend-button:visible", timeout=HANG_MS)
             page.fill("#extend-n", "1")
             page.click("#extend-button")

@@ -46,6 +46,13 @@ def test_list_label_extend_and_compare_sweeps(mlplab, tmp_path):
     assert (tmp_path / "compare.png").read_bytes().startswith(PNG)
     refused = mlplab("extend", grid["id"], "--n", "1", code=1)
     assert "random" in error_line(refused, "extend")
+    epochs = json.loads(mlplab("show", grid["run_ids"][0], "--json").stdout)["spec"]["epochs"]
+    longer = mlplab("extend", grid["id"], "--epochs", str(epochs + 1)).stdout
+    assert longer.strip() == f"sweep {grid['id']}: 2 run(s) continue to {epochs + 1} epochs"
+    mlplab("watch", grid["id"], "--json")
+    run = json.loads(mlplab("show", grid["run_ids"][0], "--json").stdout)
+    assert [e["epoch"] for e in run["epochs"]] == list(range(1, epochs + 2))
+    assert run["extensions"][0]["from_epoch"] == epochs
 
 
 def test_retry_requeues_cancelled_runs_as_new_attempts(mlplab):
