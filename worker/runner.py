@@ -21,12 +21,10 @@ import torch
 from redis.exceptions import RedisError
 
 from artifacts import DirectoryStore
-from lab import fusion
 from lab.stages import advance_sweeps
 from mlpcore.data import TensorData, load_dataset
 from mlpcore.device import set_threads
 from mlpcore.errors import MlpcoreError
-from mlpcore.memory import free_bytes, split_to_fit
 from mlpcore.spec import RunSpec
 from mlpcore.status import TERMINAL, RunStatus
 from mlpcore.train import RunResult, resolve_device
@@ -43,6 +41,7 @@ from worker.checkpoints import (
     resumable,
     train_resumable,
 )
+from worker.chunks import chunk_groups, split_runs
 from worker.continuing import continued_states
 from worker.criteria import best_by
 from worker.early_stop import with_early_stopping
@@ -155,38 +154,6 @@ def _train_due(
             rest = [due[i].run_id for c in chunks[n:] for i in c]
             _hand_back(store, rest)
             return
-
-
-def split_runs(
-    specs: list[RunSpec], *, data: TensorData, settings: WorkerSettings
-) -> list[list[int]]:
-    """Consecutive chunks of spec indices, each within memory_fraction of the device's free
-    memory and max_fused_models."""
-    budget = int(free_bytes(data.device) * settings.memory_fraction)
-    chunks = split_to_fit(
-        specs,
-        num_features=data.num_features,
-        num_classes=data.num_classes,
-        budget_bytes=budget,
-        max_models=settings.max_fused_models,
-    )
-    if len(chunks) > 1:
-        log.info(
-            "%d models split into %d chunks (budget %.1f MiB on %s, at most %d a chunk)",
-            len(specs),
-            len(chunks),
-            budget / 2**20,
-            data.device,
-            settings.max_fused_models,
-        )
-    return chunks
-
-
-def chunk_groups(due: list[Due], chunks: list[list[int]]) -> list[str | None]:
-    """The fused_group each chunk trains as, named after the planned group (lab.fusion)."""
-    planned = {d.group for d in due}
-    base = planned.pop() if len(planned) == 1 else None
-    return fusion.split_names(base, [len(chunk) for chunk in chunks])
 
 
 def _start(

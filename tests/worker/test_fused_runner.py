@@ -9,7 +9,8 @@ from mlpcore import checkpoint
 from mlpcore.data import load_dataset
 from mlpcore.spec import RunSpec
 from mlpcore.train import train
-from worker.runner import Due, chunk_groups, run_group, split_runs
+from worker.chunks import chunk_groups, split_runs
+from worker.runner import Due, run_group
 from worker.settings import WorkerSettings, default_checkpoint_dir
 
 SPEC = {"dataset": "synthetic", "hidden": [16], "epochs": 3, "batch_size": 64, "device": "cpu"}
