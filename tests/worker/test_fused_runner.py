@@ -85,7 +85,7 @@ def test_chunk_groups_name_the_group_each_chunk_trains_as():
 def test_a_split_group_trains_chunk_after_chunk(store, settings, caplog):
     ids = sweep(store)
     capped = settings.model_copy(update={"max_fused_models": 2})
-    with caplog.at_level(logging.INFO, logger="worker.runner"):
+    with caplog.at_level(logging.INFO, logger="worker"):
         run_group(ids, store=store, settings=capped, worker="w")
     assert "3 models split into 2 chunks" in caplog.text
     first, second, third = store.get_runs(ids)
