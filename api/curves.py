@@ -119,9 +119,6 @@ def _legend(ax: Any, fig: Figure, n_runs: int) -> None:
 PER_RUN_LEGEND = 10  # curves a legend names run by run; beyond: panels with value legends
 
 
-PER_RUN_LEGEND = 10  # curves a legend names run by run; beyond: panels with value legends
-
-
 def per_run_figure(
     runs: list[dict[str, Any]], label_fields: list[str], best_run_id: str | None
 ) -> Figure | None:

@@ -33,7 +33,7 @@ def render_loss_curves(
 ) -> bytes:
     """A PNG of every run's train (solid) and test (dashed) loss per epoch; runs whose curves
     are identical are drawn once with their count. Up to PER_RUN_LEGEND curves, one axes with
-    a legend naming each run; more, panels by the first varied field (api/plot_panels.py)."""
+    a legend naming each run; more, panels by the first varied field (api/curves.py)."""
     fig = per_run_figure(runs, label_fields, best_run_id)
     if fig is None:  # too many distinct curves to name one by one
         fig = panel_figure(runs, label_fields, best_run_id)

@@ -25,7 +25,8 @@ def retry_sweep(
 ) -> list[str]:
     """Queue the sweep's failed, cancelled and diverged runs again, fused as the sweep fuses;
     the ids requeued. Conflict when it has none to retry."""
-    runs = [r for r in store.get_runs(sweep["run_ids"]) if r["status"] in curation.RETRYABLE]
+    records = store.get_runs(sweep["run_ids"], epochs=False)
+    runs = [r for r in records if r["status"] in curation.RETRYABLE]
     if not runs:
         raise Conflict(f"sweep {sweep['id']} has no failed, cancelled or diverged run to retry")
     specs = [RunSpec(**run["spec"]) for run in runs]
