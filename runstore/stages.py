@@ -148,6 +148,45 @@ def stop(store: Store, sweep_id: str, *, status: str, reason: str) -> bool:
     return _with_running_record(store, sweep_id, move, default=False)
 
 
+def grow(
+    store: Store,
+    sweep_id: str,
+    *,
+    bounds: list[int],
+    spec: dict[str, Any],
+    expected: dict[str, Any],
+) -> bool:
+    """Append field-less stages (a learned sweep's batches, each at most its bound of runs) to
+    a running or finished record and store the sweep's grown `spec`, promising the bounds to
+    its owner's quota; a finished record runs again from its last batch (the next advance
+    asks the first new one). False when the record ended otherwise or the spec changed."""
+    key, sweep_key = store.keys.sweep_stages(sweep_id), store.keys.sweep(sweep_id)
+    with store.client.pipeline(transaction=True) as pipe:
+        try:
+            pipe.watch(key, sweep_key)
+            record, sweep = _load(decoded(pipe.get(key))), store.get_sweep(sweep_id)
+            if record is None or sweep is None or dumps(sweep["spec"]) != dumps(expected):
+                return False
+            if record["status"] not in ("running", "finished"):
+                return False
+            blank = {"field": None, "status": "pending"}
+            lists = ("values", "run_ids", "parents", "kept", "winners")
+            record["stages"] += [{**blank, **{k: [] for k in lists}} for _ in bounds]
+            record["bounds"] = record.get("bounds", []) + bounds
+            reopened = record["status"] == "finished"
+            record.update(status="running", reason=None)
+            pipe.multi()
+            pipe.hset(sweep_key, "spec", dumps(spec))
+            pipe.incrby(store.keys.owner_promised(sweep["owner"]), sum(bounds))
+            if reopened:
+                pipe.zadd(store.keys.staged_running(), {sweep_id: int(time.time() * 1000)})
+            _write(store, pipe, sweep_id, record, n_runs=1 if reopened else 0)
+            pipe.execute()
+            return True
+        except redis.WatchError:
+            return False
+
+
 def _with_running_record(
     store: Store, sweep_id: str, move: Callable[[Any, dict[str, Any]], T], *, default: T
 ) -> T:

@@ -87,7 +87,7 @@ function renderSweepTools(view) {
   $("label-tags").value = (view.meta.tags || []).join(", ");
   $("label-notes").value = view.meta.notes || "";
   const strategy = (view.meta.spec || {}).strategy;
-  $("extend-tools").hidden = strategy !== "random";  // more draws
+  $("extend-tools").hidden = !["random", "tpe", "gp", "cmaes", "qmc"].includes(strategy);  // more samples
   $("longer-tools").hidden = strategy === "staged";  // continue its runs to more epochs
   $("tools-note").textContent = "";
 }

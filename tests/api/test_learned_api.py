@@ -2,6 +2,8 @@
 worker): the first batch at submission, each next batch asked once the batch before ended,
 the same suggestions from the same finished results, pruned runs told as pruned, 422s."""
 
+import json
+
 import pytest
 
 from lab import stages as lab_stages
@@ -191,3 +193,46 @@ def test_a_dry_run_of_a_learned_sweep_shows_its_first_batch_and_writes_nothing(
     body = response.json()
     assert body["runs"] == 3 and body["runs_at_most"] == 6
     assert redis_client.dbsize() == before
+
+
+def test_extend_asks_more_of_a_finished_search_in_batches_of_its_size(client, store, queue):
+    sweep = client.post("/v1/sweeps", json=learned()).json()
+    finish_batch(client, store, sweep["run_ids"])
+    advance(store, queue, sweep["id"])
+    first = client.get(f"/v1/sweeps/{sweep['id']}").json()
+    finish_batch(client, store, first["run_ids"][3:])
+    advance(store, queue, sweep["id"])
+    assert client.get(f"/v1/sweeps/{sweep['id']}").json()["done"]
+    response = client.post(f"/v1/sweeps/{sweep['id']}/extend", json={"n": 4})
+    assert response.status_code == 202, response.text
+    body = response.json()
+    assert body["count"] == 3 and not body["sweep"]["done"]  # batch 3 asked at once
+    assert body["sweep"]["spec"]["n"] == 10
+    assert "batch 3 of 4 is training" in body["sweep"]["search"]["next"]
+    assert advance(store, queue, sweep["id"]) == 0  # batch 3 still to end
+    finish_batch(client, store, body["run_ids"])
+    assert advance(store, queue, sweep["id"]) == 1
+    view = client.get(f"/v1/sweeps/{sweep['id']}").json()
+    assert len(view["run_ids"]) == 10 and not view["done"]
+    finish_batch(client, store, view["run_ids"][9:])
+    advance(store, queue, sweep["id"])
+    view = client.get(f"/v1/sweeps/{sweep['id']}").json()
+    assert view["done"] and view["search"]["trials"]["complete"] == 10
+    assert len({json.dumps(r["varied"], sort_keys=True) for r in view_runs(client, view)}) == 10
+
+
+def test_extend_adds_batches_to_a_running_search_and_refuses_past_the_limits(client, store):
+    sweep = client.post("/v1/sweeps", json=learned()).json()
+    response = client.post(f"/v1/sweeps/{sweep['id']}/extend", json={"n": 3})
+    assert response.status_code == 202 and response.json()["count"] == 0  # asked as batches end
+    assert response.json()["sweep"]["search"]["batches_done"] == 0
+    too_many = client.post(f"/v1/sweeps/{sweep['id']}/extend", json={"n": 8})
+    assert too_many.status_code == 422 and "max_runs_per_sweep" in too_many.json()["detail"]
+    assert client.delete(f"/v1/sweeps/{sweep['id']}").status_code == 202
+    cancelled = client.post(f"/v1/sweeps/{sweep['id']}/extend", json={"n": 1})
+    assert cancelled.status_code == 409 and "cancelled" in cancelled.json()["detail"]
+    assert client.get(f"/v1/sweeps/{sweep['id']}").json()["spec"]["n"] == 9
+
+
+def view_runs(client, view):
+    return [client.get(f"/v1/runs/{r}").json() for r in view["run_ids"]]
