@@ -129,6 +129,7 @@ def main() -> None:
     parser.add_argument("--budget", type=int, default=24)
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--searches", default=",".join(SEARCHES), help="which, comma-separated")
     args = parser.parse_args()
     print(torch_line())
     print(f"{args.dataset}, {args.epochs} epochs, budget {args.budget} runs, {METRIC} (min), "
@@ -136,7 +137,8 @@ def main() -> None:
     columns = [("median best", 12, ".4f"), ("min", 8, ".4f"), ("max", 8, ".4f"),
                ("stdev", 8, ".4f"), ("wall s", 8, ".1f")]  # fmt: skip
     print_table("search", 8, columns, [])
-    for name, search in SEARCHES.items():
+    for name in args.searches.split(","):
+        search = SEARCHES[name]
         started = time.perf_counter()
         bests = [search(args, seed) for seed in range(args.seeds)]
         spread = statistics.stdev(bests) if len(bests) > 1 else 0.0
