@@ -16,6 +16,7 @@ import os
 import shutil
 import tempfile
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -72,7 +73,7 @@ class TensorData:
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """Scale raw rows to float32 model inputs, exactly as torchvision's ToTensor does."""
-        return x.float().div(self.divisor)
+        return torch.div(x, self.divisor)  # (B, D) float32: one pass, no float copy of x
 
     def test_features(self) -> torch.Tensor:
         """The whole test set as float32 inputs, computed once per instance."""
@@ -92,11 +93,24 @@ class TensorData:
             object.__setattr__(self, "_val_features", cached)
         return cached
 
+    def _memo(self, key: tuple[Any, ...], make: Callable[[], TensorData]) -> TensorData:
+        """make(), kept for the latest key only: a sweep's fused groups ask for the same split
+        again and again, while every split kept forever would pin a copy of the data each."""
+        last = self.__dict__.get("_memoised")
+        if last is None or last[0] != key:
+            last = (key, make())
+            object.__setattr__(self, "_memoised", last)  # frozen: bypass on purpose
+        return last[1]
+
     def split_val(self, fraction: float) -> TensorData:
         """Hold out round(fraction * N) training samples, drawn with VAL_SPLIT_SEED; the rest
-        keep their order. Self for fraction 0; DatasetError if either side would be empty."""
+        keep their order. Self for fraction 0; DatasetError if either side would be empty.
+        Asked again, the same instance (with its cached features) comes back."""
         if fraction == 0:
             return self
+        return self._memo(("split_val", fraction), lambda: self._split_val(fraction))
+
+    def _split_val(self, fraction: float) -> TensorData:
         n = len(self.y_train)
         n_val = round(fraction * n)
         if not 0 < n_val < n:
@@ -118,12 +132,16 @@ class TensorData:
         )
 
     def subset(self, n: int | None) -> TensorData:
-        """The first n training samples with the same test set; self when n covers all."""
+        """The first n training samples with the same test set; self when n covers all (the
+        same instance when asked again, so that its val split is memoised too)."""
         if n is None or n >= len(self.y_train):
             return self
         if n < 1:
             raise DatasetError(f"train subset must be at least 1 sample, not {n}")
-        return dataclasses.replace(self, x_train=self.x_train[:n], y_train=self.y_train[:n])
+        return self._memo(
+            ("subset", n),
+            lambda: dataclasses.replace(self, x_train=self.x_train[:n], y_train=self.y_train[:n]),
+        )
 
 
 def clear_cache() -> None:

@@ -15,7 +15,8 @@ from mlpcore.model import StackedMLP
 
 @dataclass
 class Evaluation:
-    """Per-model numbers over one set; `confusion` (m, C, C) counts (true, predicted) pairs."""
+    """Per-model numbers over one set; `confusion` (m, C, C) counts (true, predicted) pairs,
+    on the CPU (one copy for the whole group, not one per run)."""
 
     loss: list[float]
     accuracy: list[float]
@@ -50,8 +51,9 @@ def evaluate(
                 cells = y * c + predicted  # (m, b)
                 counts[part].scatter_add_(1, cells, torch.ones_like(cells))
     model.train()
-    matrices = None if counts is None else counts.view(m, c, c)
-    return Evaluation((loss_sum / n).tolist(), (correct / n).tolist(), matrices)
+    loss, accuracy = torch.stack([loss_sum, correct]).div_(n).tolist()  # one sync, not two
+    matrices = None if counts is None else counts.view(m, c, c).cpu()
+    return Evaluation(loss, accuracy, matrices)
 
 
 def per_class_accuracy(matrix: list[list[int]]) -> list[float | None]:

@@ -35,7 +35,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--notes", help="its notes ('' clears them)")
     p = add("retry", cmd_retry, "queue a sweep's failed, cancelled and diverged runs again")
     p.add_argument("sweep_id")
-    p = add("extend", cmd_extend, "add samples to a random or learned sweep, or train its runs longer")
+    p = add("extend", cmd_extend, "more samples (random, learned) or more epochs for a sweep")
     p.add_argument("sweep_id")
     p.add_argument("--n", type=int, help="how many more samples")
     p.add_argument(
