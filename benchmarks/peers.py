@@ -47,6 +47,8 @@ GRID: dict[str, list[Any]] = {
     "step_size": [20, 30, 40],
 }
 QUICK_GRID: dict[str, list[Any]] = {**GRID, "lr": [1e-3], "step_size": [20]}
+# the seed study's best configuration (docs/seed-study.md), one run: --subset 60000 --epochs 20
+SEED_BEST: dict[str, list[Any]] = {"activation": ["sigmoid"], "lr": [1e-3], "step_size": [30]}
 LABELS = {"server": "server (one sweep)", "loop": "plain loop", "ray": "ray tune (reuse_actors)"}
 TARGET = 3.0  # issue 18: the server at least 3x the loop and Ray Tune
 
@@ -165,6 +167,12 @@ def parse_args() -> Any:
         help="the server's DB, flushed before and after (load.py uses 12 too: not at once)",
     )
     parser.add_argument("--workers", type=int, default=1, help="the server's CPU workers")
+    parser.add_argument(
+        "--threads", type=int, help="torch threads per worker (default: the cores split)"
+    )
+    parser.add_argument(
+        "--grid", choices=("study", "seed-best"), default="study", help="the 36 configs, or one"
+    )
     parser.add_argument("--sides", default="server,loop,ray", help="which, in this order")
     parser.add_argument(
         "--flush-denormal",
@@ -182,7 +190,8 @@ def prepare(args: Any) -> tuple[Setup, Split, Path | None]:
     """The grid, the data as the loop sees it, and the data dir the worker gets."""
     dataset, root = bench.pick_dataset(args.data_dir)
     data = load_dataset(dataset, data_dir=root)
-    grid, hidden, subset, epochs = GRID, [512, 256, 128], args.subset, args.epochs
+    grid = SEED_BEST if args.grid == "seed-best" else GRID
+    hidden, subset, epochs = [512, 256, 128], args.subset, args.epochs
     if args.quick:
         grid, hidden, subset, epochs = QUICK_GRID, [32], 512, 1
     data = data.subset(min(subset, len(data.y_train)))
@@ -219,7 +228,7 @@ def report(rounds: dict[str, list[Outcome]], *, skipped: list[str]) -> None:
 def main() -> int:
     args = parse_args()
     cores = os.cpu_count() or 1
-    threads = max(1, cores // args.workers)  # what mlplab.serve gives each CPU worker
+    threads = args.threads or max(1, cores // args.workers)  # mlplab.serve's default split
     torch.set_flush_denormal(args.flush_denormal)  # before torch starts its threads
     torch.set_num_threads(min(cores, threads * args.workers))  # the cores the workers use
     setup, split, root = prepare(args)

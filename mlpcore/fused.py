@@ -55,9 +55,10 @@ def train_group(
     """Train runs sharing a fusion key as one stacked model; results in the caller's order.
 
     Each epoch runs the stack in passes of `models_per_pass` neighbouring models (default: all
-    of them on a GPU, CPU_MODELS_PER_PASS on a CPU). On a CPU every model's results are bit
-    for bit those of its solo run, whatever the group or pass size; on a GPU they agree to
-    float32 rounding (a batched GEMM rounds differently from a single one). On a CPU it
+    of them on a GPU; on a CPU as many as fit in cache, mlpcore.memory.cpu_models_per_pass).
+    On a CPU every model's results are bit for bit those of its solo run, whatever the group
+    or pass size; on a GPU they agree to float32 rounding (a batched GEMM rounds differently
+    from a single one). On a CPU it
     flushes denormals for the calling thread (as `mlpcore.device.configure_process()` does at
     a worker's start-up): many times faster, and part of what "the same losses" means, so a
     notebook calling this gets the worker's numbers and speed.

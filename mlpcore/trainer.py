@@ -18,6 +18,7 @@ from mlpcore.callbacks import ABANDONED, Abandon, Callback, EpochMetrics, RunRes
 from mlpcore.data import TensorData, epoch_order
 from mlpcore.evaluate import evaluate
 from mlpcore.export import model_config, sequential_state
+from mlpcore.memory import cpu_models_per_pass
 from mlpcore.model import StackedMLP
 from mlpcore.optim import StackedOptimizer, lr_schedule
 from mlpcore.outcome import Best, Criterion, default_criterion, result_dict
@@ -25,10 +26,6 @@ from mlpcore.spec import RunSpec
 from mlpcore.status import RunStatus
 
 POLL_EVERY = 16  # batches between should_stop()/divergence polls: cancel latency vs syncs
-# On a CPU, a pass over all 36 models of the study streams their weights and Adam state
-# (310 MB) from DRAM every batch; 4 at a time stay in cache and still share per-batch overhead
-# (measured per model-batch, 1 thread: 1 model 2.35 ms, 4 models 2.26 ms, 36 models 2.86 ms).
-CPU_MODELS_PER_PASS = 4
 _SCHEDULE = {"lr", "scheduler", "step_size", "gamma", "epochs"}  # what lr_schedule takes
 
 
@@ -80,7 +77,11 @@ class GroupTrainer:
         self.runtimes = [0.0] * m  # seconds each run trained, frozen when it stops
         self.runtime_offsets = [0.0] * m  # seconds a continued run trained before this group
         self.ended: dict[int, RunResult] = {}  # what on_end was given, by stack position
-        per_pass = models_per_pass or (CPU_MODELS_PER_PASS if device.type == "cpu" else m)
+        # a CPU pass keeps its models in cache (mlpcore.memory); a GPU takes all at once
+        cpu = device.type == "cpu"
+        per_pass = models_per_pass or (
+            cpu_models_per_pass(first, data.num_features, data.num_classes) if cpu else m
+        )
         self.parts = [slice(a, min(a + per_pass, m)) for a in range(0, m, per_pass)]
         self.epoch = 0  # completed epochs
         self.owned = True  # False once a run was abandoned: the group's file is not ours now

@@ -1,12 +1,16 @@
 """The training step's shortcuts change no number: gradients written into reused buffers,
-one-pass input scaling, memoised val splits and the one-sync evaluation."""
+one-pass input scaling, memoised val splits and the one-sync evaluation; and a CPU pass holds
+the models that fit in cache."""
 
 import pytest
 import torch
 
 from mlpcore.data import load_dataset
 from mlpcore.evaluate import evaluate
+from mlpcore.memory import CPU_PASS_MAX, cpu_models_per_pass
 from mlpcore.model import ACTIVATIONS, StackedMLP
+from mlpcore.spec import RunSpec
+from mlpcore.trainer import GroupTrainer
 
 WIDTHS = [12, 9, 7, 5]
 
@@ -55,3 +59,16 @@ def test_evaluation_returns_the_confusion_on_the_cpu():
     assert result.confusion is not None and result.confusion.device.type == "cpu"
     assert result.confusion.sum(dim=(1, 2)).tolist() == [len(data.y_test)] * 2
     assert len(result.loss) == len(result.accuracy) == 2
+
+
+def test_a_cpu_pass_holds_the_models_that_fit_in_cache():
+    study = RunSpec(hidden=[512, 256, 128])
+    assert cpu_models_per_pass(study, 784, 10) == 1  # 9 MB of weights, grads and Adam state
+    assert cpu_models_per_pass(study.model_copy(update={"hidden": [64]}), 784, 10) == 5
+    assert cpu_models_per_pass(RunSpec(hidden=[4]), 8, 2) == CPU_PASS_MAX
+    sgd = study.model_copy(update={"hidden": [128, 64], "optimizer": "sgd"})
+    assert cpu_models_per_pass(sgd, 784, 10) == 3  # no second moment: more fit
+    data = load_dataset("synthetic")
+    specs = [RunSpec(dataset="synthetic", hidden=[16], seed=s) for s in range(20)]
+    trainer = GroupTrainer(specs, [None] * 20, data, torch.device("cpu"))
+    assert [p.stop - p.start for p in trainer.parts] == [16, 4]
