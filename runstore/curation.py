@@ -14,6 +14,7 @@ many retries race, and never while a worker could still be writing it.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 import redis
@@ -64,16 +65,31 @@ def annotate(store: Store, *, key: str, fields: dict[str, Any]) -> None:
 def requeue_attempt(store: Store, *, run_id: str, fused_group: str | None) -> bool:
     """Queue a failed, cancelled or diverged run again as a new attempt; False if it is no
     longer one of those (another retry got there first, or it was deleted)."""
-    key = store.keys.run(run_id)
+    return _requeued(
+        store,
+        run_id,
+        lambda run: run["status"] in RETRYABLE,
+        lambda pipe, run: _requeue(store, pipe, run, fused_group),
+    )
+
+
+def _requeued(
+    store: Store,
+    run_id: str,
+    still: Callable[[dict[str, Any]], bool],
+    writes: Callable[[Any, dict[str, Any]], None],
+) -> bool:
+    """Queue `writes(pipe, run)` in one transaction WATCHing the run, retried from a fresh read
+    while the run changes under it; False when it is gone or no longer `still(run)`."""
     with store.client.pipeline(transaction=True) as pipe:
         while True:
             try:
-                pipe.watch(key)
+                pipe.watch(store.keys.run(run_id))
                 run = store.get_run(run_id)
-                if run is None or run["status"] not in RETRYABLE:
+                if run is None or not still(run):
                     return False
                 pipe.multi()
-                _requeue(store, pipe, run, fused_group)
+                writes(pipe, run)
                 pipe.execute()
                 return True
             except redis.WatchError:
@@ -115,20 +131,12 @@ def requeue_continuation(
     """Queue a succeeded run to train on to `spec` (its spec with more epochs) from the stored
     state of `model`; False when the run is no longer as its caller read it (another extend
     got there first, or its model changed)."""
-    key = store.keys.run(run_id)
-    with store.client.pipeline(transaction=True) as pipe:
-        while True:
-            try:
-                pipe.watch(key)
-                run = store.get_run(run_id)
-                if run is None or run["status"] != "succeeded" or run.get("model") != model:
-                    return False
-                pipe.multi()
-                _continue(store, pipe, run, spec, fused_group)
-                pipe.execute()
-                return True
-            except redis.WatchError:
-                continue
+    return _requeued(
+        store,
+        run_id,
+        lambda run: run["status"] == "succeeded" and run.get("model") == model,
+        lambda pipe, run: _continue(store, pipe, run, spec, fused_group),
+    )
 
 
 def _continue(
