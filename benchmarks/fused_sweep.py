@@ -5,6 +5,7 @@ Grid: sigmoid/relu/tanh/leaky_relu x lr 1e-4/1e-3/1e-2 x step_size 20/30/40, hid
 
     python benchmarks/fused_sweep.py [--epochs 2] [--subset 6400] [--device cpu|cuda]
     python benchmarks/fused_sweep.py --matrix [--subset 2048] [--repeat 2]   # CPU size matrix
+    python benchmarks/fused_sweep.py --passes 1,2,4,12 [--hidden 64] [--repeat 3]  # CPU pass sizes
 
 Fashion-MNIST is read from --data-dir or $MLPLAB_DATA_DIR; without it, mnist-5k stands in.
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import os
+import statistics
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -116,6 +118,8 @@ def main() -> None:
     parser.add_argument(
         "--matrix", action="store_true", help="CPU: fused vs one by one over a size matrix"
     )
+    parser.add_argument("--passes", help="CPU: fused in passes of these sizes vs one by one")
+    parser.add_argument("--hidden", help="with --passes: the widths, e.g. 128,64")
     args = parser.parse_args()
     configure_process()  # as a worker starts: denormals flushed
     device = resolve_device(args.device)
@@ -129,6 +133,11 @@ def main() -> None:
         return
     subset = min(args.subset, len(data.y_train))
     specs = grid_specs(dataset, args.epochs, subset, args.device)
+    if args.passes:
+        hidden = [int(w) for w in args.hidden.split(",")] if args.hidden else None
+        sized = [s.model_copy(update={"hidden": hidden}) for s in specs] if hidden else specs
+        pass_sizes(sized, data, [int(p) for p in args.passes.split(",")], repeat=args.repeat)
+        return
     print(
         f"{len(specs)} configs, {dataset}, {subset} samples x {args.epochs} epochs each, "
         f"device {device}, {bench.torch_line()}, best of {args.repeat}"
@@ -155,6 +164,26 @@ def main() -> None:
         )
     )
     bench.print_machine_load()
+
+
+def pass_sizes(specs: list[RunSpec], data: Any, sizes: list[int], *, repeat: int) -> None:
+    """The grid one by one and fused in passes of each size, alternated `repeat` times; each
+    fused side's median over one by one's (mlpcore.memory.cpu_models_per_pass picks the size
+    a worker uses)."""
+    from mlpcore.memory import cpu_models_per_pass
+
+    print(f"{len(specs)} configs, hidden {specs[0].hidden}, {bench.torch_line()}, "
+          f"median of {repeat}; a worker passes "
+          f"{cpu_models_per_pass(specs[0], data.num_features, data.num_classes)}")  # fmt: skip
+    train_group(specs[:2], data=data)  # warm-up
+    sides = [lambda: bench.timed(lambda: [train(s, data=data) for s in specs])[1]]
+    sides += [
+        lambda p=p: bench.timed(lambda: train_group(specs, data=data, models_per_pass=p))[1]
+        for p in sizes
+    ]
+    solo, *fused = (statistics.median(r) for r in bench.alternate(repeat, sides))
+    print(f"one by one {solo:.2f} s; " + ", ".join(
+        f"passes of {p}: {solo / f:.2f}x" for p, f in zip(sizes, fused, strict=True)))  # fmt: skip
 
 
 def report(solo: list[Round], fused: list[Round], *, samples: int) -> None:
