@@ -15,8 +15,9 @@ from lab.budget import runs_cost
 from lab.capability import check_servable
 from lab.queue import TaskQueue, send_group
 from lab.submit import Limits, admitted, check_limits
+from mlpcore.continuable import continuable
 from mlpcore.errors import SpecError
-from mlpcore.spec import RunSpec, continuable
+from mlpcore.spec import RunSpec
 from mlpcore.status import TERMINAL
 from mlpcore.sweep import SweepSpec
 from runstore import Conflict, Store, curation

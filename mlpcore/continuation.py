@@ -6,7 +6,7 @@ history, best epoch and last confusion matrix, and the seconds it trained. Batch
 the val split are pure functions of (seed, epoch), and a step or constant lr schedule does not
 depend on the total epochs, so a run continued from epoch N to E trains exactly as one trained
 to E from the start: on a CPU bit for bit. A cosine schedule anneals over the total epochs, so
-it cannot be continued: `mlpcore.spec.continuable()` says why.
+it cannot be continued: `mlpcore.continuable` says why.
 """
 
 from __future__ import annotations
@@ -16,9 +16,10 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from mlpcore.callbacks import EpochMetrics
+from mlpcore.continuable import continuable
 from mlpcore.errors import CheckpointError, SpecError
 from mlpcore.outcome import Best
-from mlpcore.spec import RunSpec, continuable
+from mlpcore.spec import RunSpec
 
 if TYPE_CHECKING:
     from mlpcore.trainer import GroupTrainer

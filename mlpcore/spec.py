@@ -111,21 +111,6 @@ class RunSpec(BaseModel):
 
 
 RUN_FIELDS: frozenset[str] = frozenset(RunSpec.model_fields)
-CONTINUABLE_SCHEDULERS = frozenset({"step", "none"})
-
-
-def continuable(spec: RunSpec, epochs: int) -> str | None:
-    """Why a run of `spec` (ended after spec.epochs) cannot continue to `epochs` and train as
-    one of `epochs` from the start; None if it can (mlpcore.continuation continues it)."""
-    if spec.scheduler not in CONTINUABLE_SCHEDULERS:
-        return (
-            f"scheduler {spec.scheduler!r} anneals the lr over the run's total epochs, so a run "
-            f"of {spec.epochs} epochs continued to {epochs} would not train as one of {epochs} "
-            "from the start; submit a new sweep with the epochs you want"
-        )
-    if epochs <= spec.epochs:
-        return f"it has trained {spec.epochs} epochs already, not fewer than {epochs}"
-    return None
 
 
 def load_spec_file(path: str | Path) -> dict[str, Any]:

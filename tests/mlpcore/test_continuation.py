@@ -8,9 +8,10 @@ import pytest
 import torch
 
 from mlpcore import checkpoint
+from mlpcore.continuable import continuable
 from mlpcore.errors import CheckpointError, SpecError
 from mlpcore.fused import RunResult, train_group
-from mlpcore.spec import RunSpec, continuable
+from mlpcore.spec import RunSpec
 from tests.support.training import StopAfter
 
 BASE = RunSpec(dataset="synthetic", hidden=[16, 8], epochs=5, lr=0.02, device="cpu", seed=1)
