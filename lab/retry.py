@@ -1,8 +1,8 @@
 """Repairing and growing a sweep: retry its failed, cancelled and diverged runs as new
-attempts, or extend a random sweep by the next draws of its own seeded sampler (extending by
-epochs is lab/extend.py). Both are
-checked against the limits and the live workers, admitted under the owner's quota, planned
-into fused groups and queued exactly as a submission is (lab/submit.py). Torch-free."""
+attempts, or extend a random sweep by the next draws of its own seeded sampler, a learned one
+by more batches (extending by epochs is lab/extend.py). Each is checked against the limits
+and the live workers, admitted under the owner's quota, planned into fused groups and queued
+exactly as a submission is (lab/submit.py). Torch-free."""
 
 from __future__ import annotations
 

@@ -15,10 +15,9 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from mlpcore.callbacks import EpochMetrics
+from mlpcore import trainer_state
 from mlpcore.continuable import continuable
 from mlpcore.errors import CheckpointError, SpecError
-from mlpcore.outcome import Best
 from mlpcore.spec import RunSpec
 
 if TYPE_CHECKING:
@@ -30,15 +29,13 @@ _MAY_CHANGE = {"epochs", "device"}  # a run may continue longer, and on another 
 
 def run_state(trainer: GroupTrainer, i: int) -> dict[str, Any]:
     """Stack position i's state, on the CPU (weights_only loads: plain types and tensors)."""
-    opt, confusion = trainer.opt, trainer.confusion[i]
+    opt = trainer.opt
     return {
         "format": RUN_STATE_FORMAT,
         "epoch": len(trainer.history[i]),
         "spec": trainer.specs[i].model_dump(mode="json"),
         "runtime_s": trainer.runtimes[i],
-        "epochs": [m.to_dict() for m in trainer.history[i]],
-        "best": trainer.best[i].state(),
-        "confusion": None if confusion is None else confusion.cpu(),
+        **trainer_state.outcome_of(trainer, i),
         "params": [p[i].detach().cpu().clone() for p in trainer.model.parameters()],
         "optimizer": {
             "kind": opt.kind,
@@ -74,10 +71,7 @@ def continue_from(trainer: GroupTrainer, states: list[dict[str, Any]]) -> None:
             except (KeyError, RuntimeError, ValueError) as exc:
                 raise CheckpointError(f"the run state does not fit this run: {exc}") from exc
             opt.steps[j] = saved["step"]
-            trainer.history[j] = [EpochMetrics(**m) for m in state["epochs"]]
-            trainer.best[j] = Best.from_state(state["best"])
-            confusion = state["confusion"]
-            trainer.confusion[j] = None if confusion is None else confusion.to(trainer.device)
+            trainer_state.take_outcome(trainer, j, state)
             trainer.runtime_offsets[j] = float(state["runtime_s"])
     trainer.epoch = starts.pop()
 

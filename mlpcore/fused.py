@@ -58,10 +58,10 @@ def train_group(
     of them on a GPU; on a CPU as many as fit in cache, mlpcore.memory.cpu_models_per_pass).
     On a CPU every model's results are bit for bit those of its solo run, whatever the group
     or pass size; on a GPU they agree to float32 rounding (a batched GEMM rounds differently
-    from a single one). On a CPU it
-    flushes denormals for the calling thread (as `mlpcore.device.configure_process()` does at
-    a worker's start-up): many times faster, and part of what "the same losses" means, so a
-    notebook calling this gets the worker's numbers and speed.
+    from a single one). On a CPU it flushes denormals for the calling thread (as
+    `mlpcore.device.configure_process()` does at a worker's start-up): many times faster, and
+    part of what "the same losses" means, so a notebook calling this gets the worker's
+    numbers and speed.
 
     `best_by` names, per run, the (epoch field, mode) its best epoch is chosen by (a sweep's
     metric; default: val loss with a val split, else train loss).

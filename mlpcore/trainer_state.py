@@ -28,9 +28,7 @@ def state_of(trainer: GroupTrainer) -> dict[str, Any]:
             "reason": trainer.reasons[j],
             "runtime_s": trainer.runtimes[j],
             "offset_s": trainer.runtime_offsets[j],
-            "epochs": [m.to_dict() for m in trainer.history[j]],
-            "best": trainer.best[j].state(),
-            "confusion": None if (c := trainer.confusion[j]) is None else c.cpu(),
+            **outcome_of(trainer, j),
         }
         for j in trainer._caller()
     ]
@@ -47,6 +45,25 @@ def state_of(trainer: GroupTrainer) -> dict[str, Any]:
     }
 
 
+def outcome_of(trainer: GroupTrainer, i: int) -> dict[str, Any]:
+    """Stack position i's epochs so far, best epoch and last confusion matrix (CPU), as a
+    group checkpoint and a run's final state (mlpcore.continuation) both keep them."""
+    confusion = trainer.confusion[i]
+    return {
+        "epochs": [m.to_dict() for m in trainer.history[i]],
+        "best": trainer.best[i].state(),
+        "confusion": None if confusion is None else confusion.cpu(),
+    }
+
+
+def take_outcome(trainer: GroupTrainer, i: int, saved: dict[str, Any]) -> None:
+    """Give stack position i the `outcome_of()` in `saved` (the confusion stays on the CPU,
+    where evaluation leaves it)."""
+    trainer.history[i] = [EpochMetrics(**m) for m in saved["epochs"]]
+    trainer.best[i] = Best.from_state(saved["best"])
+    trainer.confusion[i] = saved["confusion"]
+
+
 def restore(trainer: GroupTrainer, state: dict[str, Any]) -> None:
     """Continue from `state_of()`; CheckpointError when it belongs to other runs."""
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
@@ -60,13 +77,9 @@ def restore(trainer: GroupTrainer, state: dict[str, Any]) -> None:
         trainer.opt.load_state_dict(state["optimizer"])
     except (KeyError, RuntimeError, ValueError) as exc:
         raise CheckpointError(f"the checkpoint does not fit these runs: {exc}") from exc
-    device = trainer.device
     for j, run in zip(trainer._caller(), state["runs"], strict=True):
         trainer.status[j], trainer.reasons[j] = run["status"], run["reason"]
         trainer.runtimes[j] = run["runtime_s"]
         trainer.runtime_offsets[j] = float(run.get("offset_s", 0.0))
-        trainer.history[j] = [EpochMetrics(**m) for m in run["epochs"]]
-        trainer.best[j] = Best.from_state(run["best"])
-        confusion = run["confusion"]
-        trainer.confusion[j] = None if confusion is None else confusion.to(device)
+        take_outcome(trainer, j, run)
     trainer.epoch, trainer.runtime_before = state["epoch"], state["runtime_s"]

@@ -111,9 +111,18 @@ def _requeue(store: Store, pipe: Any, run: dict[str, Any], fused_group: str | No
     }
     pipe.hset(keys.run(run_id), mapping=hash_fields(encode(fields)))
     pipe.delete(keys.run_events(run_id))  # epoch k is id k-0: the new attempt starts again at 1
+    _queued_again(store, pipe, run, {"attempt": len(attempts) + 1}, after_epoch=0)
+
+
+def _queued_again(
+    store: Store, pipe: Any, run: dict[str, Any], why: dict[str, Any], *, after_epoch: int
+) -> None:
+    """Queue the writes every requeue shares: the run active again for its owner, a `queued`
+    status event after its last epoch kept (with `why`), and its sweep's end given back."""
+    keys, run_id = store.keys, run["id"]
     pipe.sadd(keys.owner_active(run["owner"]), run_id)
-    data = dumps({"status": "queued", "at": time.time(), "attempt": len(attempts) + 1})
-    pipe.xadd(keys.run_events(run_id), {"type": "status", "data": data}, id="0-*")
+    data = dumps({"status": "queued", "at": time.time(), **why})
+    pipe.xadd(keys.run_events(run_id), {"type": "status", "data": data}, id=f"{after_epoch}-*")
     if run.get("sweep_id"):
         pipe.hincrby(keys.sweep(run["sweep_id"]), "n_terminal", -1)
         entry = {"type": "status", "run_id": run_id, "data": data}
@@ -162,13 +171,7 @@ def _continue(
         "fused_group": fused_group,
     }
     pipe.hset(keys.run(run_id), mapping=hash_fields(encode(fields)))
-    pipe.sadd(keys.owner_active(run["owner"]), run_id)
-    data = dumps({"status": "queued", "at": time.time(), "continuing": extension})
-    pipe.xadd(keys.run_events(run_id), {"type": "status", "data": data}, id=f"{before}-*")
-    if run.get("sweep_id"):
-        pipe.hincrby(keys.sweep(run["sweep_id"]), "n_terminal", -1)
-        entry = {"type": "status", "run_id": run_id, "data": data}
-        pipe.xadd(keys.sweep_events(run["sweep_id"]), entry)
+    _queued_again(store, pipe, run, {"continuing": extension}, after_epoch=before)
 
 
 def past_attempt(run: dict[str, Any]) -> dict[str, Any]:
