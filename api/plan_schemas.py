@@ -25,7 +25,10 @@ class DryRunPublic(BaseModel):
     runs_at_most: int
     groups: list[GroupPlanPublic]
     model_epochs: int
-    param_samples: int  # parameters x training samples x epochs, summed over the runs
+    # less the epochs that runs differing only in their lr schedule train once (their lrs
+    # agree so far: mlpcore.schedule), which workers do unless MLPLAB_SHARE_PREFIXES=0
+    trained_model_epochs: int
+    param_samples: int  # parameters x training samples x trained epochs, summed over the runs
     estimate_s: float | None  # on the fastest measured worker; None: none measured yet
     estimate_parallel_s: float | None = None  # groups spread over the measured workers
     estimate_reason: str | None = None

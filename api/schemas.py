@@ -72,6 +72,8 @@ class ResultPublic(BaseModel):
     best_val_loss: float | None = _when_set()
     best_val_accuracy: float | None = _when_set()
     best_epoch: int | None = _when_set()  # by the sweep's metric's epoch field (alone: val loss)
+    # its first epochs trained once with runs whose lrs agreed that far (mlpcore.schedule)
+    shared_epochs: int | None = _when_set()
 
 
 class ModelPublic(BaseModel):

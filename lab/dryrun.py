@@ -8,6 +8,7 @@ from typing import Any
 
 from lab.fusion import Plan
 from mlpcore.catalog import parameter_count, train_samples
+from mlpcore.schedule import trained_epochs
 from mlpcore.spec import RunSpec
 from mlpcore.sweep import SweepConfig, SweepSpec, sweep_size
 
@@ -19,13 +20,20 @@ def describe(
 ) -> dict[str, Any]:
     """The dry run's answer: groups, costs and the time estimate."""
     specs = [c.spec for c in configs]
-    cost = sum(_cost(spec) for spec in specs)
+    # per run, the epochs its group trains for it: runs that differ only in their lr schedule
+    # train the epochs where their lrs agree once (mlpcore.schedule)
+    trained = [0] * len(specs)
+    for chunk in plan.chunks:
+        for i, epochs in zip(chunk, trained_epochs([specs[i] for i in chunk]), strict=True):
+            trained[i] = epochs
+    cost = sum(_cost(spec, epochs) for spec, epochs in zip(specs, trained, strict=True))
     answer: dict[str, Any] = {
         "dry_run": True,
         "runs": len(specs),
         "runs_at_most": sweep_size(sweep),
         "groups": [_group(chunk, configs) for chunk in plan.chunks],
         "model_epochs": sum(spec.epochs for spec in specs),
+        "trained_model_epochs": sum(trained),
         "param_samples": cost,
     }
     if sweep.strategy == "staged":
@@ -33,12 +41,12 @@ def describe(
     return {**answer, **_estimate(cost, len(plan.chunks), workers)}
 
 
-def _cost(spec: RunSpec) -> int:
+def _cost(spec: RunSpec, epochs: int) -> int:
     """Parameters times samples times epochs: the unit the workers measure speed in."""
     samples = train_samples(
         dataset=spec.dataset, train_subset=spec.train_subset, val_fraction=spec.val_fraction
     )
-    return parameter_count(dataset=spec.dataset, hidden=spec.hidden) * samples * spec.epochs
+    return parameter_count(dataset=spec.dataset, hidden=spec.hidden) * samples * epochs
 
 
 def _group(chunk: list[int], configs: list[SweepConfig]) -> dict[str, Any]:

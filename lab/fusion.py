@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from mlpcore.schedule import trajectory_key
 from mlpcore.spec import RunSpec
 from runstore import new_id
 
@@ -24,7 +25,8 @@ class Plan:
 
 def plan(specs: list[RunSpec], *, fuse: bool, max_models: int) -> Plan:
     """Runs sharing a fusion key, in sweep order, at most max_models a group; one run a group
-    when not fusing."""
+    when not fusing. Runs that differ only in their lr schedule stay next to each other, so a
+    cut between groups parts as few of those that share epochs (mlpcore.schedule) as it can."""
     chunks = _chunks(specs, fuse=fuse, max_models=max_models)
     groups: list[str | None] = [None] * len(specs)
     for chunk in chunks:
@@ -38,10 +40,12 @@ def _chunks(specs: list[RunSpec], *, fuse: bool, max_models: int) -> list[list[i
     """Indices of the runs each group trains."""
     if not fuse:
         return [[i] for i in range(len(specs))]
-    keyed: dict[tuple[Any, ...], list[int]] = {}
+    keyed: dict[tuple[Any, ...], dict[str, list[int]]] = {}
     for index, spec in enumerate(specs):
-        keyed.setdefault(spec.fusion_key(), []).append(index)
-    return [g[a : a + max_models] for g in keyed.values() for a in range(0, len(g), max_models)]
+        families = keyed.setdefault(spec.fusion_key(), {})
+        families.setdefault(trajectory_key(spec), []).append(index)
+    grouped = [[i for family in f.values() for i in family] for f in keyed.values()]
+    return [g[a : a + max_models] for g in grouped for a in range(0, len(g), max_models)]
 
 
 def split_names(planned: str | None, sizes: list[int]) -> list[str | None]:

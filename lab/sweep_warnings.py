@@ -48,7 +48,8 @@ def inert_warnings(runs: list[dict[str, Any]], varied: list[str]) -> list[str]:
             values = ", ".join(str(v) for v in sorted({s[field] for s in specs}))
             out.append(
                 f"{field} varies ({values}) but cannot change the outcome: {why}. "
-                f"{duplicates} of the sweep's {len(runs)} runs train the same model as another"
+                f"{duplicates} of the sweep's {len(runs)} runs train the same model as another "
+                "(a worker trains it once for them when they share a group)"
             )
     return out
 

@@ -60,6 +60,9 @@ class RunResult:
     weights: dict[str, Tensor] | None = field(default=None, repr=False, compare=False)
     best_weights: dict[str, Tensor] | None = field(default=None, repr=False, compare=False)
     model_config: dict[str, Any] | None = None
+    # its epochs 1..shared_until came from a run it shared them with (mlpcore.schedule): the
+    # group trained them once, for both
+    shared_until: int = 0
     # a succeeded run's final state for continuing it (mlpcore.continuation.run_state), read
     # when called: the run's slice of its group stays as it ended
     resume_state: Callable[[], dict[str, Any]] | None = field(

@@ -28,19 +28,20 @@ _MAY_CHANGE = {"epochs", "device"}  # a run may continue longer, and on another 
 
 
 def run_state(trainer: GroupTrainer, i: int) -> dict[str, Any]:
-    """Stack position i's state, on the CPU (weights_only loads: plain types and tensors)."""
-    opt = trainer.opt
+    """Stack position i's state, on the CPU (weights_only loads: plain types and tensors); the
+    weights and moments are its source's (the run it shared its epochs with, or itself)."""
+    opt, s = trainer.opt, trainer.source(i)
     return {
         "format": RUN_STATE_FORMAT,
         "epoch": len(trainer.history[i]),
         "spec": trainer.specs[i].model_dump(mode="json"),
         "runtime_s": trainer.runtimes[i],
         **trainer_state.outcome_of(trainer, i),
-        "params": [p[i].detach().cpu().clone() for p in trainer.model.parameters()],
+        "params": [p[s].detach().cpu().clone() for p in trainer.model.parameters()],
         "optimizer": {
             "kind": opt.kind,
-            "step": opt.steps[i].cpu().clone(),
-            **{name: [t[i].cpu().clone() for t in ts] for name, ts in opt.state.items()},
+            "step": opt.steps[s].cpu().clone(),
+            **{name: [t[s].cpu().clone() for t in ts] for name, ts in opt.state.items()},
         },
     }
 
@@ -73,7 +74,7 @@ def continue_from(trainer: GroupTrainer, states: list[dict[str, Any]]) -> None:
             opt.steps[j] = saved["step"]
             trainer_state.take_outcome(trainer, j, state)
             trainer.runtime_offsets[j] = float(state["runtime_s"])
-    trainer.epoch = starts.pop()
+    trainer.epoch = trainer.first_epoch = starts.pop()
 
 
 def _checked(state: dict[str, Any], spec: RunSpec) -> int:

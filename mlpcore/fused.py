@@ -51,6 +51,7 @@ def train_group(
     best_by: Sequence[Criterion | None] | None = None,
     batched: bool = False,
     continue_from: Sequence[dict[str, Any]] | None = None,
+    share: bool = True,
 ) -> list[RunResult]:
     """Train runs sharing a fusion key as one stacked model; results in the caller's order.
 
@@ -69,6 +70,10 @@ def train_group(
     `continue_from` starts each run from the final state of an earlier run of the same spec
     with fewer epochs (`RunResult.resume_state()`; mlpcore.continuation): it trains on to its
     spec's epochs exactly as if it had trained them from the start.
+
+    `share` lets runs that differ only in their lr schedule train the epochs where their lrs
+    agree once (mlpcore.schedule.shared_prefixes): each run's numbers stay those of its solo
+    run, and a stopped run whose state others follow goes on training for them.
 
     `batched` makes a CPU compute each layer of a pass as one bmm over its models, the
     arithmetic a GPU does (so CI runs the GPU's code path); results then agree with solo
@@ -94,7 +99,9 @@ def train_group(
         raise SpecError(f"{len(best_by)} best_by criteria for {len(specs)} specs")
     data = data.subset(specs[0].train_subset).split_val(specs[0].val_fraction)
     criteria = list(best_by) if best_by else None
-    trainer = GroupTrainer(specs, callbacks, data, device, models_per_pass, criteria, batched)
+    trainer = GroupTrainer(
+        specs, callbacks, data, device, models_per_pass, criteria, batched, share
+    )
     if resume is not None and continue_from is not None:
         raise SpecError("give resume (a group's checkpoint) or continue_from, not both")
     if resume is not None:

@@ -1,4 +1,4 @@
-"""Optimisers and lr schedules over stacked parameters (M, ...), with torch.optim's semantics.
+"""Optimisers over stacked parameters (M, ...), with torch.optim's semantics.
 
 Each model has its own lr, momentum, weight decay and step count. The update is torch's fused
 kernel (`torch._fused_adam_` and friends: one pass over memory, which is what bounds an
@@ -8,7 +8,6 @@ their hyperparameters, on the per-model views W[i] of every stacked tensor.
 
 from __future__ import annotations
 
-import math
 import operator
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -23,26 +22,6 @@ from torch.optim.optimizer import _get_fused_kernels_supported_devices
 BETAS = (0.9, 0.999)  # torch.optim.Adam's defaults
 EPS = 1e-8
 KINDS = ("adam", "adamw", "sgd")
-
-
-def lr_schedule(
-    *, lr: float, scheduler: str, step_size: int, gamma: float, epochs: int
-) -> list[float]:
-    """The lr of each epoch 0..epochs-1, by the same recursions (so the same rounding) as
-    torch's StepLR(step_size, gamma) and CosineAnnealingLR(T_max=epochs, eta_min=0)."""
-    lrs = [lr]
-    for e in range(1, epochs):
-        prev = lrs[-1]
-        if scheduler == "step":
-            lrs.append(prev * gamma if e % step_size == 0 else prev)
-        elif scheduler == "cosine" and (e - 1 - epochs) % (2 * epochs) == 0:
-            lrs.append(prev + lr * (1 - math.cos(math.pi / epochs)) / 2)
-        elif scheduler == "cosine":
-            now, before = math.pi * e / epochs, math.pi * (e - 1) / epochs
-            lrs.append((1 + math.cos(now)) / (1 + math.cos(before)) * prev)
-        else:
-            lrs.append(prev)
-    return lrs
 
 
 @dataclass
@@ -98,6 +77,14 @@ class StackedOptimizer:
         if self.active[i]:
             self.active[i] = False
             self._groups.clear()
+
+    @torch.no_grad()
+    def copy_model(self, src: int, dst: int) -> None:
+        """Model src's step count and state into model dst (a run branching off another)."""
+        self.steps[dst] = self.steps[src]
+        for tensors in self.state.values():
+            for t in tensors:
+                t[dst].copy_(t[src])
 
     def step(self, models: slice | None = None) -> None:
         """Update the active models (of the slice `models`) from the stacked params' `.grad`."""

@@ -20,13 +20,13 @@ from mlpcore.evaluate import evaluate
 from mlpcore.export import model_config, sequential_state
 from mlpcore.memory import cpu_models_per_pass
 from mlpcore.model import StackedMLP
-from mlpcore.optim import StackedOptimizer, lr_schedule
+from mlpcore.optim import StackedOptimizer
 from mlpcore.outcome import Best, Criterion, default_criterion, result_dict
+from mlpcore.schedule import shared_prefixes, spec_schedule, trajectory_key
 from mlpcore.spec import RunSpec
 from mlpcore.status import RunStatus
 
 POLL_EVERY = 16  # batches between should_stop()/divergence polls: cancel latency vs syncs
-_SCHEDULE = {"lr", "scheduler", "step_size", "gamma", "epochs"}  # what lr_schedule takes
 
 
 def _stack_key(spec: RunSpec) -> tuple[Any, ...]:
@@ -36,7 +36,14 @@ def _stack_key(spec: RunSpec) -> tuple[Any, ...]:
 
 
 class GroupTrainer:
-    """A fused group's state; models live in stack order, `self.order[j]` is the caller index."""
+    """A fused group's state; models live in stack order, `self.order[j]` is the caller index.
+
+    Runs that share a prefix (mlpcore.schedule) train it once: position i trains from epoch
+    `starts[i]` on, and until then its numbers are those of `follows[i]` (`source()`), whose
+    state is copied into it when it branches off. The stack holds the runs by start epoch, so
+    an epoch trains a prefix of it; a stopped run whose state others still follow (`needed`)
+    goes on training for them.
+    """
 
     def __init__(
         self,
@@ -47,9 +54,18 @@ class GroupTrainer:
         models_per_pass: int | None = None,
         best_by: list[Criterion | None] | None = None,
         batched: bool = False,
+        share: bool = True,
     ) -> None:
         self.caller_specs, self.data, self.device = specs, data, device
-        self.order = sorted(range(len(specs)), key=lambda i: _stack_key(specs[i]))
+        schedules = [spec_schedule(s) for s in specs]
+        keys = [trajectory_key(s) if share else i for i, s in enumerate(specs)]
+        prefixes = shared_prefixes(keys, schedules)
+        self.order = sorted(range(len(specs)), key=lambda i: (prefixes[i][0], _stack_key(specs[i])))
+        position = {caller: j for j, caller in enumerate(self.order)}
+        self.starts = [prefixes[i][0] for i in self.order]  # the epoch each trains from
+        self.follows = [
+            None if (lead := prefixes[i][1]) is None else position[lead] for i in self.order
+        ]
         self.specs = [specs[i] for i in self.order]
         self.callbacks = [callbacks[i] or Callback() for i in self.order]
         first = self.specs[0]
@@ -65,7 +81,7 @@ class GroupTrainer:
             momentums=[s.momentum for s in self.specs],
             weight_decays=[s.weight_decay for s in self.specs],
         )
-        self.lrs = [lr_schedule(**s.model_dump(include=_SCHEDULE)) for s in self.specs]
+        self.lrs = [schedules[i] for i in self.order]
         m = len(specs)
         # plain strings, not RunStatus members: they go into checkpoints (weights_only loads)
         self.status: list[str] = [RunStatus.running.value] * m
@@ -79,11 +95,12 @@ class GroupTrainer:
         self.ended: dict[int, RunResult] = {}  # what on_end was given, by stack position
         # a CPU pass keeps its models in cache (mlpcore.memory); a GPU takes all at once
         cpu = device.type == "cpu"
-        per_pass = models_per_pass or (
+        self.per_pass = models_per_pass or (
             cpu_models_per_pass(first, data.num_features, data.num_classes) if cpu else m
         )
-        self.parts = [slice(a, min(a + per_pass, m)) for a in range(0, m, per_pass)]
         self.epoch = 0  # completed epochs
+        self.first_epoch = 0  # the epoch this group started at (a continued one: later)
+        self.parts = self._parts(0)
         self.owned = True  # False once a run was abandoned: the group's file is not ours now
         self.runtime_before = 0.0  # seconds spent before a resume
         self.started = time.perf_counter()
@@ -96,12 +113,59 @@ class GroupTrainer:
     def runtime(self) -> float:
         return self.runtime_before + time.perf_counter() - self.started
 
+    def now(self) -> int:
+        """The epoch being trained, or the last one once all are."""
+        return min(self.epoch, self.specs[0].epochs - 1)
+
+    def source(self, i: int, epoch: int | None = None) -> int:
+        """The stack position that trains position i's model in `epoch` (default: now)."""
+        epoch = self.now() if epoch is None else epoch
+        while self.starts[i] > epoch:
+            lead = self.follows[i]
+            assert lead is not None  # a run that starts after epoch 0 follows one
+            i = lead
+        return i
+
+    def needed(self, epoch: int | None = None) -> set[int]:
+        """Stack positions that some running run's numbers come from."""
+        return {self.source(i, epoch) for i in self.active()}
+
+    def _parts(self, epoch: int) -> list[slice]:
+        """The passes of the epoch: the positions that train by then, per_pass at a time."""
+        width, size = sum(start <= epoch for start in self.starts), self.per_pass
+        return [slice(a, min(a + size, width)) for a in range(0, width, size)]
+
+    def _branch(self, epoch: int) -> None:
+        """Before the epoch: the runs that branch off now take their leader's state, the
+        passes widen to them, and what nobody needs any more stops updating."""
+        self.parts = self._parts(epoch)
+        needed = self.needed(epoch)
+        for k, start in enumerate(self.starts):
+            if start == epoch > 0 and k in needed:
+                self._copy(self.source(k, epoch - 1), k)
+        self._settle()
+
+    @torch.no_grad()
+    def _copy(self, src: int, dst: int) -> None:
+        """Position src's weights and optimizer state into position dst."""
+        for p in self.model.parameters():
+            p[dst].copy_(p[src])
+        self.opt.copy_model(src, dst)
+
+    def _settle(self) -> None:
+        """Freeze the trained positions that no running run needs now."""
+        epoch, needed = self.now(), self.needed()
+        for i, start in enumerate(self.starts):
+            if start <= epoch and i not in needed:
+                self.opt.freeze(i)
+
     def run(self, on_checkpoint: Callable[[dict[str, Any]], None] | None, poll_every: int) -> None:
         """Train the remaining epochs; stops early once every run has stopped."""
         self.started = time.perf_counter()
         self.model.train()
         for epoch in range(self.epoch, self.specs[0].epochs):
             start = time.perf_counter()
+            self._branch(epoch)
             self.opt.set_lrs([lrs[epoch] for lrs in self.lrs])
             orders = self._orders(epoch)
             sums = [self._train_part(epoch, part, orders, poll_every) for part in self.parts]
@@ -137,7 +201,7 @@ class GroupTrainer:
             else torch.stack([orders[seed] for seed in seeds])
         )  # (N,) or (m, N)
         mask = self._mask(part)
-        for k, start in enumerate(range(0, n, size) if self.active(part) else ()):
+        for k, start in enumerate(range(0, n, size) if self._trains(part) else ()):
             idx = order[..., start : start + size]  # (B,) or (m, B)
             loss = model.loss_and_grad_(*self._batch(idx), models=part)  # (m,)
             opt.step(part)
@@ -147,7 +211,7 @@ class GroupTrainer:
             )
             polling = (k + 1) % poll_every == 0 and start + size < n  # the end polls anyway
             if polling and self._poll(epoch, loss_sum, part, cancel=True):
-                if not self.active(part):
+                if not self._trains(part):
                     break
                 mask = self._mask(part)
         self._poll(epoch, loss_sum, part, cancel=False)
@@ -161,17 +225,24 @@ class GroupTrainer:
         y = data.y_train.index_select(0, flat)
         return (x, y) if idx.dim() == 1 else (x.view(*idx.shape, -1), y.view(idx.shape))
 
+    def _trains(self, part: slice) -> bool:
+        """Whether some position of `part` is needed."""
+        return any(part.start <= i < part.stop for i in self.needed())
+
     def _mask(self, part: slice) -> Tensor | None:
-        """Bool (m,) of running models in `part`, or None when all run (the cheap case)."""
-        on = [s == RunStatus.running for s in self.status[part]]
+        """Bool (m,) of needed models in `part`, or None when all are (the cheap case)."""
+        needed = self.needed()
+        on = [i in needed for i in range(*part.indices(len(self.status))[:2])]
         return None if all(on) else torch.tensor(on, device=self.device)
 
     def _poll(self, epoch: int, loss_sum: Tensor, part: slice, *, cancel: bool) -> bool:
         """Stop `part`'s runs whose loss went non-finite and (if `cancel`) any run, in any
         part, that asks to stop; True if some run stopped (or was abandoned)."""
         finite = torch.isfinite(loss_sum).tolist()  # one sync per poll
-        lo, running = part.indices(len(self.status))[0], len(self.active())
-        stopped = [i for i in self.active(part) if not finite[i - lo]]
+        lo, hi, _ = part.indices(len(self.status))
+        running = len(self.active())
+        bad = {i for i in self.needed() if lo <= i < hi and not finite[i - lo]}
+        stopped = [i for i in self.active() if self.source(i) in bad]
         for i in stopped:
             self._stop(i, RunStatus.diverged, f"loss became non-finite in epoch {epoch + 1}")
         asking = [
@@ -196,20 +267,21 @@ class GroupTrainer:
         assert test.confusion is not None
         seconds = time.perf_counter() - start  # the epoch's training and evaluation
         for i in self.active():
+            s = self.source(i, epoch)  # i itself unless it still follows another run
             metrics = EpochMetrics(
                 epoch + 1,
-                train[i],
-                test.loss[i],
-                test.accuracy[i],
+                train[s],
+                test.loss[s],
+                test.accuracy[s],
                 self.lrs[i][epoch],
                 seconds,
-                None if val is None else val.loss[i],
-                None if val is None else val.accuracy[i],
+                None if val is None else val.loss[s],
+                None if val is None else val.accuracy[s],
             )
             self.history[i].append(metrics)
-            self.confusion[i] = test.confusion[i]
-            weights = partial(self._layers, i, clone=True) if val is not None else None
-            self.best[i].offer(metrics, test.confusion[i], weights)
+            self.confusion[i] = test.confusion[s]
+            weights = partial(self._layers, s, clone=True) if val is not None else None
+            self.best[i].offer(metrics, test.confusion[s], weights)
             self._heed(i, partial(self.callbacks[i].on_epoch_end, metrics))
         if epoch + 1 < self.specs[0].epochs:
             for i in self.active():
@@ -228,14 +300,14 @@ class GroupTrainer:
             return bool(hook())
         except Abandon:
             self.status[i], self.owned = ABANDONED, False
-            self.opt.freeze(i)
+            self._settle()
             return False
 
     def _stop(self, i: int, status: str, reason: str | None) -> None:
         """End run i: freeze its parameters and tell its callback at once."""
         self.status[i], self.reasons[i] = str(status), reason
         self.runtimes[i] = self.runtime_offsets[i] + self.runtime()
-        self.opt.freeze(i)
+        self._settle()
         self.ended[i] = self._result(i)
         self.callbacks[i].on_end(self.ended[i])
 
@@ -243,10 +315,15 @@ class GroupTrainer:
         spec, status, best = self.specs[i], self.status[i], self.best[i]
         history = list(self.history[i])
         run = RunResult(spec, status, history, None, self.reasons[i], str(self.device))
+        run.shared_until = min(self.starts[i], len(history))
         if not self.history[i] or status in (RunStatus.diverged, ABANDONED):
             return run
         run.result = result_dict(spec, self.history[i], best, self.confusion[i], self.runtimes[i])
-        run.weights = sequential_state(self._layers(i))
+        if (shared := run.shared_until - self.first_epoch) > 0:
+            run.result["shared_epochs"] = shared  # trained once, with runs of its prefix
+        # a copy where the weights are another run's or others train on from them
+        s = self.source(i)
+        run.weights = sequential_state(self._layers(s, clone=s != i or s in self.needed()))
         run.best_weights = None if best.weights is None else sequential_state(best.weights)
         data = self.data
         run.model_config = model_config(

@@ -223,6 +223,11 @@ def dry_run_text(plan: dict[str, Any]) -> str:
         f"{fused} of them train fused",
         f"cost: {plan['model_epochs']} model-epochs, {plan['param_samples']:.3g} parameter-samples",
     ]
+    if plan["trained_model_epochs"] < plan["model_epochs"]:
+        lines[-1] += (
+            f" ({plan['trained_model_epochs']} model-epochs trained: runs that differ only in "
+            "their lr schedule train the epochs where their lrs agree once)"
+        )
     for g in groups:
         shape = " ".join(f"{k}={_num(v)}" for k, v in g["shape"].items())
         lines.append(f"  {g['runs']:>3} run(s) {'fused' if g['fused'] else 'alone'}: {shape}")

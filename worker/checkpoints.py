@@ -196,15 +196,22 @@ def train_resumable(
     best_by: list[Criterion | None] | None = None,
     batched: bool = False,
     continue_from: list[dict[str, Any]] | None = None,
+    share: bool = True,
 ) -> list[RunResult]:
     """train_group, from the checkpoint when given, else from the continued runs' stored
     states (`continue_from`); a checkpoint that does not fit starts over from epoch 1 (as a
     continued run trains as one of its epochs from the start, that costs only time).
-    `best_by`: each run's best-epoch criterion (its sweep's metric); `batched`: see
-    train_group."""
+    `best_by`: each run's best-epoch criterion (its sweep's metric); `batched` and `share`:
+    see train_group."""
     specs = [d.spec for d in started]
     train = partial(
-        train_group, specs, callbacks=callbacks, data=data, best_by=best_by, batched=batched
+        train_group,
+        specs,
+        callbacks=callbacks,
+        data=data,
+        best_by=best_by,
+        batched=batched,
+        share=share,
     )
     try:
         if resume is None:

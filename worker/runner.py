@@ -247,6 +247,7 @@ def _train(
             resume=resume,
             best_by=criteria,
             batched=settings.batched_matmul,
+            share=settings.share_prefixes,
             continue_from=states,
         )
         speed.note(results)

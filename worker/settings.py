@@ -63,6 +63,12 @@ class WorkerSettings(BaseSettings):
         description="on a CPU, one bmm over a fused pass (a GPU's arithmetic) instead of one "
         "GEMM per model: agrees to float32 rounding, not bit for bit, with solo runs",
     )
+    share_prefixes: bool = Field(
+        default=True,
+        description="runs of a group that differ only in their lr schedule train the epochs "
+        "where their lrs agree once (StepLR at 20, 30, 40: the first 20 epochs once, not "
+        "three times); every run's numbers stay its solo run's",
+    )
     checkpoint_dir: Path = Field(
         default_factory=default_checkpoint_dir,
         description="one file per training group, rewritten as it trains, removed at its end",

@@ -26,7 +26,7 @@ def note(results: Iterable[RunResult]) -> None:
         size = parameter_count(dataset=spec.dataset, hidden=spec.hidden) * train_samples(
             dataset=spec.dataset, train_subset=spec.train_subset, val_fraction=spec.val_fraction
         )
-        for m in result.epochs:
+        for m in result.epochs[result.shared_until :]:  # shared epochs: trained once, counted once
             cost[m.epoch] = cost.get(m.epoch, 0.0) + size
             seconds[m.epoch] = m.seconds
     total = sum(seconds.values())

@@ -22,10 +22,21 @@ def test_a_dry_run_plans_groups_and_cost_and_writes_nothing(client, redis_client
     (group,) = body["groups"]
     assert group["runs"] == 6 and group["fused"] and group["shape"]["hidden"] == [16]
     assert group["configurations"][0] == {"activation": "relu", "lr": 0.1}
-    assert body["model_epochs"] == 6 * 4
+    assert body["model_epochs"] == body["trained_model_epochs"] == 6 * 4
     assert body["param_samples"] == 6 * 4 * 1000 * parameter_count(dataset="synthetic", hidden=[16])
     assert body["estimate_s"] is None and "measured" in body["estimate_reason"]
     assert sorted(prefix_keys(redis_client, TEST_PREFIX)) == before
+
+
+def test_runs_that_differ_in_their_schedule_cost_their_shared_epochs_once(client):
+    # StepLR at 2, 3 and 4 of 4 epochs: one trajectory for 2 epochs, then 2 branches for 1,
+    # and step 4 never drops its lr (it trains as step 5 would: the same 4 epochs)
+    grid = {"step_size": [2, 3, 4, 5], "lr": [0.1, 0.01]}
+    body = plan(client, {**SWEEP, "grid": grid}).json()
+    assert body["model_epochs"] == 8 * 4
+    assert body["trained_model_epochs"] == 2 * (4 + 2 + 1 + 0)
+    per_run = body["param_samples"] / body["trained_model_epochs"]
+    assert per_run == 1000 * parameter_count(dataset="synthetic", hidden=[16])
 
 
 def test_other_shapes_split_the_groups_and_repeats_count(client):

@@ -11,7 +11,7 @@ from mlpcore.data import load_dataset
 from mlpcore.errors import DeviceError, SpecError
 from mlpcore.fused import epoch_order
 from mlpcore.model import StackedMLP
-from mlpcore.optim import lr_schedule
+from mlpcore.schedule import lr_schedule
 from mlpcore.spec import RunSpec
 from mlpcore.train import Callback, CallbackList, EpochMetrics, RunResult, resolve_device, train
 
