@@ -95,7 +95,8 @@ def cuda_rows(device: torch.device) -> list[Row]:
 def grid_rows(data, size: dict, device: torch.device, peak: float) -> tuple[list[Row], float]:
     specs = grid_specs(size, device)
     train_group(specs[:1], data=data)  # warm-up: kernels, caches
-    _, fused = timed(device, lambda: train_group(specs, data=data))
+    _, fused = timed(device, lambda: train_group(specs, data=data, share=False))
+    _, shared = timed(device, lambda: train_group(specs, data=data))
     _, solo = timed(device, lambda: [train_group([s], data=data) for s in specs])
     samples = size["subset"] * size["epochs"]
     per_model = fused / (len(specs) * size["epochs"])
@@ -105,7 +106,12 @@ def grid_rows(data, size: dict, device: torch.device, peak: float) -> tuple[list
         (
             "36-config grid, one fused group",
             f"{fused:.2f} s",
-            f"{size['epochs']} epochs x {size['subset']} samples",
+            f"{size['epochs']} epochs x {size['subset']} samples, no shared prefixes",
+        ),
+        (
+            "36-config grid, shared prefixes",
+            f"{shared:.2f} s",
+            f"{solo / shared:.2f}x one by one: the step sizes' common epochs trained once",
         ),
         (
             "36-config grid, one by one",
@@ -132,7 +138,8 @@ def checkpoint_rows(data, size: dict, device: torch.device, fused_s: float) -> l
         mb = path.stat().st_size / 2**20
         writer = BackgroundWriter(lambda s: checkpoint.save(s, path), name="gpu-check")
         _, with_s = timed(
-            device, lambda: train_group(specs, data=data, on_checkpoint=writer.submit)
+            device,
+            lambda: train_group(specs, data=data, on_checkpoint=writer.submit, share=False),
         )
         writer.close()
     epoch_s = fused_s / size["epochs"]

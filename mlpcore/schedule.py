@@ -14,6 +14,7 @@ Hippo's (Shin et al., "Hippo: Sharing Computations in Hyper-Parameter Optimizati
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -51,7 +52,8 @@ def spec_schedule(spec: Any) -> list[float]:
 def trajectory_key(spec: Any) -> str:
     """What runs must share, besides their lrs, to train the same model: the whole spec but
     the fields that only shape the lr schedule."""
-    return spec.model_dump_json(exclude=set(_BRANCHING))
+    fields = spec.model_dump(mode="json")
+    return json.dumps({k: v for k, v in fields.items() if k not in _BRANCHING}, sort_keys=True)
 
 
 def shared_prefixes(

@@ -242,8 +242,11 @@ function renderSummary(view) {
   if (view.kind === "run") {
     const run = view.meta || view.runs.get(view.id);
     const result = run.result ? ` · final train loss ${fmt(run.result.final_train_loss)}` : "";
+    const shared = run.result && run.result.shared_epochs
+      ? ` · first ${run.result.shared_epochs} epochs trained once with runs of the same lrs so far`
+      : "";
     $("view-title").textContent = `run ${view.id}`;
-    $("view-summary").textContent = `${run.status} · ${runConfig(run)}${result}${run.error ? " · " + run.error : ""}`;
+    $("view-summary").textContent = `${run.status} · ${runConfig(run)}${result}${shared}${run.error ? " · " + run.error : ""}`;
     $("leaderboard").hidden = true;
     $("view-verdict").hidden = $("view-warnings").hidden = true;
     renderModel(view, run);

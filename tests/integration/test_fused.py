@@ -9,7 +9,8 @@ from tests.support.waiting import wait_for_run
 pytestmark = pytest.mark.integration
 
 BASE = {"dataset": "synthetic", "hidden": [16], "epochs": 3, "batch_size": 64}
-GRID = {"activation": ["relu", "tanh"], "lr": [0.05, 0.005]}
+# StepLR at 1 follows StepLR at 2 for its first epoch: the fused group trains that epoch once
+GRID = {"activation": ["relu", "tanh"], "lr": [0.05, 0.005], "step_size": [1, 2]}
 METRICS = ("train_loss", "test_loss", "test_accuracy", "lr")
 
 
@@ -47,6 +48,15 @@ def test_fused_runs_report_what_the_same_runs_report_unfused(sweeps):
         for got, want in zip(fused["epochs"], alone["epochs"], strict=True):
             for name in METRICS:
                 assert got[name] == pytest.approx(want[name], rel=1e-4)
+
+
+def test_runs_that_differ_in_their_step_size_share_their_first_epoch(sweeps):
+    shared = {
+        (run["varied"]["step_size"], (run["result"] or {}).get("shared_epochs"))
+        for run in sweeps[True]["runs"]
+    }
+    assert shared == {(1, 1), (2, None)}
+    assert all("shared_epochs" not in (run["result"] or {}) for run in sweeps[False]["runs"])
 
 
 def test_every_fused_run_streams_every_event(http, sweeps):
