@@ -44,8 +44,19 @@ def _chunks(specs: list[RunSpec], *, fuse: bool, max_models: int) -> list[list[i
     for index, spec in enumerate(specs):
         families = keyed.setdefault(spec.fusion_key(), {})
         families.setdefault(trajectory_key(spec), []).append(index)
-    grouped = [[i for family in f.values() for i in family] for f in keyed.values()]
-    return [g[a : a + max_models] for g in grouped for a in range(0, len(g), max_models)]
+    return [chunk for f in keyed.values() for chunk in _packed(list(f.values()), max_models)]
+
+
+def _packed(families: list[list[int]], max_models: int) -> list[list[int]]:
+    """Families (runs that share epochs) in order into groups of at most max_models, a family
+    split only when it alone is larger."""
+    chunks: list[list[int]] = []
+    for family in families:
+        if chunks and len(chunks[-1]) + len(family) <= max_models:
+            chunks[-1].extend(family)
+        else:
+            chunks += [family[a : a + max_models] for a in range(0, len(family), max_models)]
+    return chunks
 
 
 def split_names(planned: str | None, sizes: list[int]) -> list[str | None]:

@@ -24,3 +24,9 @@ def test_runs_that_share_epochs_stay_in_one_group():
         BASE.model_copy(update={"lr": lr, "step_size": s}) for s in (2, 3) for lr in (0.1, 0.01)
     ]
     assert plan(specs, fuse=True, max_models=2).chunks == [[0, 2], [1, 3]]
+    # families of three, at most four a group: a group holds one family, never a part of two
+    triples = [
+        BASE.model_copy(update={"lr": lr, "step_size": s}) for lr in (0.1, 0.01) for s in (1, 2, 3)
+    ]
+    assert plan(triples, fuse=True, max_models=4).chunks == [[0, 1, 2], [3, 4, 5]]
+    assert plan(triples, fuse=True, max_models=2).chunks == [[0, 1], [2], [3, 4], [5]]
