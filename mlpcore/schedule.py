@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 # what a run's lr schedule is made of; runs equal in everything else share a prefix
@@ -87,3 +88,45 @@ def trained_epochs(specs: Sequence[Any]) -> list[int]:
     shares), by the trainer's rule, when they train as one group."""
     starts = shared_prefixes([trajectory_key(s) for s in specs], [spec_schedule(s) for s in specs])
     return [max(0, s.epochs - start) for s, (start, _) in zip(specs, starts, strict=True)]
+
+
+@dataclass(frozen=True)
+class Branches:
+    """A group's runs in stack order: the epoch each trains from on its own (`starts`), and
+    the position it follows until then (`follows`, None for a run that starts at 0)."""
+
+    starts: list[int]
+    follows: list[int | None]
+
+    @classmethod
+    def stacked(
+        cls, specs: Sequence[Any], *, key: Callable[[Any], Any], share: bool
+    ) -> tuple[list[int], Branches]:
+        """The stack order (caller indices by start epoch, then `key`) and its branches; with
+        `share` off every run starts at 0."""
+        keys = [trajectory_key(s) if share else i for i, s in enumerate(specs)]
+        prefixes = shared_prefixes(keys, [spec_schedule(s) for s in specs])
+        order = sorted(range(len(specs)), key=lambda i: (prefixes[i][0], key(specs[i])))
+        position = {caller: j for j, caller in enumerate(order)}
+        follows = [None if (lead := prefixes[i][1]) is None else position[lead] for i in order]
+        return order, cls([prefixes[i][0] for i in order], follows)
+
+    def source(self, i: int, epoch: int) -> int:
+        """The position that trains position i's model in `epoch`."""
+        while self.starts[i] > epoch:
+            lead = self.follows[i]
+            assert lead is not None  # a run that starts after epoch 0 follows one
+            i = lead
+        return i
+
+    def needed(self, running: Iterable[int], epoch: int) -> set[int]:
+        """The positions that the running positions' numbers come from in `epoch`."""
+        return {self.source(i, epoch) for i in running}
+
+    def width(self, epoch: int) -> int:
+        """How many positions train in `epoch`: a prefix of the stack."""
+        return sum(start <= epoch for start in self.starts)
+
+    def branching(self, epoch: int) -> list[int]:
+        """The positions that start training on their own in `epoch` (after epoch 0)."""
+        return [k for k, start in enumerate(self.starts) if start == epoch > 0]

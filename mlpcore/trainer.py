@@ -13,16 +13,15 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from mlpcore import continuation, trainer_state
+from mlpcore import continuation, ending, trainer_state
 from mlpcore.callbacks import ABANDONED, Abandon, Callback, EpochMetrics, RunResult
 from mlpcore.data import TensorData, epoch_order
 from mlpcore.evaluate import evaluate
-from mlpcore.export import model_config, sequential_state
 from mlpcore.memory import cpu_models_per_pass
 from mlpcore.model import StackedMLP
 from mlpcore.optim import StackedOptimizer
-from mlpcore.outcome import Best, Criterion, default_criterion, result_dict
-from mlpcore.schedule import shared_prefixes, spec_schedule, trajectory_key
+from mlpcore.outcome import Best, Criterion, default_criterion
+from mlpcore.schedule import Branches, spec_schedule
 from mlpcore.spec import RunSpec
 from mlpcore.status import RunStatus
 
@@ -38,11 +37,11 @@ def _stack_key(spec: RunSpec) -> tuple[Any, ...]:
 class GroupTrainer:
     """A fused group's state; models live in stack order, `self.order[j]` is the caller index.
 
-    Runs that share a prefix (mlpcore.schedule) train it once: position i trains from epoch
-    `starts[i]` on, and until then its numbers are those of `follows[i]` (`source()`), whose
-    state is copied into it when it branches off. The stack holds the runs by start epoch, so
-    an epoch trains a prefix of it; a stopped run whose state others still follow (`needed`)
-    goes on training for them.
+    Runs that share a prefix (mlpcore.schedule.Branches) train it once: position i trains from
+    epoch `branches.starts[i]` on, and until then its numbers are those of the position it
+    follows (`source()`), whose state is copied into it when it branches off. The stack holds
+    the runs by start epoch, so an epoch trains a prefix of it; a stopped run whose state
+    others still follow (`needed`) goes on training for them.
     """
 
     def __init__(
@@ -57,15 +56,7 @@ class GroupTrainer:
         share: bool = True,
     ) -> None:
         self.caller_specs, self.data, self.device = specs, data, device
-        schedules = [spec_schedule(s) for s in specs]
-        keys = [trajectory_key(s) if share else i for i, s in enumerate(specs)]
-        prefixes = shared_prefixes(keys, schedules)
-        self.order = sorted(range(len(specs)), key=lambda i: (prefixes[i][0], _stack_key(specs[i])))
-        position = {caller: j for j, caller in enumerate(self.order)}
-        self.starts = [prefixes[i][0] for i in self.order]  # the epoch each trains from
-        self.follows = [
-            None if (lead := prefixes[i][1]) is None else position[lead] for i in self.order
-        ]
+        self.order, self.branches = Branches.stacked(specs, key=_stack_key, share=share)
         self.specs = [specs[i] for i in self.order]
         self.callbacks = [callbacks[i] or Callback() for i in self.order]
         first = self.specs[0]
@@ -81,7 +72,7 @@ class GroupTrainer:
             momentums=[s.momentum for s in self.specs],
             weight_decays=[s.weight_decay for s in self.specs],
         )
-        self.lrs = [schedules[i] for i in self.order]
+        self.lrs = [spec_schedule(s) for s in self.specs]
         m = len(specs)
         # plain strings, not RunStatus members: they go into checkpoints (weights_only loads)
         self.status: list[str] = [RunStatus.running.value] * m
@@ -119,20 +110,15 @@ class GroupTrainer:
 
     def source(self, i: int, epoch: int | None = None) -> int:
         """The stack position that trains position i's model in `epoch` (default: now)."""
-        epoch = self.now() if epoch is None else epoch
-        while self.starts[i] > epoch:
-            lead = self.follows[i]
-            assert lead is not None  # a run that starts after epoch 0 follows one
-            i = lead
-        return i
+        return self.branches.source(i, self.now() if epoch is None else epoch)
 
     def needed(self, epoch: int | None = None) -> set[int]:
         """Stack positions that some running run's numbers come from."""
-        return {self.source(i, epoch) for i in self.active()}
+        return self.branches.needed(self.active(), self.now() if epoch is None else epoch)
 
     def _parts(self, epoch: int) -> list[slice]:
         """The passes of the epoch: the positions that train by then, per_pass at a time."""
-        width, size = sum(start <= epoch for start in self.starts), self.per_pass
+        width, size = self.branches.width(epoch), self.per_pass
         return [slice(a, min(a + size, width)) for a in range(0, width, size)]
 
     def _branch(self, epoch: int) -> None:
@@ -140,8 +126,8 @@ class GroupTrainer:
         passes widen to them, and what nobody needs any more stops updating."""
         self.parts = self._parts(epoch)
         needed = self.needed(epoch)
-        for k, start in enumerate(self.starts):
-            if start == epoch > 0 and k in needed:
+        for k in self.branches.branching(epoch):
+            if k in needed:
                 self._copy(self.source(k, epoch - 1), k)
         self._settle()
 
@@ -154,9 +140,9 @@ class GroupTrainer:
 
     def _settle(self) -> None:
         """Freeze the trained positions that no running run needs now."""
-        epoch, needed = self.now(), self.needed()
-        for i, start in enumerate(self.starts):
-            if start <= epoch and i not in needed:
+        needed = self.needed()
+        for i in range(self.branches.width(self.now())):
+            if i not in needed:
                 self.opt.freeze(i)
 
     def run(self, on_checkpoint: Callable[[dict[str, Any]], None] | None, poll_every: int) -> None:
@@ -312,26 +298,7 @@ class GroupTrainer:
         self.callbacks[i].on_end(self.ended[i])
 
     def _result(self, i: int) -> RunResult:
-        spec, status, best = self.specs[i], self.status[i], self.best[i]
-        history = list(self.history[i])
-        run = RunResult(spec, status, history, None, self.reasons[i], str(self.device))
-        run.shared_until = min(self.starts[i], len(history))
-        if not self.history[i] or status in (RunStatus.diverged, ABANDONED):
-            return run
-        run.result = result_dict(spec, self.history[i], best, self.confusion[i], self.runtimes[i])
-        if (shared := run.shared_until - self.first_epoch) > 0:
-            run.result["shared_epochs"] = shared  # trained once, with runs of its prefix
-        # a copy where the weights are another run's or others train on from them
-        s = self.source(i)
-        run.weights = sequential_state(self._layers(s, clone=s != i or s in self.needed()))
-        run.best_weights = None if best.weights is None else sequential_state(best.weights)
-        data = self.data
-        run.model_config = model_config(
-            spec, num_features=data.num_features, num_classes=data.num_classes, divisor=data.divisor
-        )
-        if status == RunStatus.succeeded:  # its slice no longer changes once it has stopped
-            run.resume_state = partial(continuation.run_state, self, i)
-        return run
+        return ending.run_result(self, i)
 
     def results(self) -> list[RunResult]:
         """Every run's result in the caller's order (the one its on_end got, if it ended)."""

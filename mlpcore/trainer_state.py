@@ -38,7 +38,7 @@ def state_of(trainer: GroupTrainer) -> dict[str, Any]:
         "epoch": trainer.epoch,
         "specs": [s.model_dump(mode="json") for s in trainer.caller_specs],
         "stack_order": list(trainer.order),
-        "starts": list(trainer.starts),
+        "starts": list(trainer.branches.starts),
         "runs": runs,
         "runtime_s": trainer.runtime(),
         "model": {k: v.detach().cpu().clone() for k, v in model},
@@ -73,7 +73,7 @@ def restore(trainer: GroupTrainer, state: dict[str, Any]) -> None:
         raise CheckpointError("the checkpoint was written for different run specs")
     if state.get("stack_order") != trainer.order:
         raise CheckpointError("the checkpoint stacks its runs in another order")
-    if state.get("starts", [0] * len(trainer.order)) != trainer.starts:  # older: none shared
+    if state.get("starts", [0] * len(trainer.order)) != trainer.branches.starts:  # older: 0s
         raise CheckpointError("the checkpoint shares other epochs between its runs")
     try:
         trainer.model.load_state_dict(state["model"])

@@ -65,7 +65,7 @@ def test_the_prefix_tree_of_the_study_step_sizes():
 def test_a_group_trains_only_the_runs_that_have_branched():
     data = load_dataset("synthetic", device=torch.device("cpu"))
     trainer = GroupTrainer(STEPS, [None] * 4, data, torch.device("cpu"), models_per_pass=2)
-    assert trainer.starts == [0, 2, 3, 4]  # step 6 leads, then 4, 3 and 2 branch off
+    assert trainer.branches.starts == [0, 2, 3, 4]  # step 6 leads, then 4, 3 and 2 branch off
     assert trainer.order == [3, 0, 2, 1]  # by start: steps 6, 2, 3, 4
     assert trainer._parts(0) == trainer._parts(1) == [slice(0, 1)]
     assert trainer._parts(3) == [slice(0, 2), slice(2, 3)]
@@ -172,6 +172,6 @@ def test_a_run_that_never_trained_alone_continues_as_its_solo_run():
 def test_sharing_off_trains_every_run():
     data = load_dataset("synthetic", device=torch.device("cpu"))
     trainer = GroupTrainer(STEPS, [None] * 4, data, torch.device("cpu"), share=False)
-    assert trainer.starts == [0, 0, 0, 0]
+    assert trainer.branches.starts == [0, 0, 0, 0]
     for spec, result in zip(STEPS, train_group(STEPS, share=False), strict=True):
         same(result, solo(spec))
