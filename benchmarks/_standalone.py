@@ -56,7 +56,6 @@ class RunSpec:
             self.dataset,
             tuple(self.hidden),
             self.batch_size,
-            self.epochs,
             self.optimizer,
             self.train_subset,
             self.val_fraction,

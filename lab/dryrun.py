@@ -12,7 +12,7 @@ from mlpcore.schedule import trained_epochs
 from mlpcore.spec import RunSpec
 from mlpcore.sweep import SweepConfig, SweepSpec, sweep_size
 
-GROUP_FIELDS = ("dataset", "hidden", "batch_size", "epochs", "optimizer", "val_fraction")
+GROUP_FIELDS = ("dataset", "hidden", "batch_size", "optimizer", "val_fraction")
 
 
 def describe(

@@ -38,6 +38,10 @@ def run_result(trainer: GroupTrainer, i: int) -> RunResult:
     run.model_config = model_config(
         spec, num_features=data.num_features, num_classes=data.num_classes, divisor=data.divisor
     )
-    if status == RunStatus.succeeded:  # its slice no longer changes once it has stopped
-        run.resume_state = partial(continuation.run_state, trainer, i)
+    if status == RunStatus.succeeded:
+        state = partial(continuation.run_state, trainer, i)
+        if clone:  # the slice it ended with trains on: keep the state as it is now
+            now = state()
+            state = partial(dict, now)
+        run.resume_state = state
     return run

@@ -2,7 +2,8 @@
 
 A single run is a group of one, so "fused equals unfused" holds by construction. Runs in a
 group share `RunSpec.fusion_key()`; each keeps its own activation, init, seed (weights and
-batch order), lr, schedule, momentum and weight decay, and stops alone when it diverges or
+batch order), lr, schedule, epochs, momentum and weight decay, ends after its own epochs
+(the group trains until its longest run ends), and stops alone when it diverges or
 is cancelled while its mates go on; a run whose callback raises Abandon (the run is not the
 caller's any more) is dropped without ending, and no later state of the group is offered to
 `on_checkpoint`. The loop itself is `mlpcore.trainer.GroupTrainer`; the types a caller meets
@@ -83,7 +84,7 @@ def train_group(
     if not specs or len({s.fusion_key() for s in specs}) != 1:
         raise SpecError(
             "a fused group needs at least one spec, all with the same dataset, "
-            "hidden, batch_size, epochs, optimizer, train_subset and device"
+            "hidden, batch_size, optimizer, train_subset, val_fraction and device"
         )
     callbacks = list(callbacks) if callbacks is not None else [None] * len(specs)
     if len(callbacks) != len(specs):

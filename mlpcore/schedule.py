@@ -3,9 +3,10 @@
 Plain Python (no torch, no pydantic): the trainer, the API's dry run and the standalone GPU
 check all import it.
 
-Runs that differ only in their lr schedule (`scheduler`, `step_size`, `gamma`) train the very
-same model for as long as their lrs agree: the same init, batch order and updates. StepLR at
-20, 30 and 40 steps is one trajectory for 20 epochs, and two for 10 more. A group trains such
+Runs that differ only in their lr schedule (`scheduler`, `step_size`, `gamma`, `epochs`) train
+the very same model for as long as their lrs agree: the same init, batch order and updates.
+StepLR at 20, 30 and 40 steps is one trajectory for 20 epochs, and two for 10 more; runs of
+10 and 20 epochs at a step or constant lr are one for 10. A group trains such
 a prefix once and copies the state into the runs that branch off where their lr first
 differs; each run's numbers are those of its solo run (on a CPU bit for bit). The idea is
 Hippo's (Shin et al., "Hippo: Sharing Computations in Hyper-Parameter Optimization", VLDB
@@ -22,7 +23,7 @@ from typing import Any
 
 # what a run's lr schedule is made of; runs equal in everything else share a prefix
 SCHEDULE_FIELDS = ("lr", "scheduler", "step_size", "gamma", "epochs")
-_BRANCHING = frozenset({"scheduler", "step_size", "gamma"})
+_BRANCHING = frozenset({"scheduler", "step_size", "gamma", "epochs"})
 
 
 def lr_schedule(

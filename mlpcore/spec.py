@@ -102,7 +102,6 @@ class RunSpec(BaseModel):
             self.dataset,
             tuple(self.hidden),
             self.batch_size,
-            self.epochs,
             self.optimizer,
             self.train_subset,
             self.val_fraction,

@@ -89,6 +89,7 @@ class GroupTrainer:
         self.per_pass = models_per_pass or (
             cpu_models_per_pass(first, data.num_features, data.num_classes) if cpu else m
         )
+        self.last = max(s.epochs for s in self.specs)  # the group trains until the longest ends
         self.epoch = 0  # completed epochs
         self.first_epoch = 0  # the epoch this group started at (a continued one: later)
         self.parts = self._parts(0)
@@ -106,11 +107,13 @@ class GroupTrainer:
 
     def now(self) -> int:
         """The epoch being trained, or the last one once all are."""
-        return min(self.epoch, self.specs[0].epochs - 1)
+        return min(self.epoch, self.last - 1)
 
     def source(self, i: int, epoch: int | None = None) -> int:
-        """The stack position that trains position i's model in `epoch` (default: now)."""
-        return self.branches.source(i, self.now() if epoch is None else epoch)
+        """The stack position that trains position i's model in `epoch` (default: now, or
+        its last epoch once it has trained them all)."""
+        epoch = min(self.now(), self.specs[i].epochs - 1) if epoch is None else epoch
+        return self.branches.source(i, epoch)
 
     def needed(self, epoch: int | None = None) -> set[int]:
         """Stack positions that some running run's numbers come from."""
@@ -149,10 +152,10 @@ class GroupTrainer:
         """Train the remaining epochs; stops early once every run has stopped."""
         self.started = time.perf_counter()
         self.model.train()
-        for epoch in range(self.epoch, self.specs[0].epochs):
+        for epoch in range(self.epoch, self.last):
             start = time.perf_counter()
             self._branch(epoch)
-            self.opt.set_lrs([lrs[epoch] for lrs in self.lrs])
+            self.opt.set_lrs([lrs[min(epoch, len(lrs) - 1)] for lrs in self.lrs])  # ended: any
             orders = self._orders(epoch)
             sums = [self._train_part(epoch, part, orders, poll_every) for part in self.parts]
             if not self.active():
@@ -160,6 +163,9 @@ class GroupTrainer:
             train_loss = (torch.cat(sums) / len(self.data.y_train)).tolist()
             self._end_epoch(epoch, train_loss, start)
             self.epoch = epoch + 1
+            for i in self.active():  # runs of fewer epochs than the group end on their last
+                if self.specs[i].epochs == self.epoch < self.last:
+                    self._stop(i, RunStatus.succeeded, None)
             if on_checkpoint is not None and self.owned:
                 on_checkpoint(self.state_dict())
         for i in self.active():
@@ -269,10 +275,9 @@ class GroupTrainer:
             weights = partial(self._layers, s, clone=True) if val is not None else None
             self.best[i].offer(metrics, test.confusion[s], weights)
             self._heed(i, partial(self.callbacks[i].on_epoch_end, metrics))
-        if epoch + 1 < self.specs[0].epochs:
-            for i in self.active():
-                if self._heed(i, self.callbacks[i].should_stop):
-                    self._stop(i, RunStatus.cancelled, f"cancelled after epoch {epoch + 1}")
+        for i in self.active():  # not after a run's last epoch: it has ended then
+            if epoch + 1 < self.specs[i].epochs and self._heed(i, self.callbacks[i].should_stop):
+                self._stop(i, RunStatus.cancelled, f"cancelled after epoch {epoch + 1}")
 
     def _layers(self, i: int, *, clone: bool = False) -> list[tuple[Tensor, Tensor]]:
         """Model i's (W (in, out), b (1, out)) pairs: views of the stack, or copies."""

@@ -39,6 +39,13 @@ def test_runs_that_differ_in_their_schedule_cost_their_shared_epochs_once(client
     assert per_run == 1000 * parameter_count(dataset="synthetic", hidden=[16])
 
 
+def test_runs_of_other_epochs_fuse_and_train_their_common_epochs_once(client):
+    body = plan(client, {**SWEEP, "grid": {"epochs": [2, 4, 8]}}).json()
+    (group,) = body["groups"]
+    assert group["runs"] == 3 and "epochs" not in group["shape"]
+    assert (body["model_epochs"], body["trained_model_epochs"]) == (14, 8)
+
+
 def test_other_shapes_split_the_groups_and_repeats_count(client):
     body = {**SWEEP, "grid": {"hidden": [[16], [32]], "lr": [0.1, 0.01]}, "repeats": 2}
     groups = plan(client, body).json()["groups"]

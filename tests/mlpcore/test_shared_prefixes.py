@@ -175,3 +175,67 @@ def test_sharing_off_trains_every_run():
     assert trainer.branches.starts == [0, 0, 0, 0]
     for spec, result in zip(STEPS, train_group(STEPS, share=False), strict=True):
         same(result, solo(spec))
+
+
+class _Ends(Callback):
+    """Records, at its run's end, how many epochs the group's longest run had by then."""
+
+    def __init__(self, log: list[tuple[int, int]], longest: list[RunResult]) -> None:
+        self.log, self.longest = log, longest
+
+    def on_end(self, result: RunResult) -> None:
+        self.log.append((len(result.epochs), len(self.longest)))
+
+
+def test_runs_of_other_epochs_fuse_end_on_their_own_last_epoch_and_share_it():
+    specs = [
+        BASE.model_copy(update={"epochs": 6}),
+        BASE.model_copy(update={"epochs": 2}),  # follows the first for both its epochs
+        BASE.model_copy(update={"epochs": 4, "step_size": 3}),  # branches off at epoch 3
+        BASE.model_copy(update={"epochs": 3, "lr": 0.01}),  # shares nothing
+        BASE.model_copy(update={"epochs": 4, "scheduler": "cosine"}),  # epoch 1 only
+    ]
+    assert len({s.fusion_key() for s in specs}) == 1  # epochs are no part of the key
+    results = train_group(specs)
+    for spec, result in zip(specs, results, strict=True):
+        assert result.status == "succeeded" and len(result.epochs) == spec.epochs
+        same(result, solo(spec))
+    shared = [(r.result or {}).get("shared_epochs") for r in results]
+    assert shared == [None, 2, 3, None, 1]
+
+
+def test_a_short_run_ends_when_its_epochs_are_done_not_with_the_group():
+    specs = [BASE.model_copy(update={"epochs": e, "seed": s}) for e, s in ((5, 1), (2, 2), (3, 1))]
+    log: list[tuple[int, int]] = []
+    seen: list[RunResult] = []
+
+    class Longest(Callback):
+        def on_epoch_end(self, metrics) -> None:
+            seen.append(metrics)
+
+    train_group(specs, callbacks=[Longest(), _Ends(log, seen), _Ends(log, seen)])
+    assert log == [(2, 2), (3, 3)]  # each told at its own last epoch, the group going on
+
+
+def test_a_short_follower_continues_from_the_state_it_ended_with():
+    pair = [BASE.model_copy(update={"epochs": 5}), BASE.model_copy(update={"epochs": 2})]
+    short = train_group(pair)[1]  # followed the 5-epoch run, which trained on after it ended
+    assert short.resume_state is not None
+    state = checkpoint.from_bytes(checkpoint.to_bytes(short.resume_state()))
+    longer = pair[1].model_copy(update={"epochs": 4})
+    (continued,) = train_group([longer], continue_from=[state])
+    same(continued, solo(longer))
+
+
+@pytest.mark.parametrize("after", [1, 2, 3])
+def test_a_resume_of_a_group_of_other_epochs_is_exact(after):
+    specs = [BASE.model_copy(update={"epochs": e}) for e in (4, 2, 3)]
+    states: list[dict] = []
+    whole = train_group(specs, on_checkpoint=states.append)
+    state = checkpoint.from_bytes(checkpoint.to_bytes(states[after - 1]))
+    resumed = train_group(specs, resume=state)
+    for spec, a, b in zip(specs, resumed, whole, strict=True):
+        if spec.epochs > after:  # ended before the checkpoint: a resume only keeps its record
+            same(a, b)
+        else:
+            assert a.status == "succeeded" and strip(a) == strip(b)
