@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 import torch
 
@@ -50,6 +50,18 @@ def cpu_models_per_pass(spec: RunSpec, num_features: int, num_classes: int) -> i
     study's 512-256-128 model, 5 for [64]); at least one, at most CPU_PASS_MAX."""
     per_model = parameter_count(spec, num_features, num_classes) * STATE_COPIES[spec.optimizer]
     return max(1, min(CPU_PASS_MAX, CPU_PASS_BYTES // (FLOAT_BYTES * per_model)))
+
+
+def passes(trained: Collection[int], width: int, size: int) -> list[slice]:
+    """Slices of neighbouring positions below `width` that are in `trained`, `size` at most
+    each: the passes of a fused group's epoch."""
+    parts: list[slice] = []
+    for i in sorted(i for i in trained if i < width):
+        if parts and parts[-1].stop == i and i - parts[-1].start < size:
+            parts[-1] = slice(parts[-1].start, i + 1)
+        else:
+            parts.append(slice(i, i + 1))
+    return parts
 
 
 def free_bytes(device: torch.device) -> int:

@@ -17,7 +17,7 @@ from mlpcore import continuation, ending, trainer_state
 from mlpcore.callbacks import ABANDONED, Abandon, Callback, EpochMetrics, RunResult
 from mlpcore.data import TensorData, epoch_order
 from mlpcore.evaluate import evaluate
-from mlpcore.memory import cpu_models_per_pass
+from mlpcore.memory import cpu_models_per_pass, passes
 from mlpcore.model import StackedMLP
 from mlpcore.optim import StackedOptimizer
 from mlpcore.outcome import Best, Criterion, default_criterion
@@ -29,9 +29,10 @@ POLL_EVERY = 16  # batches between should_stop()/divergence polls: cancel latenc
 
 
 def _stack_key(spec: RunSpec) -> tuple[Any, ...]:
-    # activation first: each becomes one contiguous slice; then the optimizer hyperparameters,
-    # so neighbours share fused optimizer calls
-    return spec.activation, spec.lr, spec.weight_decay, spec.momentum
+    # longest first: runs that end early leave a gap at the end, not holes in the passes; then
+    # activation: each becomes one contiguous slice; then the optimizer hyperparameters, so
+    # neighbours share fused optimizer calls
+    return -spec.epochs, spec.activation, spec.lr, spec.weight_decay, spec.momentum
 
 
 class GroupTrainer:
@@ -120,9 +121,10 @@ class GroupTrainer:
         return self.branches.needed(self.active(), self.now() if epoch is None else epoch)
 
     def _parts(self, epoch: int) -> list[slice]:
-        """The passes of the epoch: the positions that train by then, per_pass at a time."""
-        width, size = self.branches.width(epoch), self.per_pass
-        return [slice(a, min(a + size, width)) for a in range(0, width, size)]
+        """The passes of the epoch: runs of neighbouring positions that some running run
+        needs (a run that has ended, and that nobody follows, trains no more), per_pass at
+        most a pass."""
+        return passes(self.needed(epoch), self.branches.width(epoch), self.per_pass)
 
     def _branch(self, epoch: int) -> None:
         """Before the epoch: the runs that branch off now take their leader's state, the
@@ -160,7 +162,7 @@ class GroupTrainer:
             sums = [self._train_part(epoch, part, orders, poll_every) for part in self.parts]
             if not self.active():
                 break
-            train_loss = (torch.cat(sums) / len(self.data.y_train)).tolist()
+            train_loss = self._per_position(sums).div_(len(self.data.y_train)).tolist()
             self._end_epoch(epoch, train_loss, start)
             self.epoch = epoch + 1
             for i in self.active():  # runs of fewer epochs than the group end on their last
@@ -170,6 +172,13 @@ class GroupTrainer:
                 on_checkpoint(self.state_dict())
         for i in self.active():
             self._stop(i, RunStatus.succeeded, None)
+
+    def _per_position(self, sums: list[Tensor]) -> Tensor:
+        """The passes' (m,) sums as one (M,) tensor by stack position (0 where none trained)."""
+        out = torch.zeros(len(self.status), device=self.device)
+        for part, values in zip(self.parts, sums, strict=True):
+            out[part] = values
+        return out
 
     def _orders(self, epoch: int) -> dict[int, Tensor]:
         """Each seed's sample order (N,) for the epoch, on the device."""

@@ -239,3 +239,15 @@ def test_a_resume_of_a_group_of_other_epochs_is_exact(after):
             same(a, b)
         else:
             assert a.status == "succeeded" and strip(a) == strip(b)
+
+
+def test_a_run_that_has_ended_trains_no_more():
+    specs = [BASE.model_copy(update={"epochs": e, "seed": s}) for e, s in ((2, 2), (4, 1))]
+    data = load_dataset("synthetic", device=torch.device("cpu")).subset(None).split_val(0.0)
+    trainer = GroupTrainer(specs, [None, None], data, torch.device("cpu"), models_per_pass=2)
+    assert trainer.order == [1, 0]  # the longest first
+    passes: list[list[slice]] = []
+    trainer.run(lambda state: passes.append(list(trainer.parts)), poll_every=4)
+    assert passes == [[slice(0, 2)], [slice(0, 2)], [slice(0, 1)], [slice(0, 1)]]
+    for spec, result in zip(specs, trainer.results(), strict=True):
+        same(result, solo(spec))
