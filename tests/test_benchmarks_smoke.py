@@ -1,5 +1,6 @@
 """benchmarks/gpu_check.py --device cpu --quick runs (as on a lent GPU box: without pydantic,
-yaml or torchvision) and prints its table; its stand-in RunSpec is the real one's shape."""
+yaml or torchvision) and prints its table; its stand-in RunSpec is the real one's shape; and
+benchmarks/compile_step.py --quick times both of its sides."""
 
 from __future__ import annotations
 
@@ -52,3 +53,17 @@ def test_the_stand_in_runspec_has_the_real_fields_and_defaults() -> None:
         shim.model_copy(update=changed).fusion_key() == real.model_copy(update=changed).fusion_key()
     )
     assert _standalone.DATASETS == __import__("mlpcore.spec").spec.DATASETS
+
+
+def test_compile_step_quick_prints_both_sides_or_why_compile_failed() -> None:
+    done = subprocess.run(
+        [sys.executable, "benchmarks/compile_step.py", "--quick"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    for models in ("1 models", "4 models"):
+        assert models in done.stdout, done.stdout
+    assert "eager ms" in done.stdout
