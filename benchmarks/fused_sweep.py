@@ -30,6 +30,7 @@ from _matrix import print_matrix
 from mlpcore.data import load_dataset
 from mlpcore.device import configure_process, resolve_device
 from mlpcore.fused import RunResult, train_group
+from mlpcore.memory import cpu_models_per_pass
 from mlpcore.spec import RunSpec
 from mlpcore.train import train
 
@@ -178,8 +179,6 @@ def pass_sizes(specs: list[RunSpec], data: Any, sizes: list[int], *, repeat: int
     """The grid one by one and fused in passes of each size, alternated `repeat` times; each
     fused side's median over one by one's (mlpcore.memory.cpu_models_per_pass picks the size
     a worker uses)."""
-    from mlpcore.memory import cpu_models_per_pass
-
     print(f"{len(specs)} configs, hidden {specs[0].hidden}, {bench.torch_line()}, "
           f"median of {repeat}; a worker passes "
           f"{cpu_models_per_pass(specs[0], data.num_features, data.num_classes)}")  # fmt: skip

@@ -52,11 +52,11 @@ def cpu_models_per_pass(spec: RunSpec, num_features: int, num_classes: int) -> i
     return max(1, min(CPU_PASS_MAX, CPU_PASS_BYTES // (FLOAT_BYTES * per_model)))
 
 
-def passes(trained: Collection[int], width: int, size: int) -> list[slice]:
-    """Slices of neighbouring positions below `width` that are in `trained`, `size` at most
-    each: the passes of a fused group's epoch."""
+def passes(trained: Collection[int], size: int) -> list[slice]:
+    """Slices of neighbouring positions in `trained`, `size` at most each: the passes of a
+    fused group's epoch."""
     parts: list[slice] = []
-    for i in sorted(i for i in trained if i < width):
+    for i in sorted(trained):
         if parts and parts[-1].stop == i and i - parts[-1].start < size:
             parts[-1] = slice(parts[-1].start, i + 1)
         else:

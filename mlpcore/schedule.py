@@ -101,12 +101,17 @@ class Branches:
 
     @classmethod
     def stacked(
-        cls, specs: Sequence[Any], *, key: Callable[[Any], Any], share: bool
+        cls,
+        specs: Sequence[Any],
+        schedules: Sequence[Sequence[float]],
+        *,
+        key: Callable[[Any], Any],
+        share: bool,
     ) -> tuple[list[int], Branches]:
-        """The stack order (caller indices by start epoch, then `key`) and its branches; with
-        `share` off every run starts at 0."""
+        """The stack order (caller indices by start epoch, then `key`) and its branches, from
+        the runs' `spec_schedule()`s; with `share` off every run starts at 0."""
         keys = [trajectory_key(s) if share else i for i, s in enumerate(specs)]
-        prefixes = shared_prefixes(keys, [spec_schedule(s) for s in specs])
+        prefixes = shared_prefixes(keys, schedules)
         order = sorted(range(len(specs)), key=lambda i: (prefixes[i][0], key(specs[i])))
         position = {caller: j for j, caller in enumerate(order)}
         follows = [None if (lead := prefixes[i][1]) is None else position[lead] for i in order]

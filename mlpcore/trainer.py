@@ -57,7 +57,8 @@ class GroupTrainer:
         share: bool = True,
     ) -> None:
         self.caller_specs, self.data, self.device = specs, data, device
-        self.order, self.branches = Branches.stacked(specs, key=_stack_key, share=share)
+        schedules = [spec_schedule(s) for s in specs]
+        self.order, self.branches = Branches.stacked(specs, schedules, key=_stack_key, share=share)
         self.specs = [specs[i] for i in self.order]
         self.callbacks = [callbacks[i] or Callback() for i in self.order]
         first = self.specs[0]
@@ -73,7 +74,7 @@ class GroupTrainer:
             momentums=[s.momentum for s in self.specs],
             weight_decays=[s.weight_decay for s in self.specs],
         )
-        self.lrs = [spec_schedule(s) for s in self.specs]
+        self.lrs = [schedules[i] for i in self.order]
         m = len(specs)
         # plain strings, not RunStatus members: they go into checkpoints (weights_only loads)
         self.status: list[str] = [RunStatus.running.value] * m
@@ -124,17 +125,17 @@ class GroupTrainer:
         """The passes of the epoch: runs of neighbouring positions that some running run
         needs (a run that has ended, and that nobody follows, trains no more), per_pass at
         most a pass."""
-        return passes(self.needed(epoch), self.branches.width(epoch), self.per_pass)
+        return passes(self.needed(epoch), self.per_pass)
 
     def _branch(self, epoch: int) -> None:
-        """Before the epoch: the runs that branch off now take their leader's state, the
-        passes widen to them, and what nobody needs any more stops updating."""
-        self.parts = self._parts(epoch)
+        """Before the epoch (the current one): the runs that branch off take their leader's
+        state, the passes widen to them, and what nobody needs any more stops updating."""
         needed = self.needed(epoch)
+        self.parts = passes(needed, self.per_pass)
         for k in self.branches.branching(epoch):
             if k in needed:
                 self._copy(self.source(k, epoch - 1), k)
-        self._settle()
+        self._settle(needed)
 
     @torch.no_grad()
     def _copy(self, src: int, dst: int) -> None:
@@ -143,9 +144,9 @@ class GroupTrainer:
             p[dst].copy_(p[src])
         self.opt.copy_model(src, dst)
 
-    def _settle(self) -> None:
-        """Freeze the trained positions that no running run needs now."""
-        needed = self.needed()
+    def _settle(self, needed: set[int] | None = None) -> None:
+        """Freeze the trained positions that no running run needs now (`needed`, if known)."""
+        needed = self.needed() if needed is None else needed
         for i in range(self.branches.width(self.now())):
             if i not in needed:
                 self.opt.freeze(i)
@@ -201,8 +202,8 @@ class GroupTrainer:
             if len(set(seeds)) == 1
             else torch.stack([orders[seed] for seed in seeds])
         )  # (N,) or (m, N)
-        mask = self._mask(part)
-        for k, start in enumerate(range(0, n, size) if self._trains(part) else ()):
+        trains, mask = self._mask(part)
+        for k, start in enumerate(range(0, n, size) if trains else ()):
             idx = order[..., start : start + size]  # (B,) or (m, B)
             loss = model.loss_and_grad_(*self._batch(idx), models=part)  # (m,)
             opt.step(part)
@@ -212,9 +213,9 @@ class GroupTrainer:
             )
             polling = (k + 1) % poll_every == 0 and start + size < n  # the end polls anyway
             if polling and self._poll(epoch, loss_sum, part, cancel=True):
-                if not self._trains(part):
+                trains, mask = self._mask(part)
+                if not trains:
                     break
-                mask = self._mask(part)
         self._poll(epoch, loss_sum, part, cancel=False)
         return loss_sum
 
@@ -226,15 +227,12 @@ class GroupTrainer:
         y = data.y_train.index_select(0, flat)
         return (x, y) if idx.dim() == 1 else (x.view(*idx.shape, -1), y.view(idx.shape))
 
-    def _trains(self, part: slice) -> bool:
-        """Whether some position of `part` is needed."""
-        return any(part.start <= i < part.stop for i in self.needed())
-
-    def _mask(self, part: slice) -> Tensor | None:
-        """Bool (m,) of needed models in `part`, or None when all are (the cheap case)."""
+    def _mask(self, part: slice) -> tuple[bool, Tensor | None]:
+        """Whether some model of `part` is needed, and a bool (m,) of those that are (None
+        when all are: the cheap case)."""
         needed = self.needed()
         on = [i in needed for i in range(*part.indices(len(self.status))[:2])]
-        return None if all(on) else torch.tensor(on, device=self.device)
+        return any(on), None if all(on) else torch.tensor(on, device=self.device)
 
     def _poll(self, epoch: int, loss_sum: Tensor, part: slice, *, cancel: bool) -> bool:
         """Stop `part`'s runs whose loss went non-finite and (if `cancel`) any run, in any

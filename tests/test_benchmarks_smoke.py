@@ -55,7 +55,7 @@ def test_the_stand_in_runspec_has_the_real_fields_and_defaults() -> None:
     assert _standalone.DATASETS == __import__("mlpcore.spec").spec.DATASETS
 
 
-def test_compile_step_quick_prints_both_sides_or_why_compile_failed() -> None:
+def test_compile_step_quick_times_both_sides() -> None:
     done = subprocess.run(
         [sys.executable, "benchmarks/compile_step.py", "--quick"],
         cwd=ROOT,
