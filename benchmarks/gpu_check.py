@@ -28,6 +28,7 @@ import _standalone  # noqa: E402  (before mlpcore: it may stand in for mlpcore.s
 
 NOTES = _standalone.install()
 
+import _served_study  # noqa: E402  (imports the server's packages only when it runs)
 import torch  # noqa: E402
 from _seed_study import fashion_mnist, run_seed_study  # noqa: E402
 from cuda_checks import CHECKS, pixels  # noqa: E402
@@ -185,12 +186,47 @@ def seed_rows(data, size: dict, device: torch.device, real: bool) -> list[Row]:
     ]
 
 
+def served_rows(data_dir: str | None, size: dict, device: torch.device, real: bool) -> list[Row]:
+    label = "seed study through `mlplab up`"
+    why = _served_study.missing()
+    if why is not None:
+        return [(label, "skipped", why)]
+    quick = size is QUICK
+    if not quick and not real:
+        return [(label, "skipped", "no Fashion-MNIST under --data-dir / $MLPLAB_DATA_DIR")]
+    overrides = ["dataset=synthetic", f"hidden={size['hidden']}", "epochs=1",
+                 "train_subset=256"] if quick else []  # fmt: skip
+    try:
+        study = _served_study.served_seed_study(
+            device=str(device), data_dir=data_dir, overrides=overrides
+        )
+    except Exception as exc:  # the table says what broke; the log is printed above it
+        return [(label, "FAIL", f"{type(exc).__name__}: {exc}")]
+    counts = ", ".join(f"{n} {status}" for status, n in sorted(study["counts"].items()))
+    what = "synthetic (quick)" if quick else "Fashion-MNIST"
+    return [
+        (
+            label,
+            f"{study['seconds']:.1f} s",
+            f"POST to last run's end, {counts}, {what}; API + 1 worker + its own redis-server, "
+            f"warmed by one tiny run ({study['warm_s']:.1f} s); target < 20 s on a GPU",
+        ),
+        (
+            "seed study through `mlplab up`: best",
+            f"{study['best']['value']:.4f}",
+            f"{_served_study.best_line(study['best'])} ({study['best']['metric']})",
+        ),
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke test")
     parser.add_argument("--data-dir", default=os.environ.get("MLPLAB_DATA_DIR"))
-    parser.add_argument("--only", default="cuda,grid,checkpoint,seed", help="sections to run")
+    parser.add_argument(
+        "--only", default="cuda,grid,checkpoint,seed,served", help="sections to run"
+    )
     args = parser.parse_args()
     configure_process()
     device, size, only = (
@@ -219,6 +255,8 @@ def main() -> None:
         failed |= show(grid)
     failed |= show(checkpoint_rows(data, size, device, fused_s)) if "checkpoint" in only else False
     failed |= show(seed_rows(data, size, device, real is not None)) if "seed" in only else False
+    if "served" in only:
+        failed |= show(served_rows(args.data_dir, size, device, real is not None))
     if failed:
         sys.exit(1)
 

@@ -100,6 +100,35 @@ def redis_state(url: str) -> str:
         client.close()
 
 
+# XADD with an `<ms>-*` id (runstore's events) came in Redis 7.0
+OLDEST_REDIS = (7, 0)
+
+
+def too_old(version: str) -> str | None:
+    """Why a Redis of this version (INFO's redis_version) cannot serve, or None."""
+    try:
+        found = tuple(int(part) for part in version.split(".")[:2])
+    except ValueError:
+        return None  # a fork's own numbering: let it try
+    if found >= OLDEST_REDIS:
+        return None
+    need = ".".join(map(str, OLDEST_REDIS))
+    return f"it is Redis {version}; mlplab needs {need} or newer (XADD ids of the form <ms>-*)"
+
+
+def redis_version(url: str) -> str | None:
+    """INFO's redis_version at url, or None when it does not answer (or refuses us)."""
+    import redis
+
+    client = redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1)
+    try:
+        return str(client.info("server").get("redis_version", ""))
+    except (redis.RedisError, OSError):
+        return None
+    finally:
+        client.close()
+
+
 def ensure_redis(url: str, *, state_dir: Path, supervisor: Supervisor) -> str | None:
     """The URL the children use: url itself (with the kept password, for a local one without
     any) when a Redis answers there, else that of a private redis-server started here with
@@ -188,6 +217,12 @@ def _serve(args: argparse.Namespace, *, api: bool, workers: int | None, redis: b
             if url is None:
                 return 1
             args.redis_url = url
+        # a Redis that is down now may come up later (the children wait for it); one that
+        # answers but is too old would fail every submission with a 500 and crash workers
+        version = redis_version(args.redis_url)
+        if version is not None and (why := too_old(version)):
+            log.error("cannot use the Redis at %s: %s", redacted(args.redis_url), why)
+            return 1
         env = child_env(args)
         plan = worker_plan(count=workers, env=env) if workers != 0 else []
         for name, worker_env in plan:

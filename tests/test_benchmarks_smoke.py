@@ -1,6 +1,7 @@
 """benchmarks/gpu_check.py --device cpu --quick runs (as on a lent GPU box: without pydantic,
 yaml or torchvision) and prints its table; its stand-in RunSpec is the real one's shape; and
-benchmarks/compile_step.py --quick times both of its sides."""
+benchmarks/compile_step.py --quick times both of its sides; with the server's packages it runs
+the seed study through `mlplab up`."""
 
 from __future__ import annotations
 
@@ -37,6 +38,22 @@ def test_gpu_check_quick_runs_on_cpu_with_only_torch() -> None:
     ):
         assert row in out, out
     assert "12 runs x 1 epochs" in out and "FAIL" not in out
+    assert "seed study through `mlplab up`" in out and "skipped  no pydantic" in out, out
+
+
+def test_gpu_check_quick_runs_the_seed_study_through_mlplab_up() -> None:
+    """With the server's packages (as device_prep.py carries them to a GPU box): `mlplab up`
+    with its own redis-server, the staged study submitted, followed and its winner read."""
+    done = subprocess.run(
+        [sys.executable, "benchmarks/gpu_check.py", "--device", "cpu", "--quick", "--only",
+         "served"],
+        cwd=ROOT, capture_output=True, text=True, timeout=900,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    out = done.stdout
+    assert "12 succeeded, synthetic (quick)" in out, out
+    assert "seed study through `mlplab up`: best" in out and "final_train_loss" in out, out
+    assert "FAIL" not in out and "skipped" not in out, out
 
 
 def test_the_stand_in_runspec_has_the_real_fields_and_defaults() -> None:

@@ -228,3 +228,17 @@ def test_a_killed_up_takes_every_child_with_it(tmp_path):
         timeout=120,
     )
     print(f"\nevery child of a SIGKILLed up gone {time.monotonic() - killed:.1f} s after")
+
+
+def test_a_redis_older_than_7_is_named_and_refused():
+    """XADD `<ms>-*` (runstore's events) needs Redis 7.0: an older one would turn every
+    submission into a 500, so `up`, `api` and `worker` stop at once saying why."""
+    from mlplab.serve import redis_version, too_old
+
+    assert "Redis 6.2.14; mlplab needs 7.0 or newer" in (too_old("6.2.14") or "")
+    assert too_old("6.0.9") and too_old("5.0.7")
+    assert too_old("7.0.15") is None and too_old("7.4.0") is None and too_old("10.1") is None
+    assert too_old("") is None  # a fork's own numbering is let through
+    found = redis_version("redis://127.0.0.1:6379/15")  # the suite's Redis serves
+    assert found is not None and too_old(found) is None
+    assert redis_version(f"redis://127.0.0.1:{free_port()}/0") is None  # nothing answers

@@ -1,0 +1,131 @@
+"""The seed study (examples/seed_study.yaml) through `mlplab up`: the server as a student
+starts it (API, one worker, and its own private redis-server with AOF and a password, since
+nothing answers at the Redis URL it is given), the staged sweep submitted as `mlplab study`
+submits it, followed to its end over SSE, and its winner asked of the API.
+
+gpu_check.py's `served` section. It needs the server's packages (on a lent GPU box: the
+wheels benchmarks/device_prep.py gathers) and a `redis-server` on PATH.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+SPEC = ROOT / "examples" / "seed_study.yaml"
+MODULES = ("pydantic", "pydantic_settings", "fastapi", "uvicorn", "celery", "redis", "optuna",
+           "httpx", "yaml", "torchvision")  # fmt: skip
+
+
+def missing() -> str | None:
+    """What stops the served study here (a module or redis-server), or None."""
+    absent = [name for name in MODULES if not _importable(name)]
+    if absent:
+        return f"no {', '.join(absent)} here (benchmarks/device_prep.py gathers the wheels)"
+    if shutil.which("redis-server") is None:
+        return "no redis-server on PATH"
+    return None
+
+
+def served_seed_study(*, device: str, data_dir: str | None, overrides: list[str]) -> dict:
+    """Start `mlplab up` on free ports in a temp state dir, warm it with one tiny run, then
+    time the staged study from its POST to its last run's end. `overrides` are `--set`
+    strings (FIELD=VALUE) as `mlplab study` takes them."""
+    from mlplab.client import Client
+    from mlplab.commands import build_submission
+
+    body, _ = build_submission(str(SPEC), [*overrides, f"device={device}"], sweep=True)
+    with tempfile.TemporaryDirectory() as tmp, _up(Path(tmp), device, data_dir) as url:
+        with Client(url, timeout=60) as client:
+            start = time.perf_counter()
+            warm = client.submit_run(
+                dataset=body["base"]["dataset"], hidden=[16], epochs=1, train_subset=256,
+                device=device,
+            )  # fmt: skip
+            run = client.wait(warm["id"])
+            warm_s = time.perf_counter() - start
+            if run["status"] != "succeeded":
+                raise RuntimeError(f"the warm-up run ended {run['status']}: {run.get('error')}")
+            start = time.perf_counter()
+            sweep = client.wait(client.submit_sweep(body)["id"], sweep=True)
+            seconds = time.perf_counter() - start
+            counts = sweep["counts"]
+            if counts.get("succeeded", 0) == 0 or set(counts) - {"succeeded", "skipped"}:
+                raise RuntimeError(f"the study's sweep ended with {counts}")
+            best = client.best(sweep["id"])
+    return {"seconds": seconds, "warm_s": warm_s, "counts": counts, "best": best}
+
+
+@contextlib.contextmanager
+def _up(tmp: Path, device: str, data_dir: str | None) -> Iterator[str]:
+    """`python -m mlplab.serve up --no-auth` on a free port, pointed at a free Redis port (so
+    it starts its own redis-server); its URL once /healthz says ok. Stopped with SIGTERM."""
+    port, redis_port = _free_port(), _free_port()
+    env = dict(os.environ, MLPLAB_STATE_DIR=str(tmp / "state"), MLPLAB_DEVICE=device)
+    if data_dir:
+        env["MLPLAB_DATA_DIR"] = data_dir
+    argv = [sys.executable, "-m", "mlplab.serve", "up", "--no-auth", "--port", str(port),
+            "--workers", "1", "--redis-url", f"redis://127.0.0.1:{redis_port}/0",
+            "--state-dir", str(tmp / "state")]  # fmt: skip
+    log = tmp / "up.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_ready(url, proc)
+        yield url
+    except BaseException:
+        print("--- mlplab up, last lines:", *log.read_text().splitlines()[-20:], sep="\n")
+        raise
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def _wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 300) -> None:
+    """Until GET /healthz answers status ok; an early exit or the bound raises."""
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"mlplab up exited early (code {proc.returncode})")
+        with contextlib.suppress(httpx.HTTPError, ValueError, KeyError):
+            if httpx.get(f"{url}/healthz", timeout=5).json()["status"] == "ok":
+                return
+        time.sleep(0.3)
+    raise RuntimeError(f"mlplab up at {url} was not ready in {timeout:.0f} s")
+
+
+def _importable(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):  # a module blocked in sys.modules (the smoke test)
+        return False
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def best_line(best: dict[str, Any]) -> str:
+    """The winner's configuration as the table shows it."""
+    spec = best["config"]["spec"]
+    return f"{spec.get('activation')}, lr {spec.get('lr')}, step {spec.get('step_size')}"
