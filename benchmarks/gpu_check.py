@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import math
 import os
 import sys
 import tempfile
@@ -163,6 +164,47 @@ def checkpoint_rows(data, size: dict, device: torch.device, fused_s: float) -> l
     ]
 
 
+def cadence_rows(data, size: dict, device: torch.device, fused_s: float) -> list[Row]:
+    """The grid trained for long enough to span two of the worker's checkpoint intervals
+    (MLPLAB_CHECKPOINT_EVERY_S, default 30 s), writing as the worker does (the newest state
+    once one is due, from a background thread), alternated twice with training that writes
+    nothing; the best of each."""
+    every_s = float(os.environ.get("MLPLAB_CHECKPOINT_EVERY_S", "30"))
+    epochs = max(3, math.ceil(2.2 * every_s / (fused_s / size["epochs"])))
+    specs = [s.model_copy(update={"epochs": epochs}) for s in grid_specs(size, device)]
+    writes: list[float] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "group.pt"
+
+        def side(write: bool) -> float:
+            writer = BackgroundWriter(lambda s: checkpoint.save(s, path), name="gpu-check")
+            last = [time.monotonic()]
+
+            def offer(state: dict) -> None:
+                if time.monotonic() - last[0] >= every_s:
+                    last[0] = time.monotonic()
+                    writes.append(last[0])
+                    writer.submit(state)
+
+            hook = offer if write else None
+            _, seconds = timed(
+                device, lambda: train_group(specs, data=data, on_checkpoint=hook, share=False)
+            )
+            writer.close()
+            return seconds
+
+        rounds = [(side(False), side(True)) for _ in range(2)]
+    without, with_ = min(r[0] for r in rounds), min(r[1] for r in rounds)
+    return [
+        (
+            f"checkpoint: every {every_s:g} s, end to end",
+            f"{with_ / without - 1:+.1%}",
+            f"{with_:.1f} s vs {without:.1f} s without, {epochs} epochs, "
+            f"{len(writes) / 2:.0f} writes a run (target < 3%)",
+        )
+    ]
+
+
 def seed_rows(data, size: dict, device: torch.device, real: bool) -> list[Row]:
     overrides = {"epochs": size["seed_epochs"], "train_subset": size["seed_subset"]}
     if size is QUICK:
@@ -250,10 +292,11 @@ def main() -> None:
     failed = show([("matmul peak (float32)", f"{peak / 1e12:.2f} TFLOP/s", f"{size['matmul']}^2")])
     failed |= show(cuda_rows(device)) if "cuda" in only else False
     fused_s = 0.0
-    if "grid" in only or "checkpoint" in only:
+    if {"grid", "checkpoint", "cadence"} & set(only):
         grid, fused_s = grid_rows(data, size, device, peak)
         failed |= show(grid)
     failed |= show(checkpoint_rows(data, size, device, fused_s)) if "checkpoint" in only else False
+    failed |= show(cadence_rows(data, size, device, fused_s)) if "cadence" in only else False
     failed |= show(seed_rows(data, size, device, real is not None)) if "seed" in only else False
     if "served" in only:
         failed |= show(served_rows(args.data_dir, size, device, real is not None))
