@@ -84,7 +84,7 @@ def _up(tmp: Path, device: str, data_dir: str | None) -> Iterator[str]:
         proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
-        _wait_ready(url, proc)
+        _wait_ready(url, proc, log)
         yield url
     except BaseException:
         print("--- mlplab up, last lines:", *log.read_text().splitlines()[-20:], sep="\n")
@@ -97,14 +97,18 @@ def _up(tmp: Path, device: str, data_dir: str | None) -> Iterator[str]:
             proc.kill()
 
 
-def _wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 300) -> None:
-    """Until GET /healthz answers status ok; an early exit or the bound raises."""
+def _wait_ready(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 300) -> None:
+    """Until GET /healthz answers status ok. An early exit, a child that exits while it
+    starts (the supervisor would restart it for ever: on a lent box every minute counts), or
+    the bound raises."""
     import httpx
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"mlplab up exited early (code {proc.returncode})")
+        if "exited with code" in log.read_text(errors="replace"):
+            raise RuntimeError("a child of mlplab up exited while it started (its log above)")
         with contextlib.suppress(httpx.HTTPError, ValueError, KeyError):
             if httpx.get(f"{url}/healthz", timeout=5).json()["status"] == "ok":
                 return
