@@ -13,8 +13,6 @@ import contextlib
 import importlib.util
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -22,6 +20,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from _common import free_port, stop_process
 
 ROOT = Path(__file__).resolve().parent.parent
 SPEC = ROOT / "examples" / "seed_study.yaml"
@@ -72,7 +72,7 @@ def served_seed_study(*, device: str, data_dir: str | None, overrides: list[str]
 def _up(tmp: Path, device: str, data_dir: str | None) -> Iterator[str]:
     """`python -m mlplab.serve up --no-auth` on a free port, pointed at a free Redis port (so
     it starts its own redis-server); its URL once /healthz says ok. Stopped with SIGTERM."""
-    port, redis_port = _free_port(), _free_port()
+    port, redis_port = free_port(), free_port()
     env = dict(os.environ, MLPLAB_STATE_DIR=str(tmp / "state"), MLPLAB_DEVICE=device)
     if data_dir:
         env["MLPLAB_DATA_DIR"] = data_dir
@@ -90,11 +90,7 @@ def _up(tmp: Path, device: str, data_dir: str | None) -> Iterator[str]:
         print("--- mlplab up, last lines:", *log.read_text().splitlines()[-20:], sep="\n")
         raise
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_process(proc, timeout=60)
 
 
 def _wait_ready(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 300) -> None:
@@ -121,12 +117,6 @@ def _importable(name: str) -> bool:
         return importlib.util.find_spec(name) is not None
     except (ImportError, ValueError):  # a module blocked in sys.modules (the smoke test)
         return False
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def best_line(best: dict[str, Any]) -> str:

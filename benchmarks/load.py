@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import socket
 import statistics
 import subprocess
@@ -29,6 +28,7 @@ from collections import Counter
 from pathlib import Path
 
 import httpx
+from _common import stop_process
 from load_clients import Load  # benchmarks/ is on sys.path when this runs as a script
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -176,12 +176,7 @@ def main(argv: list[str] | None = None) -> int:
             load = Load(base, headers, args)
             ok = report(load, load.run())
         finally:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop_process(proc)
             flush(args.redis_url)
     return 0 if ok else 1
 
