@@ -33,12 +33,15 @@ def from_bytes(data: bytes) -> dict[str, Any]:
 
 
 def save(state: dict[str, Any], path: str | os.PathLike) -> None:
-    """Write to a temp file in the same folder, then rename: readers never see half a file."""
+    """Write to a temp file in the same folder, then rename: readers never see half a file.
+    torch.save streams into the file itself, with no whole copy in memory first (to_bytes
+    builds one and copies it again): less CPU taken from the training beside the writer's
+    thread (the cadence rows of benchmarks/gpu_check.py)."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(to_bytes(state))
+            torch.save(state, f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
