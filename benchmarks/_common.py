@@ -104,6 +104,33 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def wait_ready(
+    base: str,
+    proc: subprocess.Popen[bytes] | None = None,
+    timeout: float = 120,
+    *,
+    log: Path | None = None,
+) -> None:
+    """Until GET {base}/healthz answers status ok. SystemExit when proc (if given) exits
+    first, when log (if given) shows a supervised child that exited while it started (the
+    supervisor would restart it for ever), or after timeout."""
+    import httpx  # here: not every script that imports this module needs it
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise SystemExit(f"the server exited early (code {proc.returncode})")
+        if log is not None and "exited with code" in log.read_text(errors="replace"):
+            raise SystemExit("a child of the server exited while it started (its log above)")
+        try:
+            if httpx.get(f"{base}/healthz", timeout=5).json()["status"] == "ok":
+                return
+        except (httpx.HTTPError, ValueError, KeyError):
+            pass
+        time.sleep(0.3)
+    raise SystemExit(f"the server at {base} did not become ready in {timeout:.0f} s")
+
+
 def stop_process(proc: subprocess.Popen[bytes], timeout: float = 30) -> None:
     """SIGTERM (a supervisor stops its children), wait up to timeout, then SIGKILL."""
     proc.send_signal(signal.SIGTERM)

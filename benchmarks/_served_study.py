@@ -10,7 +10,6 @@ wheels benchmarks/device_prep.py gathers) and a `redis-server` on PATH.
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import os
 import shutil
 import subprocess
@@ -21,17 +20,20 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from _common import free_port, stop_process
+from _common import free_port, stop_process, wait_ready
 
 ROOT = Path(__file__).resolve().parent.parent
 SPEC = ROOT / "examples" / "seed_study.yaml"
-MODULES = ("pydantic", "pydantic_settings", "fastapi", "uvicorn", "celery", "redis", "optuna",
-           "httpx", "yaml", "torchvision")  # fmt: skip
+CORE = ("pydantic", "yaml", "httpx")  # the client's own requirements (pyproject dependencies)
 
 
 def missing() -> str | None:
-    """What stops the served study here (a module or redis-server), or None."""
-    absent = [name for name in MODULES if not _importable(name)]
+    """What stops the served study here (a module of the client, server or worker, as
+    mlplab.extras names them, or redis-server), or None."""
+    from mlplab.extras import importable, missing_modules
+
+    absent = [name for name in CORE if not importable(name)]
+    absent += missing_modules("server", "worker")
     if absent:
         return f"no {', '.join(absent)} here (benchmarks/device_prep.py gathers the wheels)"
     if shutil.which("redis-server") is None:
@@ -84,39 +86,13 @@ def _up(tmp: Path, device: str, data_dir: str | None) -> Iterator[str]:
         proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
-        _wait_ready(url, proc, log)
+        wait_ready(url, proc, 300, log=log)
         yield url
     except BaseException:
         print("--- mlplab up, last lines:", *log.read_text().splitlines()[-20:], sep="\n")
         raise
     finally:
         stop_process(proc, timeout=60)
-
-
-def _wait_ready(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 300) -> None:
-    """Until GET /healthz answers status ok. An early exit, a child that exits while it
-    starts (the supervisor would restart it for ever: on a lent box every minute counts), or
-    the bound raises."""
-    import httpx
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"mlplab up exited early (code {proc.returncode})")
-        if "exited with code" in log.read_text(errors="replace"):
-            raise RuntimeError("a child of mlplab up exited while it started (its log above)")
-        with contextlib.suppress(httpx.HTTPError, ValueError, KeyError):
-            if httpx.get(f"{url}/healthz", timeout=5).json()["status"] == "ok":
-                return
-        time.sleep(0.3)
-    raise RuntimeError(f"mlplab up at {url} was not ready in {timeout:.0f} s")
-
-
-def _importable(name: str) -> bool:
-    try:
-        return importlib.util.find_spec(name) is not None
-    except (ImportError, ValueError):  # a module blocked in sys.modules (the smoke test)
-        return False
 
 
 def best_line(best: dict[str, Any]) -> str:

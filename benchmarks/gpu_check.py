@@ -260,7 +260,7 @@ def served_rows(data_dir: str | None, size: dict, device: torch.device, real: bo
         study = _served_study.served_seed_study(
             device=str(device), data_dir=data_dir, overrides=overrides
         )
-    except Exception as exc:  # the table says what broke; the log is printed above it
+    except (Exception, SystemExit) as exc:  # the table says what broke; the log is above it
         return [(label, "FAIL", f"{type(exc).__name__}: {exc}")]
     counts = ", ".join(f"{n} {status}" for status, n in sorted(study["counts"].items()))
     what = "synthetic (quick)" if quick else "Fashion-MNIST"

@@ -23,12 +23,10 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from collections import Counter
 from pathlib import Path
 
-import httpx
-from _common import stop_process
+from _common import stop_process, wait_ready
 from load_clients import Load  # benchmarks/ is on sys.path when this runs as a script
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -117,20 +115,6 @@ def start_stack(args: argparse.Namespace, state: Path) -> tuple[subprocess.Popen
     with open(state / "serve.log", "wb") as log:
         proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     return proc, f"http://127.0.0.1:{port}"
-
-
-def wait_ready(base: str, proc: subprocess.Popen[bytes] | None, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            raise SystemExit(f"the stack exited early (code {proc.returncode})")
-        try:
-            if httpx.get(f"{base}/healthz", timeout=2).json()["status"] == "ok":
-                return
-        except (httpx.HTTPError, ValueError, KeyError):
-            pass
-        time.sleep(0.3)
-    raise SystemExit(f"the server at {base} did not become ready in {timeout:.0f} s")
 
 
 def flush(url: str) -> None:

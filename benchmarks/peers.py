@@ -35,7 +35,6 @@ import httpx
 import redis
 import torch
 from _peer_sides import Outcome, Setup, Split, loop_side, ray_installed, ray_side
-from server_overhead import wait_ready
 
 from mlpcore.data import load_dataset
 from mlpcore.status import TERMINAL
@@ -142,7 +141,7 @@ def server_side(
             start(["api", "--port", str(port)], env, logs[1]),
         ]
         try:
-            wait_ready(f"http://127.0.0.1:{port}")
+            bench.wait_ready(f"http://127.0.0.1:{port}")
             with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
                 warm(http, setup)
                 yield lambda: run_sweep(http, setup)

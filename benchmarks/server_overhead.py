@@ -42,18 +42,6 @@ def start(part: str, port: int, env: dict[str, str], log_dir: Path) -> subproces
         )
 
 
-def wait_ready(base: str, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{base}/healthz", timeout=2).json()["status"] == "ok":
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise SystemExit("the server did not become ready")
-
-
 def follow_run(http: httpx.Client, t_post: float, run_id: str) -> tuple[float, list[float]]:
     """Read the run's SSE stream: (a) for its first epoch, (b) for every epoch, in ms."""
     first, lags = None, []
@@ -139,7 +127,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as log_dir:
         procs = [start(part, port, env, Path(log_dir)) for part in ("worker", "api")]
         try:
-            wait_ready(base)
+            bench.wait_ready(base)
             with httpx.Client(base_url=base, timeout=30) as http:
                 measure_a_b(http, 3)  # warm: dataset cached, torch and connections warm
                 a, b = measure_a_b(http, args.runs)

@@ -53,7 +53,16 @@ Command = Callable[[argparse.Namespace], int]
 def missing_modules(*parts: str) -> list[str]:
     """The key modules of these parts that cannot be imported here, in order, once each."""
     names = dict.fromkeys(name for part in parts for name in PARTS[part])
-    return [name for name in names if importlib.util.find_spec(name) is None]
+    return [name for name in names if not importable(name)]
+
+
+def importable(name: str) -> bool:
+    """Whether `import name` would find the module (nothing is imported); one set to None in
+    sys.modules, as a test blocks it, is not."""
+    try:
+        return importlib.util.find_spec(name) is not None
+    except ValueError:  # find_spec on a sys.modules entry with no spec
+        return False
 
 
 def install_hint(*parts: str) -> str:

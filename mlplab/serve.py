@@ -15,12 +15,14 @@ split the cores between them (MLPLAB_TORCH_THREADS) unless it is set.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import shutil
 import signal
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -84,20 +86,30 @@ def worker_command(*, name: str) -> list[str]:
     ]
 
 
+@contextlib.contextmanager
+def _probe(url: str) -> Iterator[Any]:
+    """A client for one quick question at url (1 s timeouts), closed after it."""
+    import redis
+
+    client = redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1)
+    try:
+        yield client
+    finally:
+        client.close()
+
+
 def redis_state(url: str) -> str:
     """ok when PING is answered at url, auth when it is refused for want of the right
     password, down when nothing answers."""
     import redis
 
-    client = redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1)
     try:
-        return "ok" if client.ping() else "down"
+        with _probe(url) as client:
+            return "ok" if client.ping() else "down"
     except redis.AuthenticationError:
         return "auth"
     except (redis.RedisError, OSError):
         return "down"
-    finally:
-        client.close()
 
 
 # XADD with an `<ms>-*` id (runstore's events) came in Redis 7.0
@@ -120,13 +132,11 @@ def redis_version(url: str) -> str | None:
     """INFO's redis_version at url, or None when it does not answer (or refuses us)."""
     import redis
 
-    client = redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1)
     try:
-        return str(client.info("server").get("redis_version", ""))
+        with _probe(url) as client:
+            return str(client.info("server").get("redis_version", ""))
     except (redis.RedisError, OSError):
         return None
-    finally:
-        client.close()
 
 
 def ensure_redis(url: str, *, state_dir: Path, supervisor: Supervisor) -> str | None:
